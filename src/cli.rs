@@ -1,0 +1,344 @@
+//! The command line: `serve` (default), `sign`, `keygen`, `explain` and `demo`. This
+//! is the only module that prints. Exit codes: 0 success, 1 "would deny" from
+//! `explain`, 2 usage or configuration error.
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::canonical::{CanonicalPath, Scope};
+use crate::clock::{Clock, SystemClock, UnixTime};
+use crate::config::{Config, LogFormat, parse_seconds};
+use crate::decision::{Decision, Deny};
+use crate::keys::{KeyId, Secret};
+use crate::request::{AuthRequest, Target};
+use crate::verify::signed_url::{self, IpBinding, Methods, SignedUrl, UrlGrant};
+
+/// Exit code for "keyhole would deny this".
+pub const EXIT_DENY: u8 = 1;
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// keyhole answers nginx's auth_request for signed URLs.
+#[derive(Debug, Parser)]
+#[command(name = "keyhole", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve nginx's auth subrequests (the default). Configured by KEYHOLE_* variables.
+    Serve,
+    /// Print a signed URL for PATH, signed with the first key of KEYHOLE_KEYS.
+    Sign(SignArgs),
+    /// Print a new `kid:secret` line for KEYHOLE_KEYS.
+    Keygen {
+        /// Key id; defaults to `k` and today's date.
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// Say whether keyhole would allow URL, and why.
+    Explain(ExplainArgs),
+    /// Run nginx and keyhole on localhost with a demo gallery.
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SignArgs {
+    /// The URL path, percent-encoded as it will appear in the URL (`/photos/a%20b.jpg`).
+    path: String,
+    /// Lifetime from now (`90s`, `10m`, `2h`, `7d`).
+    #[arg(long, default_value = "10m")]
+    ttl: String,
+    /// Sign this path prefix (ending in `/`) instead of the exact path.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Bind to a client address or network (`203.0.113.7`, `10.0.0.0/8`).
+    #[arg(long)]
+    ip: Option<String>,
+    /// Allowed methods (default GET,HEAD).
+    #[arg(long)]
+    methods: Option<String>,
+    /// Not valid before this many seconds from now.
+    #[arg(long)]
+    not_before: Option<String>,
+    /// Sign this application query too (`w=100&h=50`, already percent-encoded).
+    #[arg(long)]
+    query: Option<String>,
+    /// Prefix for the printed URL (`https://files.example.com`).
+    #[arg(long, default_value = "")]
+    base: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct ExplainArgs {
+    /// A full URL (`https://host/path?…`) or a path with its query.
+    url: String,
+    /// The request method to assume.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// The client address to assume.
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: IpAddr,
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(),
+        Command::Sign(args) => with_config(|config| sign(config, &args)),
+        Command::Keygen { kid } => keygen(kid),
+        Command::Explain(args) => with_config(|config| explain(config, &args)),
+        Command::Demo(args) => crate::demo::run(&args),
+    }
+}
+
+fn with_config(run: impl FnOnce(&Config) -> ExitCode) -> ExitCode {
+    match Config::from_env() {
+        Ok(config) => run(&config),
+        Err(error) => {
+            eprint!("keyhole: {error}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("keyhole: {message}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Starts logging as configured. Logs go to standard error.
+pub fn init_tracing(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+fn serve() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprint!("keyhole: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    init_tracing(&config.log_filter, config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return usage_error(format!("cannot start the async runtime: {error}")),
+    };
+    runtime.block_on(async {
+        let listener = match crate::server::Listener::bind(&config.listen).await {
+            Ok(listener) => listener,
+            Err(error) => return usage_error(error),
+        };
+        let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
+        tracing::info!(listen = %listener.local_addr(), keys = ?kids, "keyhole listening");
+        crate::server::serve(
+            listener,
+            Arc::new(config.authorizer()),
+            Arc::new(SystemClock),
+            shutdown_signal(),
+        )
+        .await;
+        tracing::info!("keyhole stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+fn sign(config: &Config, args: &SignArgs) -> ExitCode {
+    match build_signed_url(config, args, SystemClock.now()) {
+        Ok(url) => {
+            println!("{}{url}", args.base.trim_end_matches('/'));
+            ExitCode::SUCCESS
+        }
+        Err(message) => usage_error(message),
+    }
+}
+
+fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<String, String> {
+    let path = CanonicalPath::parse(args.path.as_bytes()).map_err(|reason| {
+        format!("PATH `{}` is not canonical ({reason}); percent-encode spaces and non-ASCII, no `..`, `//` or trailing `/`", args.path)
+    })?;
+    let ttl = parse_seconds(Some(&args.ttl), 0).map_err(|m| format!("--ttl {m}"))?;
+    if ttl > config.policy.max_lifetime {
+        return Err(format!(
+            "--ttl {} exceeds the maximum lifetime of {}s (KEYHOLE_MAX_LIFETIME); keyhole would deny it as {}",
+            args.ttl,
+            config.policy.max_lifetime,
+            Deny::TtlTooLong
+        ));
+    }
+    let scope = args
+        .scope
+        .as_deref()
+        .map(|s| Scope::parse(s.as_bytes()).map_err(|r| format!("--scope `{s}` is not a canonical prefix ending in `/` ({r})")))
+        .transpose()?;
+    let ip = args
+        .ip
+        .as_deref()
+        .map(|ip| IpBinding::parse(ip).map_err(|_| format!("--ip `{ip}` is not a canonical address or network")))
+        .transpose()?;
+    let methods = args
+        .methods
+        .as_deref()
+        .map(|m| Methods::parse(m).map_err(|_| format!("--methods `{m}` must be upper-case names like GET,HEAD")))
+        .transpose()?;
+    let nbf = args
+        .not_before
+        .as_deref()
+        .map(|n| parse_seconds(Some(n), 0).map(|s| now.plus(s)).map_err(|m| format!("--not-before {m}")))
+        .transpose()?;
+    let grant = UrlGrant {
+        path,
+        scope,
+        exp: now.plus(ttl),
+        nbf,
+        ip,
+        methods,
+        query: args.query.clone(),
+    };
+    signed_url::sign(&grant, config.keys.signing_key()).map_err(|e| e.to_string())
+}
+
+fn keygen(kid: Option<String>) -> ExitCode {
+    let kid = kid.unwrap_or_else(|| {
+        let date = SystemClock.now().to_rfc3339();
+        format!("k{}", date.get(..10).unwrap_or("0").replace('-', ""))
+    });
+    if let Err(error) = KeyId::parse(&kid) {
+        return usage_error(format!("--kid: {error}"));
+    }
+    match Secret::generate() {
+        Ok(secret) => {
+            println!("{kid}:{}", secret.to_base64url());
+            ExitCode::SUCCESS
+        }
+        Err(error) => usage_error(error),
+    }
+}
+
+/// Strips `scheme://authority` from a full URL, leaving the request target.
+fn request_target(url: &str) -> &str {
+    for scheme in ["https://", "http://"] {
+        if let Some(rest) = url.strip_prefix(scheme) {
+            return rest.find('/').and_then(|at| rest.get(at..)).unwrap_or("/");
+        }
+    }
+    url
+}
+
+fn explain(config: &Config, args: &ExplainArgs) -> ExitCode {
+    let now = SystemClock.now();
+    let report = explain_report(config, args, now);
+    print!("{}", report.text);
+    if report.decision.is_allow() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DENY) }
+}
+
+struct Report {
+    decision: Decision,
+    text: String,
+}
+
+fn explain_report(config: &Config, args: &ExplainArgs, now: UnixTime) -> Report {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let target = request_target(&args.url);
+    let client_ip = args.ip.to_string();
+    let headers = crate::request::NginxHeaders {
+        original_uri: crate::request::HeaderField::One(target.as_bytes()),
+        original_method: crate::request::HeaderField::One(args.method.as_bytes()),
+        real_ip: crate::request::HeaderField::One(client_ip.as_bytes()),
+    };
+    let authorizer = config.authorizer();
+    let decision = authorizer.decide(&headers, now);
+    let verdict = if decision.is_allow() { "allow" } else { "deny" };
+    let _ = writeln!(text, "decision:   {verdict}");
+    let _ = writeln!(text, "reason:     {}", decision.code());
+    let _ = writeln!(text, "method:     {}", args.method);
+    let _ = writeln!(text, "client ip:  {}", args.ip);
+    let parsed: Result<AuthRequest<'_>, Deny> = headers.parse();
+    match &parsed {
+        Ok(request) => {
+            let _ = writeln!(text, "path:       {}", request.path);
+        }
+        Err(_) => {
+            let raw = Target::parse(target.as_bytes()).map(|t| String::from_utf8_lossy(t.raw_path).into_owned());
+            let _ = writeln!(text, "path:       not canonical ({})", raw.unwrap_or_default());
+        }
+    }
+    let params = Target::parse(target.as_bytes()).map(|t| t.params).unwrap_or_default();
+    match SignedUrl::parse(&params) {
+        Ok(url) => {
+            let known = if config.keys.find(url.kid).is_some() { "configured" } else { "NOT configured" };
+            let _ = writeln!(text, "key id:     {} ({known})", url.kid);
+            match &url.scope {
+                Some(scope) => _ = writeln!(text, "grants:     every path below {scope}"),
+                None => _ = writeln!(text, "grants:     exactly this path"),
+            }
+            let _ = writeln!(text, "expires:    {} ({})", url.exp.to_rfc3339(), relative(url.exp, now));
+            match url.nbf {
+                Some(nbf) => _ = writeln!(text, "not before: {} ({})", nbf.to_rfc3339(), relative(nbf, now)),
+                None => _ = writeln!(text, "not before: -"),
+            }
+            match &url.ip {
+                Some(ip) => _ = writeln!(text, "bound ip:   {ip}"),
+                None => _ = writeln!(text, "bound ip:   any"),
+            }
+            let _ = writeln!(text, "methods:    {}", url.methods.as_str());
+            let bound = if url.binds_query { "signed" } else { "not signed (ignored)" };
+            let _ = writeln!(text, "app query:  {bound}");
+            let _ = writeln!(text, "signature:  present (not shown)");
+        }
+        Err(reason) if signed_url::is_present(&params) => {
+            let _ = writeln!(text, "signed url: unreadable ({reason})");
+        }
+        Err(_) => {
+            let _ = writeln!(text, "signed url: none in this URL");
+        }
+    }
+    Report { decision, text }
+}
+
+fn relative(time: UnixTime, now: UnixTime) -> String {
+    if time >= now {
+        format!("in {}", humantime::format_duration(std::time::Duration::from_secs(time.0 - now.0)))
+    } else {
+        format!("{} ago", humantime::format_duration(std::time::Duration::from_secs(now.0 - time.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_targets_from_full_urls() {
+        assert_eq!(request_target("https://h.example/a?b=1"), "/a?b=1");
+        assert_eq!(request_target("http://h.example"), "/");
+        assert_eq!(request_target("/a?x"), "/a?x");
+    }
+}

@@ -1,0 +1,315 @@
+//! `KEYHOLE_*` environment variables, read through envy into [`RawConfig`], then
+//! validated into a [`Config`]. Every problem is reported at once, each naming the
+//! variable, the rule and (for non-secrets) the value. This is the only module that
+//! knows environment variable names.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::keys::KeyRing;
+use crate::verify::{Authorizer, Policy};
+
+/// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
+/// must not silently fall back to a default).
+pub const KNOWN_VARIABLES: [&str; 7] = [
+    "KEYHOLE_LISTEN",
+    "KEYHOLE_KEYS",
+    "KEYHOLE_KEYS_FILE",
+    "KEYHOLE_LEEWAY",
+    "KEYHOLE_MAX_LIFETIME",
+    "KEYHOLE_LOG",
+    "KEYHOLE_LOG_FORMAT",
+];
+
+/// The variables as strings, before validation (field `foo_bar` is `KEYHOLE_FOO_BAR`).
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    listen: Option<String>,
+    keys: Option<String>,
+    keys_file: Option<PathBuf>,
+    leeway: Option<String>,
+    max_lifetime: Option<String>,
+    log: Option<String>,
+    log_format: Option<String>,
+}
+
+/// Where the auth listener listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listen {
+    /// A TCP address such as `127.0.0.1:9181`.
+    Tcp(SocketAddr),
+    /// A Unix socket path (`unix:/run/keyhole.sock`).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Tcp(addr) => write!(f, "{addr}"),
+            Listen::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The auth listener.
+    pub listen: Listen,
+    /// Signed-URL keys.
+    pub keys: Arc<KeyRing>,
+    /// Leeway and maximum lifetime.
+    pub policy: Policy,
+    /// A `tracing` filter directive (`info`, `keyhole=debug`, …).
+    pub log_filter: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The authorizer this configuration describes.
+    pub fn authorizer(&self) -> Authorizer {
+        Authorizer { keys: Arc::clone(&self.keys), policy: self.policy }
+    }
+}
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The variable at fault.
+    pub variable: &'static str,
+    /// What is wrong and, when it helps, what to do.
+    pub message: String,
+}
+
+/// Every problem found in the environment; keyhole refuses to start with any.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The problems, in variable order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
+        for problem in &self.problems {
+            writeln!(f, "  {}: {}", problem.variable, problem.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads and validates the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(std::env::vars())
+    }
+
+    /// Reads and validates the given variables (tests pass their own).
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let mut problems = Vec::new();
+        for (name, _) in &vars {
+            if name.starts_with("KEYHOLE_") && !KNOWN_VARIABLES.contains(&name.as_str()) {
+                problems.push(Problem {
+                    variable: "KEYHOLE_*",
+                    message: format!("unknown variable `{name}`; known: {}", KNOWN_VARIABLES.join(", ")),
+                });
+            }
+        }
+        let raw: RawConfig = match envy::prefixed("KEYHOLE_").from_iter(vars) {
+            Ok(raw) => raw,
+            Err(error) => {
+                problems.push(Problem { variable: "KEYHOLE_*", message: error.to_string() });
+                RawConfig::default()
+            }
+        };
+        let config = raw.validate(&mut problems);
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+}
+
+impl RawConfig {
+    fn validate(self, problems: &mut Vec<Problem>) -> Option<Config> {
+        let mut report = |variable: &'static str, message: String| {
+            problems.push(Problem { variable, message });
+        };
+        let listen = match parse_listen(self.listen.as_deref().unwrap_or("127.0.0.1:9181")) {
+            Ok(listen) => Some(listen),
+            Err(message) => {
+                report("KEYHOLE_LISTEN", message);
+                None
+            }
+        };
+        let keys = load_keys(self.keys.as_deref(), self.keys_file.as_deref(), &mut report);
+        let leeway = parse_seconds(self.leeway.as_deref(), 30)
+            .map_err(|message| report("KEYHOLE_LEEWAY", message))
+            .ok();
+        let max_lifetime = parse_seconds(self.max_lifetime.as_deref(), 7 * 24 * 3600)
+            .map_err(|message| report("KEYHOLE_MAX_LIFETIME", message))
+            .ok();
+        if max_lifetime == Some(0) {
+            report("KEYHOLE_MAX_LIFETIME", "must be greater than zero".into());
+        }
+        if leeway.is_some_and(|leeway| leeway > 300) {
+            report("KEYHOLE_LEEWAY", "must be at most 5m (a larger leeway outlives short credentials)".into());
+        }
+        let log_format = match self.log_format.as_deref().unwrap_or("text") {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            other => {
+                report("KEYHOLE_LOG_FORMAT", format!("must be `text` or `json`, got `{other}`"));
+                None
+            }
+        };
+        Some(Config {
+            listen: listen?,
+            keys: Arc::new(keys?),
+            policy: Policy { leeway: leeway?, max_lifetime: max_lifetime? },
+            log_filter: self.log.unwrap_or_else(|| "info".into()),
+            log_format: log_format?,
+        })
+    }
+}
+
+fn parse_listen(text: &str) -> Result<Listen, String> {
+    if let Some(path) = text.strip_prefix("unix:") {
+        if path.starts_with('/') {
+            return Ok(Listen::Unix(PathBuf::from(path)));
+        }
+        return Err(format!("a Unix socket needs an absolute path (`unix:/run/keyhole.sock`), got `{text}`"));
+    }
+    text.parse().map(Listen::Tcp).map_err(|_| {
+        format!("must be `HOST:PORT` with an IP address (`127.0.0.1:9181`, `[::1]:9181`) or `unix:/path`, got `{text}`")
+    })
+}
+
+/// A duration as plain seconds (`30`) or with a unit (`30s`, `10m`, `7d`).
+pub fn parse_seconds(text: Option<&str>, default: u64) -> Result<u64, String> {
+    let Some(text) = text else { return Ok(default) };
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(seconds);
+    }
+    humantime::parse_duration(text)
+        .map(|duration: Duration| duration.as_secs())
+        .map_err(|_| format!("must be a duration such as `30s`, `10m` or `7d`, got `{text}`"))
+}
+
+fn load_keys(
+    inline: Option<&str>,
+    file: Option<&std::path::Path>,
+    report: &mut impl FnMut(&'static str, String),
+) -> Option<KeyRing> {
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            report("KEYHOLE_KEYS", "set either KEYHOLE_KEYS or KEYHOLE_KEYS_FILE, not both".into());
+            None
+        }
+        (None, None) => {
+            report(
+                "KEYHOLE_KEYS",
+                "no signing key configured: set KEYHOLE_KEYS=kid:secret or KEYHOLE_KEYS_FILE (generate one with `keyhole keygen`)".into(),
+            );
+            None
+        }
+        (Some(text), None) => KeyRing::parse(text)
+            .map_err(|error| report("KEYHOLE_KEYS", error.to_string()))
+            .ok(),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => KeyRing::parse(&text)
+                .map_err(|error| report("KEYHOLE_KEYS_FILE", format!("{}: {error}", path.display())))
+                .ok(),
+            Err(error) => {
+                report("KEYHOLE_KEYS_FILE", format!("cannot read {}: {error}", path.display()));
+                None
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = Config::from_vars(vars(&[("KEYHOLE_KEYS", &format!("k1:{SECRET}"))])).unwrap();
+        assert_eq!(config.listen, Listen::Tcp("127.0.0.1:9181".parse().unwrap()));
+        assert_eq!(config.policy, Policy::default());
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_and_secrets_are_not() {
+        let short = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+        let error = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &format!("k1:{short}")),
+            ("KEYHOLE_LISTEN", "localhost:80"),
+            ("KEYHOLE_LEEWAY", "soon"),
+            ("KEYHOLE_MAX_LIFETIME", "0"),
+            ("KEYHOLE_LOG_FORMAT", "xml"),
+            ("KEYHOLE_KEY", "typo"),
+        ]))
+        .unwrap_err();
+        let variables: Vec<_> = error.problems.iter().map(|p| p.variable).collect();
+        for expected in ["KEYHOLE_KEYS", "KEYHOLE_LISTEN", "KEYHOLE_LEEWAY", "KEYHOLE_MAX_LIFETIME", "KEYHOLE_LOG_FORMAT", "KEYHOLE_*"] {
+            assert!(variables.contains(&expected), "{expected} missing from {error}");
+        }
+        let text = error.to_string();
+        assert!(!text.contains(short), "{text}");
+        assert!(text.contains("30 bytes"), "{text}");
+    }
+
+    #[test]
+    fn listen_forms() {
+        assert_eq!(parse_listen("unix:/run/k.sock"), Ok(Listen::Unix("/run/k.sock".into())));
+        assert!(parse_listen("unix:rel.sock").is_err());
+        assert_eq!(parse_listen("[::1]:9"), Ok(Listen::Tcp("[::1]:9".parse().unwrap())));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_seconds(Some("90"), 0), Ok(90));
+        assert_eq!(parse_seconds(Some("10m"), 0), Ok(600));
+        assert_eq!(parse_seconds(Some("7d"), 0), Ok(604800));
+        assert_eq!(parse_seconds(None, 5), Ok(5));
+        assert!(parse_seconds(Some("-1"), 0).is_err());
+    }
+
+    #[test]
+    fn keys_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        std::fs::write(&path, format!("k2:{SECRET}\nk1:{SECRET}\n")).unwrap();
+        let config = Config::from_vars(vars(&[("KEYHOLE_KEYS_FILE", path.to_str().unwrap())])).unwrap();
+        assert_eq!(config.keys.signing_key().kid.as_str(), "k2");
+        let both = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS_FILE", path.to_str().unwrap()),
+            ("KEYHOLE_KEYS", &format!("k1:{SECRET}")),
+        ]));
+        assert!(both.is_err());
+    }
+}

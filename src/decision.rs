@@ -1,0 +1,209 @@
+//! The outcome of one `/auth` request: [`Decision::Allow`] or [`Decision::Deny`] with
+//! a [`Deny`] reason whose [`code`](Deny::code) is a stable, documented string.
+//!
+//! Reason codes are part of the public contract (nginx logs capture them through
+//! `auth_request_set`): a code is never renamed and never reused for another meaning.
+
+use std::fmt;
+
+/// Which kind of credential allowed a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// An HMAC-signed URL (`kh_sig`).
+    SignedUrl,
+}
+
+impl Credential {
+    /// The stable name used in logs, headers and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Credential::SignedUrl => "signed-url",
+        }
+    }
+}
+
+/// What keyhole tells nginx about one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Serve the file.
+    Allow(Credential),
+    /// Refuse, for this reason.
+    Deny(Deny),
+}
+
+impl Decision {
+    /// The reason code sent in `X-Keyhole-Reason`: `ok` for an allow.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Decision::Allow(_) => "ok",
+            Decision::Deny(reason) => reason.code(),
+        }
+    }
+
+    /// Whether this decision lets nginx serve the file.
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+}
+
+impl From<Result<Credential, Deny>> for Decision {
+    fn from(result: Result<Credential, Deny>) -> Self {
+        match result {
+            Ok(credential) => Decision::Allow(credential),
+            Err(reason) => Decision::Deny(reason),
+        }
+    }
+}
+
+/// Why a request was denied. Every variant has exactly one stable code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Deny {
+    /// A header keyhole needs from nginx (`X-Original-URI`, `X-Original-Method`,
+    /// `X-Real-IP`) is absent.
+    MissingHeader,
+    /// A header keyhole reads appears more than once.
+    DuplicateHeader,
+    /// A header keyhole reads is not valid (not ASCII, not an IP address, not a method).
+    BadHeader,
+    /// The request target is longer than keyhole reads.
+    UriTooLong,
+    /// The path is longer than [`crate::canonical::MAX_RAW_PATH_LEN`].
+    PathTooLong,
+    /// A dot segment (`.`, `..`, raw or encoded) or a segment ending in `.`.
+    PathTraversal,
+    /// `%2F` in the path.
+    PathEncodedSlash,
+    /// `//` in the path.
+    PathEmptySegment,
+    /// An invalid or double (`%25`) percent escape.
+    PathBadEscape,
+    /// The decoded path is not UTF-8.
+    PathBadUtf8,
+    /// A byte that is never canonical: control, backslash, `;`, `#`, `?`, space, raw
+    /// non-ASCII, or no leading `/`.
+    PathBadChar,
+    /// The path ends with `/` (a directory, not a file).
+    PathNotFile,
+    /// A scope that does not end with `/`.
+    ScopeNotPrefix,
+    /// More query parameters than keyhole reads.
+    TooManyParams,
+    /// A keyhole query parameter appears twice.
+    DuplicateParam,
+    /// The request carries no credential.
+    MissingCredential,
+    /// A credential field is malformed (non-digit timestamp, bad key id, bad IP, …).
+    Malformed,
+    /// The credential names a format version keyhole does not know.
+    UnsupportedVersion,
+    /// The credential names a key id that is not configured.
+    UnknownKey,
+    /// The signature does not match.
+    BadSignature,
+    /// The credential expired (beyond the leeway).
+    Expired,
+    /// The credential's not-before lies in the future (beyond the leeway).
+    NotYetValid,
+    /// The credential's expiry lies beyond now + the maximum lifetime.
+    TtlTooLong,
+    /// The requested path lies outside the signed scope.
+    OutOfScope,
+    /// The client address is not the one the credential is bound to.
+    IpMismatch,
+    /// The request method is not one the credential allows.
+    MethodNotAllowed,
+}
+
+impl Deny {
+    /// Every reason, in documentation order.
+    pub const ALL: [Deny; 26] = [
+        Deny::MissingHeader,
+        Deny::DuplicateHeader,
+        Deny::BadHeader,
+        Deny::UriTooLong,
+        Deny::PathTooLong,
+        Deny::PathTraversal,
+        Deny::PathEncodedSlash,
+        Deny::PathEmptySegment,
+        Deny::PathBadEscape,
+        Deny::PathBadUtf8,
+        Deny::PathBadChar,
+        Deny::PathNotFile,
+        Deny::ScopeNotPrefix,
+        Deny::TooManyParams,
+        Deny::DuplicateParam,
+        Deny::MissingCredential,
+        Deny::Malformed,
+        Deny::UnsupportedVersion,
+        Deny::UnknownKey,
+        Deny::BadSignature,
+        Deny::Expired,
+        Deny::NotYetValid,
+        Deny::TtlTooLong,
+        Deny::OutOfScope,
+        Deny::IpMismatch,
+        Deny::MethodNotAllowed,
+    ];
+
+    /// The stable reason code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Deny::MissingHeader => "missing-header",
+            Deny::DuplicateHeader => "duplicate-header",
+            Deny::BadHeader => "bad-header",
+            Deny::UriTooLong => "uri-too-long",
+            Deny::PathTooLong => "path-too-long",
+            Deny::PathTraversal => "path-traversal",
+            Deny::PathEncodedSlash => "path-encoded-slash",
+            Deny::PathEmptySegment => "path-empty-segment",
+            Deny::PathBadEscape => "path-bad-escape",
+            Deny::PathBadUtf8 => "path-bad-utf8",
+            Deny::PathBadChar => "path-bad-char",
+            Deny::PathNotFile => "path-not-file",
+            Deny::ScopeNotPrefix => "scope-not-prefix",
+            Deny::TooManyParams => "too-many-params",
+            Deny::DuplicateParam => "duplicate-param",
+            Deny::MissingCredential => "missing-credential",
+            Deny::Malformed => "malformed",
+            Deny::UnsupportedVersion => "unsupported-version",
+            Deny::UnknownKey => "unknown-key",
+            Deny::BadSignature => "bad-signature",
+            Deny::Expired => "expired",
+            Deny::NotYetValid => "not-yet-valid",
+            Deny::TtlTooLong => "ttl-too-long",
+            Deny::OutOfScope => "out-of-scope",
+            Deny::IpMismatch => "ip-mismatch",
+            Deny::MethodNotAllowed => "method-not-allowed",
+        }
+    }
+}
+
+impl fmt::Display for Deny {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for reason in Deny::ALL {
+            let code = reason.code();
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{code}");
+            assert_ne!(code, "ok");
+        }
+    }
+
+    #[test]
+    fn every_code_is_documented() {
+        let doc = include_str!("../docs/reason-codes.md");
+        for reason in Deny::ALL {
+            assert!(doc.contains(&format!("`{}`", reason.code())), "{reason} undocumented");
+        }
+    }
+}

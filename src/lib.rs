@@ -1,0 +1,29 @@
+//! keyhole answers nginx's `auth_request` subrequests with 204 (allow) or 403 (deny),
+//! so nginx can serve protected static files to browsers that cannot send an
+//! `Authorization` header. nginx serves the bytes; keyhole only decides.
+//!
+//! The code map (ARCHITECTURE.md has the invariants):
+//!
+//! - [`cli`]: the command line; the only module that prints.
+//! - [`config`]: `KEYHOLE_*` variables into a validated [`config::Config`].
+//! - [`keys`]: the key ring, redacting secrets, HMAC state prepared once.
+//! - [`clock`]: the only reader of the system time.
+//! - [`request`]: nginx's headers into a typed [`request::AuthRequest`].
+//! - [`canonical`]: canonical paths and scopes, shared by signing and verifying.
+//! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
+//! - [`verify`]: one verifier per credential; [`verify::Authorizer`] picks one.
+//! - [`server`]: warp routes and listeners; the only module that knows HTTP.
+//! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
+//! - [`demo`]: `keyhole demo`.
+
+pub mod canonical;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod decision;
+pub mod demo;
+pub mod keys;
+pub mod nginx;
+pub mod request;
+pub mod server;
+pub mod verify;

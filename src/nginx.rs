@@ -1,0 +1,238 @@
+//! The shipped nginx files, embedded, and an nginx child process that runs them.
+//!
+//! `keyhole demo` and the end-to-end tests both start nginx through [`Stack`], with
+//! the files from `nginx/` changed only in ports and paths ([`render`] checks that
+//! each substitution found its anchor, so an edit to a shipped file cannot silently
+//! stop the tests from using it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::Listen;
+
+/// `nginx/keyhole-upstream.conf`, as shipped.
+pub const UPSTREAM_CONF: &str = include_str!("../nginx/keyhole-upstream.conf");
+/// `nginx/keyhole.conf`, as shipped.
+pub const AUTH_CONF: &str = include_str!("../nginx/keyhole.conf");
+/// `nginx/keyhole-log.conf`, as shipped.
+pub const LOG_CONF: &str = include_str!("../nginx/keyhole-log.conf");
+/// `nginx/example-site.conf`, as shipped.
+pub const SITE_CONF: &str = include_str!("../nginx/example-site.conf");
+
+/// Why nginx could not be prepared or started.
+#[derive(Debug, thiserror::Error)]
+pub enum NginxError {
+    #[error(
+        "nginx was not found on PATH or in /usr/sbin; install it with `sudo apt-get install -y nginx-light` (Debian/Ubuntu)"
+    )]
+    NotFound,
+    #[error("the shipped file {file} no longer contains `{anchor}`, which the test and demo set-up replaces")]
+    MissingAnchor { file: &'static str, anchor: &'static str },
+    #[error("cannot write nginx files under {dir}: {source}")]
+    Write { dir: PathBuf, source: std::io::Error },
+    #[error("cannot start {nginx}: {source}")]
+    Spawn { nginx: PathBuf, source: std::io::Error },
+    #[error("nginx did not start listening on 127.0.0.1:{port} within {seconds}s; its error log:\n{log}")]
+    NotListening { port: u16, seconds: u64, log: String },
+}
+
+/// Where the rendered files and the served folder live.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// Folder for `nginx.conf`, the included files, logs, pid and temp folders.
+    pub dir: PathBuf,
+    /// Port nginx listens on (127.0.0.1).
+    pub port: u16,
+    /// Where keyhole listens.
+    pub keyhole: Listen,
+    /// The document root (`/protected/` lies below it).
+    pub root: PathBuf,
+}
+
+impl Layout {
+    /// The folder holding the included `keyhole*.conf` files.
+    pub fn conf_dir(&self) -> PathBuf {
+        self.dir.join("conf")
+    }
+
+    /// nginx's access log (written with the shipped `keyhole` log format).
+    pub fn access_log(&self) -> PathBuf {
+        self.dir.join("logs").join("keyhole-access.log")
+    }
+
+    /// nginx's error log.
+    pub fn error_log(&self) -> PathBuf {
+        self.dir.join("logs").join("error.log")
+    }
+}
+
+fn replace(
+    text: &str,
+    file: &'static str,
+    anchor: &'static str,
+    with: &str,
+) -> Result<String, NginxError> {
+    if !text.contains(anchor) {
+        return Err(NginxError::MissingAnchor { file, anchor });
+    }
+    Ok(text.replace(anchor, with))
+}
+
+/// Writes `nginx.conf` and the shipped files (ports and paths replaced) under
+/// `layout.dir`; `extra_http` is appended inside the `http` block (tests add
+/// diagnostic servers there).
+pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> {
+    let write_error = |source| NginxError::Write { dir: layout.dir.clone(), source };
+    let conf_dir = layout.conf_dir();
+    for sub in [conf_dir.clone(), layout.dir.join("logs"), layout.dir.join("tmp")] {
+        std::fs::create_dir_all(sub).map_err(write_error)?;
+    }
+    let upstream_target = match &layout.keyhole {
+        Listen::Tcp(addr) => addr.to_string(),
+        Listen::Unix(path) => format!("unix:{}", path.display()),
+    };
+    let upstream = replace(
+        UPSTREAM_CONF,
+        "keyhole-upstream.conf",
+        "server 127.0.0.1:9181;",
+        &format!("server {upstream_target};"),
+    )?;
+    let mut site = replace(
+        SITE_CONF,
+        "example-site.conf",
+        "listen 127.0.0.1:8080;",
+        &format!("listen 127.0.0.1:{};", layout.port),
+    )?;
+    site = replace(&site, "example-site.conf", "root /srv/keyhole/www;", &format!("root {};", layout.root.display()))?;
+    site = replace(
+        &site,
+        "example-site.conf",
+        "/var/log/nginx/keyhole-access.log",
+        &layout.access_log().display().to_string(),
+    )?;
+    site = replace(
+        &site,
+        "example-site.conf",
+        "/etc/nginx/keyhole/",
+        &format!("{}/", conf_dir.display()),
+    )?;
+    let files = [
+        ("keyhole-upstream.conf", upstream.as_str()),
+        ("keyhole.conf", AUTH_CONF),
+        ("keyhole-log.conf", LOG_CONF),
+        ("example-site.conf", site.as_str()),
+    ];
+    for (name, text) in files {
+        std::fs::write(conf_dir.join(name), text).map_err(write_error)?;
+    }
+    let dir = layout.dir.display();
+    let tmp = layout.dir.join("tmp");
+    let tmp = tmp.display();
+    let main = format!(
+        "# Written by keyhole for a local nginx; the included files are the shipped ones.
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {error_log} info;
+events {{ worker_connections 1024; }}
+http {{
+    default_type application/octet-stream;
+    types {{ image/svg+xml svg; image/png png; text/html html; }}
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    access_log off;
+    include {conf}/keyhole-log.conf;
+    include {conf}/keyhole-upstream.conf;
+    include {conf}/example-site.conf;
+{extra_http}
+}}
+",
+        error_log = layout.error_log().display(),
+        conf = conf_dir.display(),
+    );
+    let path = layout.dir.join("nginx.conf");
+    std::fs::write(&path, main).map_err(write_error)?;
+    Ok(path)
+}
+
+/// Finds the nginx binary: `$PATH`, then `/usr/sbin/nginx`.
+pub fn find_nginx() -> Result<PathBuf, NginxError> {
+    let from_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|dir| dir.join("nginx")).find(|candidate| candidate.is_file())
+    });
+    from_path
+        .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
+        .ok_or(NginxError::NotFound)
+}
+
+/// A running nginx child process; dropping it stops the process by its pid.
+#[derive(Debug)]
+pub struct Stack {
+    child: Child,
+    /// The layout it was started with.
+    pub layout: Layout,
+}
+
+impl Stack {
+    /// Renders the files and starts nginx in the foreground (one process, no
+    /// master), then waits until it accepts connections.
+    pub fn start(layout: Layout, extra_http: &str) -> Result<Stack, NginxError> {
+        let nginx = find_nginx()?;
+        let conf = render(&layout, extra_http)?;
+        let child = Command::new(&nginx)
+            .arg("-p")
+            .arg(&layout.dir)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| NginxError::Spawn { nginx: nginx.clone(), source })?;
+        let stack = Stack { child, layout };
+        stack.wait_listening(Duration::from_secs(10))?;
+        Ok(stack)
+    }
+
+    fn wait_listening(&self, limit: Duration) -> Result<(), NginxError> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if std::net::TcpStream::connect(("127.0.0.1", self.layout.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(NginxError::NotListening {
+            port: self.layout.port,
+            seconds: limit.as_secs(),
+            log: std::fs::read_to_string(self.layout.error_log()).unwrap_or_default(),
+        })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops nginx and waits for it.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The document root.
+    pub fn root(&self) -> &Path {
+        &self.layout.root
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
