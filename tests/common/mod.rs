@@ -1,0 +1,250 @@
+//! The end-to-end harness: a real nginx (from PATH) running the shipped files, and the
+//! real `keyhole` binary, each on a free loopback port, both stopped by their process
+//! id when the [`Env`] is dropped (pass or fail). Requests go out as raw bytes over
+//! TCP so that no HTTP client normalises the URL first.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keyhole::canonical::{CanonicalPath, Scope};
+use keyhole::clock::{Clock, SystemClock, UnixTime};
+use keyhole::config::Listen;
+use keyhole::keys::KeyRing;
+use keyhole::nginx::{Layout, Stack};
+use keyhole::verify::signed_url::{self, IpBinding, Methods, UrlGrant};
+
+/// The test key (32 bytes 0x00..0x1f), id `k1`.
+pub const KEY_LINE: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running keyhole process; dropped = killed by pid.
+pub struct Keyhole {
+    child: Child,
+    /// Where it listens.
+    pub listen: Listen,
+    /// Its stderr (the log).
+    pub log: PathBuf,
+}
+
+impl Keyhole {
+    /// Starts `keyhole serve` with `KEYHOLE_KEYS=KEY_LINE` plus `env`, and waits
+    /// until it accepts connections.
+    pub fn start(dir: &Path, name: &str, listen: Listen, env: &[(&str, &str)]) -> Keyhole {
+        let log = dir.join(format!("{name}.log"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyhole"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("KEYHOLE_LISTEN", listen.to_string())
+            .env("KEYHOLE_LOG", "keyhole=debug,info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if !env.iter().any(|(k, _)| k.starts_with("KEYHOLE_KEYS")) {
+            command.env("KEYHOLE_KEYS", KEY_LINE);
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().unwrap();
+        let mut keyhole = Keyhole { child, listen, log };
+        keyhole.wait_ready();
+        keyhole
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            let up = match &self.listen {
+                Listen::Tcp(addr) => TcpStream::connect(addr).is_ok(),
+                Listen::Unix(path) => std::os::unix::net::UnixStream::connect(path).is_ok(),
+            };
+            if up {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("keyhole exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("keyhole did not start: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Keyhole {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// nginx + keyhole with a document root.
+pub struct Env {
+    /// Field order matters: nginx stops before keyhole, then the folder goes.
+    pub stack: Stack,
+    pub keyhole: Keyhole,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub keys: KeyRing,
+}
+
+/// A response read off the wire.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A header's value (first match, case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+}
+
+impl Env {
+    /// Starts with the default test key.
+    pub fn start() -> Env {
+        Env::start_with(&[], "")
+    }
+
+    /// Starts keyhole with extra variables and nginx with extra `http`-level config.
+    pub fn start_with(env: &[(&str, &str)], extra_http: &str) -> Env {
+        let dir = tempfile::Builder::new().prefix("keyhole-e2e-").tempdir().unwrap();
+        let root = dir.path().join("www");
+        std::fs::create_dir_all(root.join("protected")).unwrap();
+        let keyhole_listen = Listen::Tcp(format!("127.0.0.1:{}", free_port()).parse().unwrap());
+        let keyhole = Keyhole::start(dir.path(), "keyhole", keyhole_listen.clone(), env);
+        let keys_text = env.iter().find(|(k, _)| *k == "KEYHOLE_KEYS").map(|(_, v)| *v).unwrap_or(KEY_LINE);
+        let keys = KeyRing::parse(keys_text).unwrap_or_else(|_| KeyRing::parse(KEY_LINE).unwrap());
+        let mut last_error = None;
+        for _ in 0..5 {
+            let port = free_port();
+            let layout = Layout { dir: dir.path().join("nginx"), port, keyhole: keyhole_listen.clone(), root: root.clone() };
+            match Stack::start(layout, extra_http) {
+                Ok(stack) => return Env { stack, keyhole, dir, port, keys },
+                Err(error) => last_error = Some(error),
+            }
+        }
+        panic!("nginx did not start: {}", last_error.unwrap());
+    }
+
+    /// Writes a file below the document root.
+    pub fn put(&self, path: &str, bytes: &[u8]) {
+        let full = self.stack.root().join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, bytes).unwrap();
+    }
+
+    /// Sends raw bytes to nginx and reads the whole response (`Connection: close`).
+    pub fn raw(&self, request: &[u8]) -> Response {
+        send_raw(self.port, request)
+    }
+
+    /// `METHOD target HTTP/1.1` with the target written byte for byte.
+    pub fn request(&self, method: &str, target: &[u8], extra_headers: &str) -> Response {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(method.as_bytes());
+        bytes.push(b' ');
+        bytes.extend_from_slice(target);
+        bytes.extend_from_slice(b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        bytes.extend_from_slice(extra_headers.as_bytes());
+        if method == "POST" {
+            bytes.extend_from_slice(b"Content-Length: 0\r\n");
+        }
+        bytes.extend_from_slice(b"\r\n");
+        self.raw(&bytes)
+    }
+
+    /// A raw GET.
+    pub fn get(&self, target: &str) -> Response {
+        self.request("GET", target.as_bytes(), "")
+    }
+
+    /// The reason code nginx logged for the most recent request (`reason=` field).
+    pub fn last_reason(&self) -> String {
+        let log = std::fs::read_to_string(self.stack.layout.access_log()).unwrap_or_default();
+        let line = log.lines().last().unwrap_or_default().to_owned();
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix("reason="))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Signs `path` (URL form) for 10 minutes with the first key.
+    pub fn sign(&self, path: &str) -> String {
+        self.sign_with(path, |_| {})
+    }
+
+    /// Signs `path` after letting `adjust` change the grant.
+    pub fn sign_with(&self, path: &str, adjust: impl FnOnce(&mut UrlGrant)) -> String {
+        let mut grant = UrlGrant {
+            path: CanonicalPath::parse(path.as_bytes()).unwrap(),
+            scope: None,
+            exp: now().plus(600),
+            nbf: None,
+            ip: None,
+            methods: None,
+            query: None,
+        };
+        adjust(&mut grant);
+        signed_url::sign(&grant, self.keys.signing_key()).unwrap()
+    }
+}
+
+/// Sends raw bytes to 127.0.0.1:port and reads until the server closes.
+pub fn send_raw(port: u16, request: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.write_all(request).unwrap();
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    parse_response(&bytes)
+}
+
+fn parse_response(bytes: &[u8]) -> Response {
+    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(bytes.len());
+    let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
+    let body = bytes.get(split + 4..).unwrap_or_default().to_vec();
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Response { status, head, body }
+}
+
+/// The current time.
+pub fn now() -> UnixTime {
+    SystemClock.now()
+}
+
+/// Helpers for grants.
+pub fn scope(prefix: &str) -> Option<Scope> {
+    Some(Scope::parse(prefix.as_bytes()).unwrap())
+}
+pub fn ip(text: &str) -> Option<IpBinding> {
+    Some(IpBinding::parse(text).unwrap())
+}
+pub fn methods(text: &str) -> Option<Methods> {
+    Some(Methods::parse(text).unwrap())
+}
