@@ -226,8 +226,16 @@ mod tests {
     #[test]
     fn dot_segments_raw_or_encoded_are_traversal() {
         for raw in [
-            "/a/../b", "/a/./b", "/..", "/a/..", "/%2e%2e/x", "/%2E%2E/x", "/.%2e/x", "/a.",
-            "/a/b.jpg.", "/a./b",
+            "/a/../b",
+            "/a/./b",
+            "/..",
+            "/a/..",
+            "/%2e%2e/x",
+            "/%2E%2E/x",
+            "/.%2e/x",
+            "/a.",
+            "/a/b.jpg.",
+            "/a./b",
         ] {
             assert_eq!(path(raw), Err(Deny::PathTraversal), "{raw}");
         }
@@ -289,7 +297,10 @@ mod tests {
         assert!(!scope.contains(&CanonicalPath::parse(b"/u10/x").unwrap()));
         assert!(!scope.contains(&CanonicalPath::parse(b"/u1").unwrap()));
         assert_eq!(Scope::parse(b"/u1"), Err(Deny::ScopeNotPrefix));
-        assert_eq!(Scope::parse(b"/u1/../").map(|_| ()), Err(Deny::PathTraversal));
+        assert_eq!(
+            Scope::parse(b"/u1/../").map(|_| ()),
+            Err(Deny::PathTraversal)
+        );
         assert!(Scope::parse(b"/").is_ok());
     }
 

@@ -137,7 +137,10 @@ fn serve() -> ExitCode {
         }
     };
     init_tracing(&config.log_filter, config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => return usage_error(format!("cannot start the async runtime: {error}")),
     };
@@ -199,22 +202,35 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
     let scope = args
         .scope
         .as_deref()
-        .map(|s| Scope::parse(s.as_bytes()).map_err(|r| format!("--scope `{s}` is not a canonical prefix ending in `/` ({r})")))
+        .map(|s| {
+            Scope::parse(s.as_bytes())
+                .map_err(|r| format!("--scope `{s}` is not a canonical prefix ending in `/` ({r})"))
+        })
         .transpose()?;
     let ip = args
         .ip
         .as_deref()
-        .map(|ip| IpBinding::parse(ip).map_err(|_| format!("--ip `{ip}` is not a canonical address or network")))
+        .map(|ip| {
+            IpBinding::parse(ip)
+                .map_err(|_| format!("--ip `{ip}` is not a canonical address or network"))
+        })
         .transpose()?;
     let methods = args
         .methods
         .as_deref()
-        .map(|m| Methods::parse(m).map_err(|_| format!("--methods `{m}` must be upper-case names like GET,HEAD")))
+        .map(|m| {
+            Methods::parse(m)
+                .map_err(|_| format!("--methods `{m}` must be upper-case names like GET,HEAD"))
+        })
         .transpose()?;
     let nbf = args
         .not_before
         .as_deref()
-        .map(|n| parse_seconds(Some(n), 0).map(|s| now.plus(s)).map_err(|m| format!("--not-before {m}")))
+        .map(|n| {
+            parse_seconds(Some(n), 0)
+                .map(|s| now.plus(s))
+                .map_err(|m| format!("--not-before {m}"))
+        })
         .transpose()?;
     let grant = UrlGrant {
         path,
@@ -259,7 +275,11 @@ fn explain(config: &Config, args: &ExplainArgs) -> ExitCode {
     let now = SystemClock.now();
     let report = explain_report(config, args, now);
     print!("{}", report.text);
-    if report.decision.is_allow() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_DENY) }
+    if report.decision.is_allow() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DENY)
+    }
 }
 
 struct Report {
@@ -290,22 +310,45 @@ fn explain_report(config: &Config, args: &ExplainArgs, now: UnixTime) -> Report 
             let _ = writeln!(text, "path:       {}", request.path);
         }
         Err(_) => {
-            let raw = Target::parse(target.as_bytes()).map(|t| String::from_utf8_lossy(t.raw_path).into_owned());
-            let _ = writeln!(text, "path:       not canonical ({})", raw.unwrap_or_default());
+            let raw = Target::parse(target.as_bytes())
+                .map(|t| String::from_utf8_lossy(t.raw_path).into_owned());
+            let _ = writeln!(
+                text,
+                "path:       not canonical ({})",
+                raw.unwrap_or_default()
+            );
         }
     }
-    let params = Target::parse(target.as_bytes()).map(|t| t.params).unwrap_or_default();
+    let params = Target::parse(target.as_bytes())
+        .map(|t| t.params)
+        .unwrap_or_default();
     match SignedUrl::parse(&params) {
         Ok(url) => {
-            let known = if config.keys.find(url.kid).is_some() { "configured" } else { "NOT configured" };
+            let known = if config.keys.find(url.kid).is_some() {
+                "configured"
+            } else {
+                "NOT configured"
+            };
             let _ = writeln!(text, "key id:     {} ({known})", url.kid);
             match &url.scope {
                 Some(scope) => _ = writeln!(text, "grants:     every path below {scope}"),
                 None => _ = writeln!(text, "grants:     exactly this path"),
             }
-            let _ = writeln!(text, "expires:    {} ({})", url.exp.to_rfc3339(), relative(url.exp, now));
+            let _ = writeln!(
+                text,
+                "expires:    {} ({})",
+                url.exp.to_rfc3339(),
+                relative(url.exp, now)
+            );
             match url.nbf {
-                Some(nbf) => _ = writeln!(text, "not before: {} ({})", nbf.to_rfc3339(), relative(nbf, now)),
+                Some(nbf) => {
+                    _ = writeln!(
+                        text,
+                        "not before: {} ({})",
+                        nbf.to_rfc3339(),
+                        relative(nbf, now)
+                    )
+                }
                 None => _ = writeln!(text, "not before: -"),
             }
             match &url.ip {
@@ -313,7 +356,11 @@ fn explain_report(config: &Config, args: &ExplainArgs, now: UnixTime) -> Report 
                 None => _ = writeln!(text, "bound ip:   any"),
             }
             let _ = writeln!(text, "methods:    {}", url.methods.as_str());
-            let bound = if url.binds_query { "signed" } else { "not signed (ignored)" };
+            let bound = if url.binds_query {
+                "signed"
+            } else {
+                "not signed (ignored)"
+            };
             let _ = writeln!(text, "app query:  {bound}");
             let _ = writeln!(text, "signature:  present (not shown)");
         }
@@ -329,9 +376,15 @@ fn explain_report(config: &Config, args: &ExplainArgs, now: UnixTime) -> Report 
 
 fn relative(time: UnixTime, now: UnixTime) -> String {
     if time >= now {
-        format!("in {}", humantime::format_duration(std::time::Duration::from_secs(time.0 - now.0)))
+        format!(
+            "in {}",
+            humantime::format_duration(std::time::Duration::from_secs(time.0 - now.0))
+        )
     } else {
-        format!("{} ago", humantime::format_duration(std::time::Duration::from_secs(now.0 - time.0)))
+        format!(
+            "{} ago",
+            humantime::format_duration(std::time::Duration::from_secs(now.0 - time.0))
+        )
     }
 }
 

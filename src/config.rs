@@ -83,7 +83,10 @@ pub struct Config {
 impl Config {
     /// The authorizer this configuration describes.
     pub fn authorizer(&self) -> Authorizer {
-        Authorizer { keys: Arc::clone(&self.keys), policy: self.policy }
+        Authorizer {
+            keys: Arc::clone(&self.keys),
+            policy: self.policy,
+        }
     }
 }
 
@@ -105,7 +108,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
+        writeln!(
+            f,
+            "invalid configuration ({} problem(s)):",
+            self.problems.len()
+        )?;
         for problem in &self.problems {
             writeln!(f, "  {}: {}", problem.variable, problem.message)?;
         }
@@ -120,21 +127,29 @@ impl Config {
     }
 
     /// Reads and validates the given variables (tests pass their own).
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let vars: Vec<(String, String)> = vars.into_iter().collect();
         let mut problems = Vec::new();
         for (name, _) in &vars {
             if name.starts_with("KEYHOLE_") && !KNOWN_VARIABLES.contains(&name.as_str()) {
                 problems.push(Problem {
                     variable: "KEYHOLE_*",
-                    message: format!("unknown variable `{name}`; known: {}", KNOWN_VARIABLES.join(", ")),
+                    message: format!(
+                        "unknown variable `{name}`; known: {}",
+                        KNOWN_VARIABLES.join(", ")
+                    ),
                 });
             }
         }
         let raw: RawConfig = match envy::prefixed("KEYHOLE_").from_iter(vars) {
             Ok(raw) => raw,
             Err(error) => {
-                problems.push(Problem { variable: "KEYHOLE_*", message: error.to_string() });
+                problems.push(Problem {
+                    variable: "KEYHOLE_*",
+                    message: error.to_string(),
+                });
                 RawConfig::default()
             }
         };
@@ -169,20 +184,29 @@ impl RawConfig {
             report("KEYHOLE_MAX_LIFETIME", "must be greater than zero".into());
         }
         if leeway.is_some_and(|leeway| leeway > 300) {
-            report("KEYHOLE_LEEWAY", "must be at most 5m (a larger leeway outlives short credentials)".into());
+            report(
+                "KEYHOLE_LEEWAY",
+                "must be at most 5m (a larger leeway outlives short credentials)".into(),
+            );
         }
         let log_format = match self.log_format.as_deref().unwrap_or("text") {
             "text" => Some(LogFormat::Text),
             "json" => Some(LogFormat::Json),
             other => {
-                report("KEYHOLE_LOG_FORMAT", format!("must be `text` or `json`, got `{other}`"));
+                report(
+                    "KEYHOLE_LOG_FORMAT",
+                    format!("must be `text` or `json`, got `{other}`"),
+                );
                 None
             }
         };
         Some(Config {
             listen: listen?,
             keys: Arc::new(keys?),
-            policy: Policy { leeway: leeway?, max_lifetime: max_lifetime? },
+            policy: Policy {
+                leeway: leeway?,
+                max_lifetime: max_lifetime?,
+            },
             log_filter: self.log.unwrap_or_else(|| "info".into()),
             log_format: log_format?,
         })
@@ -194,7 +218,9 @@ fn parse_listen(text: &str) -> Result<Listen, String> {
         if path.starts_with('/') {
             return Ok(Listen::Unix(PathBuf::from(path)));
         }
-        return Err(format!("a Unix socket needs an absolute path (`unix:/run/keyhole.sock`), got `{text}`"));
+        return Err(format!(
+            "a Unix socket needs an absolute path (`unix:/run/keyhole.sock`), got `{text}`"
+        ));
     }
     text.parse().map(Listen::Tcp).map_err(|_| {
         format!("must be `HOST:PORT` with an IP address (`127.0.0.1:9181`, `[::1]:9181`) or `unix:/path`, got `{text}`")
@@ -219,7 +245,10 @@ fn load_keys(
 ) -> Option<KeyRing> {
     match (inline, file) {
         (Some(_), Some(_)) => {
-            report("KEYHOLE_KEYS", "set either KEYHOLE_KEYS or KEYHOLE_KEYS_FILE, not both".into());
+            report(
+                "KEYHOLE_KEYS",
+                "set either KEYHOLE_KEYS or KEYHOLE_KEYS_FILE, not both".into(),
+            );
             None
         }
         (None, None) => {
@@ -234,10 +263,15 @@ fn load_keys(
             .ok(),
         (None, Some(path)) => match std::fs::read_to_string(path) {
             Ok(text) => KeyRing::parse(&text)
-                .map_err(|error| report("KEYHOLE_KEYS_FILE", format!("{}: {error}", path.display())))
+                .map_err(|error| {
+                    report("KEYHOLE_KEYS_FILE", format!("{}: {error}", path.display()))
+                })
                 .ok(),
             Err(error) => {
-                report("KEYHOLE_KEYS_FILE", format!("cannot read {}: {error}", path.display()));
+                report(
+                    "KEYHOLE_KEYS_FILE",
+                    format!("cannot read {}: {error}", path.display()),
+                );
                 None
             }
         },
@@ -251,13 +285,19 @@ mod tests {
     const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_apply() {
         let config = Config::from_vars(vars(&[("KEYHOLE_KEYS", &format!("k1:{SECRET}"))])).unwrap();
-        assert_eq!(config.listen, Listen::Tcp("127.0.0.1:9181".parse().unwrap()));
+        assert_eq!(
+            config.listen,
+            Listen::Tcp("127.0.0.1:9181".parse().unwrap())
+        );
         assert_eq!(config.policy, Policy::default());
         assert_eq!(config.log_format, LogFormat::Text);
     }
@@ -275,8 +315,18 @@ mod tests {
         ]))
         .unwrap_err();
         let variables: Vec<_> = error.problems.iter().map(|p| p.variable).collect();
-        for expected in ["KEYHOLE_KEYS", "KEYHOLE_LISTEN", "KEYHOLE_LEEWAY", "KEYHOLE_MAX_LIFETIME", "KEYHOLE_LOG_FORMAT", "KEYHOLE_*"] {
-            assert!(variables.contains(&expected), "{expected} missing from {error}");
+        for expected in [
+            "KEYHOLE_KEYS",
+            "KEYHOLE_LISTEN",
+            "KEYHOLE_LEEWAY",
+            "KEYHOLE_MAX_LIFETIME",
+            "KEYHOLE_LOG_FORMAT",
+            "KEYHOLE_*",
+        ] {
+            assert!(
+                variables.contains(&expected),
+                "{expected} missing from {error}"
+            );
         }
         let text = error.to_string();
         assert!(!text.contains(short), "{text}");
@@ -285,9 +335,15 @@ mod tests {
 
     #[test]
     fn listen_forms() {
-        assert_eq!(parse_listen("unix:/run/k.sock"), Ok(Listen::Unix("/run/k.sock".into())));
+        assert_eq!(
+            parse_listen("unix:/run/k.sock"),
+            Ok(Listen::Unix("/run/k.sock".into()))
+        );
         assert!(parse_listen("unix:rel.sock").is_err());
-        assert_eq!(parse_listen("[::1]:9"), Ok(Listen::Tcp("[::1]:9".parse().unwrap())));
+        assert_eq!(
+            parse_listen("[::1]:9"),
+            Ok(Listen::Tcp("[::1]:9".parse().unwrap()))
+        );
     }
 
     #[test]
@@ -304,7 +360,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys");
         std::fs::write(&path, format!("k2:{SECRET}\nk1:{SECRET}\n")).unwrap();
-        let config = Config::from_vars(vars(&[("KEYHOLE_KEYS_FILE", path.to_str().unwrap())])).unwrap();
+        let config =
+            Config::from_vars(vars(&[("KEYHOLE_KEYS_FILE", path.to_str().unwrap())])).unwrap();
         assert_eq!(config.keys.signing_key().kid.as_str(), "k2");
         let both = Config::from_vars(vars(&[
             ("KEYHOLE_KEYS_FILE", path.to_str().unwrap()),

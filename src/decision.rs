@@ -194,7 +194,11 @@ mod tests {
         for reason in Deny::ALL {
             let code = reason.code();
             assert!(seen.insert(code), "duplicate code {code}");
-            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'), "{code}");
+            assert!(
+                code.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+                "{code}"
+            );
             assert_ne!(code, "ok");
         }
     }
@@ -203,7 +207,10 @@ mod tests {
     fn every_code_is_documented() {
         let doc = include_str!("../docs/reason-codes.md");
         for reason in Deny::ALL {
-            assert!(doc.contains(&format!("`{}`", reason.code())), "{reason} undocumented");
+            assert!(
+                doc.contains(&format!("`{}`", reason.code())),
+                "{reason} undocumented"
+            );
         }
     }
 }

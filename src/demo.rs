@@ -49,7 +49,10 @@ pub fn run(args: &DemoArgs) -> ExitCode {
 fn run_inner(args: &DemoArgs) -> Result<(), String> {
     crate::nginx::find_nginx().map_err(|e| e.to_string())?;
     let ttl = crate::config::parse_seconds(Some(&args.ttl), 0)?;
-    let dir = tempfile::Builder::new().prefix("keyhole-demo-").tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::Builder::new()
+        .prefix("keyhole-demo-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
     let key = Key::new(
         KeyId::parse("demo").map_err(|e| e.to_string())?,
         Secret::generate().map_err(|e| e.to_string())?,
@@ -106,13 +109,32 @@ fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String> {
         std::fs::write(gallery.join(format!("{name}.svg")), svg).map_err(|e| e.to_string())?;
         let path = CanonicalPath::parse(format!("/protected/gallery/{name}.svg").as_bytes())
             .map_err(|r| r.to_string())?;
-        let grant = UrlGrant { path, scope: None, exp: now.plus(ttl), nbf: None, ip: None, methods: None, query: None };
+        let grant = UrlGrant {
+            path,
+            scope: None,
+            exp: now.plus(ttl),
+            nbf: None,
+            ip: None,
+            methods: None,
+            query: None,
+        };
         let url = signed_url::sign(&grant, keys.signing_key()).map_err(|e| e.to_string())?;
-        figures.push_str(&format!("<figure><img src=\"{}\" alt=\"{name}\"><figcaption>{name}</figcaption></figure>\n", html_escape(&url)));
+        figures.push_str(&format!(
+            "<figure><img src=\"{}\" alt=\"{name}\"><figcaption>{name}</figcaption></figure>\n",
+            html_escape(&url)
+        ));
     }
     // The same URL with one signature character changed: keyhole denies it.
     let path = CanonicalPath::parse(b"/protected/gallery/sea.svg").map_err(|r| r.to_string())?;
-    let grant = UrlGrant { path, scope: None, exp: now.plus(ttl), nbf: None, ip: None, methods: None, query: None };
+    let grant = UrlGrant {
+        path,
+        scope: None,
+        exp: now.plus(ttl),
+        nbf: None,
+        ip: None,
+        methods: None,
+        query: None,
+    };
     let mut broken = signed_url::sign(&grant, keys.signing_key()).map_err(|e| e.to_string())?;
     let flipped = if broken.ends_with('A') { 'B' } else { 'A' };
     broken.pop();
@@ -128,5 +150,7 @@ fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String> {
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;")
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
 }

@@ -27,7 +27,10 @@ impl KeyId {
         if text.is_empty() || text.len() > MAX_KID_LEN {
             return Err(KeyError::KidLength(text.len()));
         }
-        if !text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(KeyError::KidChars);
         }
         Ok(KeyId(text.to_owned()))
@@ -97,7 +100,9 @@ pub enum KeyError {
     KidChars,
     #[error("the secret is not base64url (alphabet A-Z a-z 0-9 - _)")]
     SecretEncoding,
-    #[error("the secret decodes to {0} bytes; at least {MIN_SECRET_LEN} are required (run `keyhole keygen`)")]
+    #[error(
+        "the secret decodes to {0} bytes; at least {MIN_SECRET_LEN} are required (run `keyhole keygen`)"
+    )]
     SecretTooShort(usize),
     #[error("key id `{0}` is listed twice")]
     DuplicateKid(String),
@@ -124,7 +129,11 @@ impl Key {
         // HMAC takes keys of every length; the error arm only exists in the type.
         let prototype =
             HmacSha256::new_from_slice(secret.expose()).map_err(|_| KeyError::SecretEncoding)?;
-        Ok(Key { kid, secret, prototype })
+        Ok(Key {
+            kid,
+            secret,
+            prototype,
+        })
     }
 
     /// A fresh MAC keyed with this key.
@@ -140,7 +149,10 @@ impl Key {
 
 impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Key").field("kid", &self.kid).field("secret", &self.secret).finish()
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("secret", &self.secret)
+            .finish()
     }
 }
 
@@ -158,13 +170,20 @@ impl KeyRing {
     /// Builds a ring; the list must be non-empty with unique key ids.
     pub fn new(keys: Vec<Key>) -> Result<Self, KeyError> {
         for (index, key) in keys.iter().enumerate() {
-            if keys.iter().take(index).any(|earlier| earlier.kid == key.kid) {
+            if keys
+                .iter()
+                .take(index)
+                .any(|earlier| earlier.kid == key.kid)
+            {
                 return Err(KeyError::DuplicateKid(key.kid.to_string()));
             }
         }
         let mut keys = keys.into_iter();
         let first = keys.next().ok_or(KeyError::Empty)?;
-        Ok(KeyRing { first, rest: keys.collect() })
+        Ok(KeyRing {
+            first,
+            rest: keys.collect(),
+        })
     }
 
     /// Parses `kid:secret` entries separated by commas or newlines; blank lines and
@@ -217,15 +236,27 @@ mod tests {
         assert!(ring.find("k2").is_some());
         let file = format!("# rotated 2026-11\nk2:{SECRET}\n\nk1:{SECRET}=\n");
         let ring = KeyRing::parse(&file).unwrap();
-        assert_eq!(ring.kids().map(KeyId::as_str).collect::<Vec<_>>(), ["k2", "k1"]);
+        assert_eq!(
+            ring.kids().map(KeyId::as_str).collect::<Vec<_>>(),
+            ["k2", "k1"]
+        );
     }
 
     #[test]
     fn refuses_short_bad_and_duplicate_keys() {
-        assert_eq!(KeyRing::parse("k1:AAAA").unwrap_err(), KeyError::SecretTooShort(3));
+        assert_eq!(
+            KeyRing::parse("k1:AAAA").unwrap_err(),
+            KeyError::SecretTooShort(3)
+        );
         assert_eq!(KeyRing::parse("k1").unwrap_err(), KeyError::MissingColon);
-        assert_eq!(KeyRing::parse("k1:***").unwrap_err(), KeyError::SecretEncoding);
-        assert_eq!(KeyRing::parse(&format!("k/1:{SECRET}")).unwrap_err(), KeyError::KidChars);
+        assert_eq!(
+            KeyRing::parse("k1:***").unwrap_err(),
+            KeyError::SecretEncoding
+        );
+        assert_eq!(
+            KeyRing::parse(&format!("k/1:{SECRET}")).unwrap_err(),
+            KeyError::KidChars
+        );
         assert_eq!(
             KeyRing::parse(&format!("k1:{SECRET},k1:{SECRET}")).unwrap_err(),
             KeyError::DuplicateKid("k1".into())

@@ -27,14 +27,31 @@ pub enum NginxError {
         "nginx was not found on PATH or in /usr/sbin; install it with `sudo apt-get install -y nginx-light` (Debian/Ubuntu)"
     )]
     NotFound,
-    #[error("the shipped file {file} no longer contains `{anchor}`, which the test and demo set-up replaces")]
-    MissingAnchor { file: &'static str, anchor: &'static str },
+    #[error(
+        "the shipped file {file} no longer contains `{anchor}`, which the test and demo set-up replaces"
+    )]
+    MissingAnchor {
+        file: &'static str,
+        anchor: &'static str,
+    },
     #[error("cannot write nginx files under {dir}: {source}")]
-    Write { dir: PathBuf, source: std::io::Error },
+    Write {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot start {nginx}: {source}")]
-    Spawn { nginx: PathBuf, source: std::io::Error },
-    #[error("nginx did not start listening on 127.0.0.1:{port} within {seconds}s; its error log:\n{log}")]
-    NotListening { port: u16, seconds: u64, log: String },
+    Spawn {
+        nginx: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "nginx did not start listening on 127.0.0.1:{port} within {seconds}s; its error log:\n{log}"
+    )]
+    NotListening {
+        port: u16,
+        seconds: u64,
+        log: String,
+    },
 }
 
 /// Where the rendered files and the served folder live.
@@ -83,9 +100,16 @@ fn replace(
 /// `layout.dir`; `extra_http` is appended inside the `http` block (tests add
 /// diagnostic servers there).
 pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> {
-    let write_error = |source| NginxError::Write { dir: layout.dir.clone(), source };
+    let write_error = |source| NginxError::Write {
+        dir: layout.dir.clone(),
+        source,
+    };
     let conf_dir = layout.conf_dir();
-    for sub in [conf_dir.clone(), layout.dir.join("logs"), layout.dir.join("tmp")] {
+    for sub in [
+        conf_dir.clone(),
+        layout.dir.join("logs"),
+        layout.dir.join("tmp"),
+    ] {
         std::fs::create_dir_all(sub).map_err(write_error)?;
     }
     let upstream_target = match &layout.keyhole {
@@ -104,7 +128,12 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
         "listen 127.0.0.1:8080;",
         &format!("listen 127.0.0.1:{};", layout.port),
     )?;
-    site = replace(&site, "example-site.conf", "root /srv/keyhole/www;", &format!("root {};", layout.root.display()))?;
+    site = replace(
+        &site,
+        "example-site.conf",
+        "root /srv/keyhole/www;",
+        &format!("root {};", layout.root.display()),
+    )?;
     site = replace(
         &site,
         "example-site.conf",
@@ -163,7 +192,9 @@ http {{
 /// Finds the nginx binary: `$PATH`, then `/usr/sbin/nginx`.
 pub fn find_nginx() -> Result<PathBuf, NginxError> {
     let from_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|dir| dir.join("nginx")).find(|candidate| candidate.is_file())
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("nginx"))
+            .find(|candidate| candidate.is_file())
     });
     from_path
         .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
@@ -193,7 +224,10 @@ impl Stack {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|source| NginxError::Spawn { nginx: nginx.clone(), source })?;
+            .map_err(|source| NginxError::Spawn {
+                nginx: nginx.clone(),
+                source,
+            })?;
         let stack = Stack { child, layout };
         stack.wait_listening(Duration::from_secs(10))?;
         Ok(stack)

@@ -82,7 +82,12 @@ impl<'a> NginxHeaders<'a> {
         let client_ip = parse_ip(single(self.real_ip)?)?;
         let target = Target::parse(uri)?;
         let path = CanonicalPath::parse(target.raw_path)?;
-        Ok(AuthRequest { method, path, params: target.params, client_ip })
+        Ok(AuthRequest {
+            method,
+            path,
+            params: target.params,
+            client_ip,
+        })
     }
 }
 
@@ -177,10 +182,22 @@ mod tests {
         assert_eq!(h.parse().unwrap_err(), Deny::MissingHeader);
         h.real_ip = HeaderField::Duplicated;
         assert_eq!(h.parse().unwrap_err(), Deny::DuplicateHeader);
-        assert_eq!(headers(b"/a", b"get", b"127.0.0.1").parse().unwrap_err(), Deny::BadHeader);
-        assert_eq!(headers(b"/a", b"", b"127.0.0.1").parse().unwrap_err(), Deny::BadHeader);
-        assert_eq!(headers(b"/a", b"GET", b"localhost").parse().unwrap_err(), Deny::BadHeader);
-        assert_eq!(headers(b"/a", b"GET", b"1.2.3.4 ").parse().unwrap_err(), Deny::BadHeader);
+        assert_eq!(
+            headers(b"/a", b"get", b"127.0.0.1").parse().unwrap_err(),
+            Deny::BadHeader
+        );
+        assert_eq!(
+            headers(b"/a", b"", b"127.0.0.1").parse().unwrap_err(),
+            Deny::BadHeader
+        );
+        assert_eq!(
+            headers(b"/a", b"GET", b"localhost").parse().unwrap_err(),
+            Deny::BadHeader
+        );
+        assert_eq!(
+            headers(b"/a", b"GET", b"1.2.3.4 ").parse().unwrap_err(),
+            Deny::BadHeader
+        );
     }
 
     #[test]
@@ -190,11 +207,30 @@ mod tests {
         assert_eq!(h.parse().unwrap_err(), Deny::TooManyParams);
         let ok = format!("/a?{}", vec!["x=1"; MAX_PARAMS].join("&"));
         assert!(headers(ok.as_bytes(), b"GET", b"127.0.0.1").parse().is_ok());
-        for bad in [&b"/a?x=1&&y"[..], b"/a?x=1&", b"/a?x=\x01", b"/a?x y", b"/a?x#y", b"/a?\xc3\xa9"] {
-            assert_eq!(headers(bad, b"GET", b"127.0.0.1").parse().unwrap_err(), Deny::Malformed);
+        for bad in [
+            &b"/a?x=1&&y"[..],
+            b"/a?x=1&",
+            b"/a?x=\x01",
+            b"/a?x y",
+            b"/a?x#y",
+            b"/a?\xc3\xa9",
+        ] {
+            assert_eq!(
+                headers(bad, b"GET", b"127.0.0.1").parse().unwrap_err(),
+                Deny::Malformed
+            );
         }
         let long = vec![b'a'; MAX_URI_LEN + 1];
-        assert_eq!(headers(&long, b"GET", b"127.0.0.1").parse().unwrap_err(), Deny::UriTooLong);
-        assert!(headers(b"/a?", b"GET", b"127.0.0.1").parse().unwrap().params.is_empty());
+        assert_eq!(
+            headers(&long, b"GET", b"127.0.0.1").parse().unwrap_err(),
+            Deny::UriTooLong
+        );
+        assert!(
+            headers(b"/a?", b"GET", b"127.0.0.1")
+                .parse()
+                .unwrap()
+                .params
+                .is_empty()
+        );
     }
 }

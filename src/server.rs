@@ -38,8 +38,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot listen on {listen}: {source} (is another process using it? set KEYHOLE_LISTEN)")]
-    Bind { listen: String, source: std::io::Error },
+    #[error(
+        "cannot listen on {listen}: {source} (is another process using it? set KEYHOLE_LISTEN)"
+    )]
+    Bind {
+        listen: String,
+        source: std::io::Error,
+    },
 }
 
 /// A bound listener, ready to serve.
@@ -53,16 +58,24 @@ pub enum Listener {
 impl Listener {
     /// Binds the configured address. A stale Unix socket file is replaced.
     pub async fn bind(listen: &Listen) -> Result<Listener, ServeError> {
-        let bind_error = |source| ServeError::Bind { listen: listen.to_string(), source };
+        let bind_error = |source| ServeError::Bind {
+            listen: listen.to_string(),
+            source,
+        };
         match listen {
-            Listen::Tcp(addr) => TcpListener::bind(addr).await.map(Listener::Tcp).map_err(bind_error),
+            Listen::Tcp(addr) => TcpListener::bind(addr)
+                .await
+                .map(Listener::Tcp)
+                .map_err(bind_error),
             Listen::Unix(path) => {
                 if std::fs::symlink_metadata(path)
                     .is_ok_and(|meta| std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()))
                 {
                     std::fs::remove_file(path).map_err(bind_error)?;
                 }
-                UnixListener::bind(path).map(|l| Listener::Unix(l, path.clone())).map_err(bind_error)
+                UnixListener::bind(path)
+                    .map(|l| Listener::Unix(l, path.clone()))
+                    .map_err(bind_error)
             }
         }
     }
@@ -113,7 +126,10 @@ pub async fn serve(
         Listener::Tcp(_) => None,
     };
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown grace period ended with requests still in flight");
     }
     if let Some(path) = path {
@@ -217,9 +233,15 @@ pub fn reply(decision: &Decision) -> Response<&'static str> {
         Decision::Deny(_) => StatusCode::FORBIDDEN,
     };
     let headers = response.headers_mut();
-    headers.insert(REASON_HEADER, warp::http::HeaderValue::from_static(decision.code()));
+    headers.insert(
+        REASON_HEADER,
+        warp::http::HeaderValue::from_static(decision.code()),
+    );
     if let Decision::Allow(credential) = decision {
-        headers.insert(CREDENTIAL_HEADER, warp::http::HeaderValue::from_static(credential.name()));
+        headers.insert(
+            CREDENTIAL_HEADER,
+            warp::http::HeaderValue::from_static(credential.name()),
+        );
     }
     response
 }

@@ -1,6 +1,11 @@
 //! The `keyhole` binary's commands: `sign`, `explain`, `keygen`, configuration errors,
 //! and `demo` (the README's run command) end to end.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -12,7 +17,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_keyhole");
 
 fn keyhole(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(BIN);
-    command.args(args).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
     for (k, v) in env {
         command.env(k, v);
     }
@@ -26,25 +34,50 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn sign_then_explain_allows_and_tampering_denies() {
     let env = [("KEYHOLE_KEYS", common::KEY_LINE)];
-    let signed = keyhole(&["sign", "/photos/caf%C3%A9.jpg", "--ttl", "5m", "--base", "https://files.example.com/"], &env);
+    let signed = keyhole(
+        &[
+            "sign",
+            "/photos/caf%C3%A9.jpg",
+            "--ttl",
+            "5m",
+            "--base",
+            "https://files.example.com/",
+        ],
+        &env,
+    );
     assert!(signed.status.success(), "{}", text(&signed.stderr));
     let url = text(&signed.stdout).trim().to_owned();
-    assert!(url.starts_with("https://files.example.com/photos/caf%C3%A9.jpg?kh_v=1&kh_kid=k1&kh_exp="), "{url}");
+    assert!(
+        url.starts_with("https://files.example.com/photos/caf%C3%A9.jpg?kh_v=1&kh_kid=k1&kh_exp="),
+        "{url}"
+    );
 
     let explained = keyhole(&["explain", &url], &env);
-    assert_eq!(explained.status.code(), Some(0), "{}", text(&explained.stdout));
+    assert_eq!(
+        explained.status.code(),
+        Some(0),
+        "{}",
+        text(&explained.stdout)
+    );
     let report = text(&explained.stdout);
     assert!(report.contains("decision:   allow"), "{report}");
     assert!(report.contains("path:       /photos/café.jpg"), "{report}");
     assert!(report.contains("key id:     k1 (configured)"), "{report}");
     let sig = url.split("kh_sig=").nth(1).unwrap();
     assert!(!report.contains(sig), "explain printed the signature");
-    assert!(!report.contains("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"), "explain printed the secret");
+    assert!(
+        !report.contains("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"),
+        "explain printed the secret"
+    );
 
     let tampered = url.replace("caf%C3%A9", "cafe");
     let denied = keyhole(&["explain", &tampered], &env);
     assert_eq!(denied.status.code(), Some(1));
-    assert!(text(&denied.stdout).contains("reason:     bad-signature"), "{}", text(&denied.stdout));
+    assert!(
+        text(&denied.stdout).contains("reason:     bad-signature"),
+        "{}",
+        text(&denied.stdout)
+    );
 
     let post = keyhole(&["explain", &url, "--method", "POST"], &env);
     assert_eq!(post.status.code(), Some(1));
@@ -54,10 +87,27 @@ fn sign_then_explain_allows_and_tampering_denies() {
 #[test]
 fn sign_options_bind_scope_ip_and_methods() {
     let env = [("KEYHOLE_KEYS", common::KEY_LINE)];
-    let out = keyhole(&["sign", "/u1/a.jpg", "--scope", "/u1/", "--ip", "10.0.0.0/8", "--methods", "GET", "--ttl", "1h"], &env);
+    let out = keyhole(
+        &[
+            "sign",
+            "/u1/a.jpg",
+            "--scope",
+            "/u1/",
+            "--ip",
+            "10.0.0.0/8",
+            "--methods",
+            "GET",
+            "--ttl",
+            "1h",
+        ],
+        &env,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let url = text(&out.stdout).trim().to_owned();
-    assert!(url.contains("&kh_scope=/u1/&kh_ip=10.0.0.0/8&kh_m=GET&kh_sig="), "{url}");
+    assert!(
+        url.contains("&kh_scope=/u1/&kh_ip=10.0.0.0/8&kh_m=GET&kh_sig="),
+        "{url}"
+    );
     let other_file = url.replace("/u1/a.jpg?", "/u1/b.jpg?");
     let inside = keyhole(&["explain", &other_file, "--ip", "10.2.3.4"], &env);
     assert_eq!(inside.status.code(), Some(0), "{}", text(&inside.stdout));
@@ -68,12 +118,19 @@ fn sign_options_bind_scope_ip_and_methods() {
         (vec!["sign", "/a b.jpg"], "percent-encode"),
         (vec!["sign", "/a/../b"], "path-traversal"),
         (vec!["sign", "/a.jpg", "--ttl", "30d"], "ttl-too-long"),
-        (vec!["sign", "/u2/a.jpg", "--scope", "/u1/"], "not inside scope"),
+        (
+            vec!["sign", "/u2/a.jpg", "--scope", "/u1/"],
+            "not inside scope",
+        ),
         (vec!["sign", "/a.jpg", "--ip", "10.0.0.1/8"], "--ip"),
     ] {
         let out = keyhole(&args, &env);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(text(&out.stderr).contains(hint), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(hint),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -88,7 +145,11 @@ fn keygen_prints_a_usable_key_line() {
     let signed = keyhole(&["sign", "/a.jpg"], &[("KEYHOLE_KEYS", &line)]);
     assert!(signed.status.success(), "{}", text(&signed.stderr));
     let again = keyhole(&["keygen"], &[]);
-    assert_ne!(text(&again.stdout), text(&out.stdout), "two keys must differ");
+    assert_ne!(
+        text(&again.stdout),
+        text(&out.stdout),
+        "two keys must differ"
+    );
 }
 
 #[test]
@@ -96,7 +157,11 @@ fn bad_configuration_names_every_variable_and_never_the_secret() {
     let short = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
     let out = keyhole(
         &["serve"],
-        &[("KEYHOLE_KEYS", short), ("KEYHOLE_LISTEN", "nowhere"), ("KEYHOLE_LEEWAY", "1 fortnight")],
+        &[
+            ("KEYHOLE_KEYS", short),
+            ("KEYHOLE_LISTEN", "nowhere"),
+            ("KEYHOLE_LEEWAY", "1 fortnight"),
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
@@ -104,11 +169,18 @@ fn bad_configuration_names_every_variable_and_never_the_secret() {
         assert!(stderr.contains(variable), "{variable}: {stderr}");
     }
     assert!(stderr.contains("at least 32"), "{stderr}");
-    assert!(!stderr.contains("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"), "{stderr}");
+    assert!(
+        !stderr.contains("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd"),
+        "{stderr}"
+    );
 
     let none = keyhole(&["serve"], &[]);
     assert_eq!(none.status.code(), Some(2));
-    assert!(text(&none.stderr).contains("keyhole keygen"), "{}", text(&none.stderr));
+    assert!(
+        text(&none.stderr).contains("keyhole keygen"),
+        "{}",
+        text(&none.stderr)
+    );
 }
 
 #[test]
@@ -141,9 +213,15 @@ fn demo_serves_a_gallery_of_signed_images_and_stops_cleanly() {
     }
     let mut guard = KillOnDrop(child);
     let printed = lines.join("\n");
-    assert!(printed.contains(&format!("http://127.0.0.1:{port}/")), "{printed}");
+    assert!(
+        printed.contains(&format!("http://127.0.0.1:{port}/")),
+        "{printed}"
+    );
 
-    let page = common::send_raw(port, b"GET / HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n");
+    let page = common::send_raw(
+        port,
+        b"GET / HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(page.status, 200);
     let html = String::from_utf8(page.body).unwrap();
     let sources: Vec<String> = html
@@ -154,12 +232,21 @@ fn demo_serves_a_gallery_of_signed_images_and_stops_cleanly() {
     assert_eq!(sources.len(), 7, "{html}");
     let statuses: Vec<u16> = sources
         .iter()
-        .map(|src| common::send_raw(port, format!("GET {src} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n").as_bytes()).status)
+        .map(|src| {
+            common::send_raw(
+                port,
+                format!("GET {src} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .status
+        })
         .collect();
     assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 403], "{sources:?}");
 
     // Ctrl-C (SIGINT) stops nginx and keyhole.
-    let status = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let child = &mut guard.0;
     let start = Instant::now();
@@ -167,11 +254,17 @@ fn demo_serves_a_gallery_of_signed_images_and_stops_cleanly() {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "demo did not stop");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "demo did not stop"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(exit.success(), "{exit}");
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nginx still listening");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nginx still listening"
+    );
 }
 
 struct KillOnDrop(std::process::Child);
@@ -179,7 +272,9 @@ struct KillOnDrop(std::process::Child);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if let Ok(None) = self.0.try_wait() {
-            let _ = Command::new("kill").args(["-INT", &self.0.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-INT", &self.0.id().to_string()])
+                .status();
             std::thread::sleep(Duration::from_millis(500));
             let _ = self.0.kill();
             let _ = self.0.wait();

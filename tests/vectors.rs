@@ -1,7 +1,12 @@
 //! The published signed-URL test vectors (`tests/vectors/signed-urls.json`): keyhole's
 //! signer must reproduce every URL byte for byte, and its verifier must answer every
 //! verification vector with the expected reason code.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 
@@ -21,8 +26,12 @@ fn vectors() -> Value {
 
 fn ring(v: &Value) -> KeyRing {
     let key = &v["key"];
-    KeyRing::parse(&format!("{}:{}", key["kid"].as_str().unwrap(), key["secret"].as_str().unwrap()))
-        .unwrap()
+    KeyRing::parse(&format!(
+        "{}:{}",
+        key["kid"].as_str().unwrap(),
+        key["secret"].as_str().unwrap()
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -34,15 +43,20 @@ fn signer_reproduces_every_signing_vector() {
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let input = &case["input"];
-        let path = CanonicalPath::parse(encode(input["path"].as_str().unwrap()).as_bytes()).unwrap();
-        let scope = input["scope"].as_str().map(|s| Scope::parse(encode(s).as_bytes()).unwrap());
+        let path =
+            CanonicalPath::parse(encode(input["path"].as_str().unwrap()).as_bytes()).unwrap();
+        let scope = input["scope"]
+            .as_str()
+            .map(|s| Scope::parse(encode(s).as_bytes()).unwrap());
         let grant = UrlGrant {
             path: path.clone(),
             scope: scope.clone(),
             exp: UnixTime(input["exp"].as_u64().unwrap()),
             nbf: input["nbf"].as_u64().map(UnixTime),
             ip: input["ip"].as_str().map(|ip| IpBinding::parse(ip).unwrap()),
-            methods: input["methods"].as_str().map(|m| Methods::parse(m).unwrap()),
+            methods: input["methods"]
+                .as_str()
+                .map(|m| Methods::parse(m).unwrap()),
             query: input["query"].as_str().map(str::to_owned),
         };
         let default_methods = Methods::default_methods();
@@ -58,17 +72,33 @@ fn signer_reproduces_every_signing_vector() {
             methods: grant.methods.as_ref().unwrap_or(&default_methods),
             query: grant.query.as_deref(),
         };
-        assert_eq!(string_to_sign(&fields), case["string_to_sign"].as_str().unwrap(), "{name}");
-        assert_eq!(sign(&grant, ring.signing_key()).unwrap(), case["url"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            string_to_sign(&fields),
+            case["string_to_sign"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            sign(&grant, ring.signing_key()).unwrap(),
+            case["url"].as_str().unwrap(),
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn verifier_answers_every_verification_vector() {
     let v = vectors();
-    let authorizer = Authorizer { keys: Arc::new(ring(&v)), policy: Policy::default() };
+    let authorizer = Authorizer {
+        keys: Arc::new(ring(&v)),
+        policy: Policy::default(),
+    };
     let now = UnixTime(v["now"].as_u64().unwrap());
-    let signed: Vec<&str> = v["signing"].as_array().unwrap().iter().map(|c| c["url"].as_str().unwrap()).collect();
+    let signed: Vec<&str> = v["signing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["url"].as_str().unwrap())
+        .collect();
     for url in signed {
         let decision = decide(&authorizer, url, "GET", "10.1.2.3", now);
         // IP-bound vectors are bound to other addresses; every other one must pass.
@@ -97,7 +127,13 @@ fn verifier_answers_every_verification_vector() {
     }
 }
 
-fn decide(authorizer: &Authorizer, uri: &str, method: &str, ip: &str, now: UnixTime) -> &'static str {
+fn decide(
+    authorizer: &Authorizer,
+    uri: &str,
+    method: &str,
+    ip: &str,
+    now: UnixTime,
+) -> &'static str {
     let headers = NginxHeaders {
         original_uri: HeaderField::One(uri.as_bytes()),
         original_method: HeaderField::One(method.as_bytes()),

@@ -24,7 +24,10 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { leeway: 30, max_lifetime: 7 * 24 * 3600 }
+        Policy {
+            leeway: 30,
+            max_lifetime: 7 * 24 * 3600,
+        }
     }
 }
 

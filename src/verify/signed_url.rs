@@ -94,7 +94,10 @@ impl Methods {
             && names.iter().all(|name| {
                 !name.is_empty() && name.len() <= 16 && name.bytes().all(|b| b.is_ascii_uppercase())
             });
-        let unique = names.iter().enumerate().all(|(i, name)| !names.iter().take(i).any(|n| n == name));
+        let unique = names
+            .iter()
+            .enumerate()
+            .all(|(i, name)| !names.iter().take(i).any(|n| n == name));
         if !well_formed || !unique {
             return Err(Deny::Malformed);
         }
@@ -191,7 +194,9 @@ pub fn string_to_sign(fields: &SignedFields<'_>) -> String {
 
 /// Whether the query carries any signed-URL parameter.
 pub fn is_present(params: &[Param<'_>]) -> bool {
-    params.iter().any(|param| param.name.starts_with(PARAM_PREFIX))
+    params
+        .iter()
+        .any(|param| param.name.starts_with(PARAM_PREFIX))
 }
 
 impl<'a> SignedUrl<'a> {
@@ -232,7 +237,10 @@ impl<'a> SignedUrl<'a> {
         KeyId::parse(kid).map_err(|_| Deny::Malformed)?;
         let exp = parse_timestamp(fields.exp.ok_or(Deny::Malformed)?)?;
         let nbf = fields.nbf.map(parse_timestamp).transpose()?;
-        let scope = fields.scope.map(|raw| Scope::parse(raw.as_bytes())).transpose()?;
+        let scope = fields
+            .scope
+            .map(|raw| Scope::parse(raw.as_bytes()))
+            .transpose()?;
         let ip = fields.ip.map(IpBinding::parse).transpose()?;
         let methods = match fields.methods {
             Some(text) => Methods::parse(text)?,
@@ -284,7 +292,8 @@ impl<'a> SignedUrl<'a> {
         let key = keys.find(self.kid).ok_or(Deny::UnknownKey)?;
         let mut mac = key.mac();
         mac.update(string_to_sign(&self.fields(&request.path)).as_bytes());
-        mac.verify_slice(&self.signature).map_err(|_| Deny::BadSignature)?;
+        mac.verify_slice(&self.signature)
+            .map_err(|_| Deny::BadSignature)?;
 
         if now.minus(policy.leeway) > self.exp {
             return Err(Deny::Expired);
@@ -393,8 +402,8 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
     let app_query = match &grant.query {
         Some(query) if !query.is_empty() => {
             let target = format!("/?{query}");
-            let parsed = crate::request::Target::parse(target.as_bytes())
-                .map_err(SignError::BadQuery)?;
+            let parsed =
+                crate::request::Target::parse(target.as_bytes()).map_err(SignError::BadQuery)?;
             if is_present(&parsed.params) {
                 return Err(SignError::ReservedQueryParam);
             }
@@ -430,7 +439,10 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
         url.push_str(&format!("&kh_nbf={}", nbf.0));
     }
     if let Some(scope) = &grant.scope {
-        url.push_str(&format!("&kh_scope={}", encode_query_value(&scope.to_url_form())));
+        url.push_str(&format!(
+            "&kh_scope={}",
+            encode_query_value(&scope.to_url_form())
+        ));
     }
     if let Some(ip) = &grant.ip {
         url.push_str(&format!("&kh_ip={ip}"));
@@ -447,7 +459,10 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
 
 /// A path in URL form made safe as a query value: `&`, `=` and `+` are escaped too.
 fn encode_query_value(url_form: &str) -> String {
-    url_form.replace('&', "%26").replace('=', "%3D").replace('+', "%2B")
+    url_form
+        .replace('&', "%26")
+        .replace('=', "%3D")
+        .replace('+', "%2B")
 }
 
 /// Percent-encodes a decoded path for a URL (re-exported for signers).
@@ -468,7 +483,10 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        Policy { leeway: 30, max_lifetime: 7 * 86400 }
+        Policy {
+            leeway: 30,
+            max_lifetime: 7 * 86400,
+        }
     }
 
     fn grant(path: &str) -> UrlGrant {
@@ -503,7 +521,10 @@ mod tests {
         assert_eq!(check(&url, "GET", "10.1.1.1"), Ok(Credential::SignedUrl));
         assert_eq!(check(&url, "HEAD", "10.1.1.1"), Ok(Credential::SignedUrl));
         assert_eq!(check(&url, "POST", "10.1.1.1"), Err(Deny::MethodNotAllowed));
-        assert_eq!(check(&url.replace("/a/b.jpg", "/a/c.jpg"), "GET", "1.1.1.1"), Err(Deny::BadSignature));
+        assert_eq!(
+            check(&url.replace("/a/b.jpg", "/a/c.jpg"), "GET", "1.1.1.1"),
+            Err(Deny::BadSignature)
+        );
     }
 
     #[test]
@@ -511,7 +532,9 @@ mod tests {
         let mut g = grant("/a/b1");
         g.exp = UnixTime(1_800_000_234);
         let url = signed(&g);
-        let moved = url.replace("/a/b1?", "/a/b12?").replace("kh_exp=1800000234", "kh_exp=180000234");
+        let moved = url
+            .replace("/a/b1?", "/a/b12?")
+            .replace("kh_exp=1800000234", "kh_exp=180000234");
         assert_eq!(check(&moved, "GET", "1.1.1.1"), Err(Deny::BadSignature));
     }
 
@@ -521,14 +544,20 @@ mod tests {
         g.exp = NOW.minus(31);
         assert_eq!(check(&signed(&g), "GET", "1.1.1.1"), Err(Deny::Expired));
         g.exp = NOW.minus(30);
-        assert_eq!(check(&signed(&g), "GET", "1.1.1.1"), Ok(Credential::SignedUrl));
+        assert_eq!(
+            check(&signed(&g), "GET", "1.1.1.1"),
+            Ok(Credential::SignedUrl)
+        );
         g.exp = NOW.plus(7 * 86400 + 1);
         assert_eq!(check(&signed(&g), "GET", "1.1.1.1"), Err(Deny::TtlTooLong));
         g.exp = NOW.plus(60);
         g.nbf = Some(NOW.plus(31));
         assert_eq!(check(&signed(&g), "GET", "1.1.1.1"), Err(Deny::NotYetValid));
         g.nbf = Some(NOW.plus(30));
-        assert_eq!(check(&signed(&g), "GET", "1.1.1.1"), Ok(Credential::SignedUrl));
+        assert_eq!(
+            check(&signed(&g), "GET", "1.1.1.1"),
+            Ok(Credential::SignedUrl)
+        );
     }
 
     #[test]
@@ -536,8 +565,14 @@ mod tests {
         let mut g = grant("/u1/a.jpg");
         g.scope = Some(Scope::parse(b"/u1/").unwrap());
         let url = signed(&g);
-        assert_eq!(check(&url.replace("/u1/a.jpg", "/u1/b/c.jpg"), "GET", "1.1.1.1"), Ok(Credential::SignedUrl));
-        assert_eq!(check(&url.replace("/u1/a.jpg", "/u10/x"), "GET", "1.1.1.1"), Err(Deny::OutOfScope));
+        assert_eq!(
+            check(&url.replace("/u1/a.jpg", "/u1/b/c.jpg"), "GET", "1.1.1.1"),
+            Ok(Credential::SignedUrl)
+        );
+        assert_eq!(
+            check(&url.replace("/u1/a.jpg", "/u10/x"), "GET", "1.1.1.1"),
+            Err(Deny::OutOfScope)
+        );
 
         let mut g = grant("/a");
         g.ip = Some(IpBinding::parse("10.0.0.0/8").unwrap());
@@ -550,12 +585,21 @@ mod tests {
         let url = signed(&g);
         assert!(url.starts_with("/a?w=100&h=50&kh_v=1"), "{url}");
         assert_eq!(check(&url, "GET", "1.1.1.1"), Ok(Credential::SignedUrl));
-        assert_eq!(check(&url.replace("w=100", "w=900"), "GET", "1.1.1.1"), Err(Deny::BadSignature));
-        assert_eq!(check(&format!("{url}&x=1"), "GET", "1.1.1.1"), Err(Deny::BadSignature));
+        assert_eq!(
+            check(&url.replace("w=100", "w=900"), "GET", "1.1.1.1"),
+            Err(Deny::BadSignature)
+        );
+        assert_eq!(
+            check(&format!("{url}&x=1"), "GET", "1.1.1.1"),
+            Err(Deny::BadSignature)
+        );
 
         // Unbound: extra application parameters do not matter.
         let url = signed(&grant("/a"));
-        assert_eq!(check(&format!("{url}&v=2"), "GET", "1.1.1.1"), Ok(Credential::SignedUrl));
+        assert_eq!(
+            check(&format!("{url}&v=2"), "GET", "1.1.1.1"),
+            Ok(Credential::SignedUrl)
+        );
     }
 
     #[test]
@@ -602,7 +646,14 @@ mod tests {
     fn ip_bindings_must_be_canonical() {
         assert!(IpBinding::parse("10.0.0.1").is_ok());
         assert!(IpBinding::parse("2001:db8::/32").is_ok());
-        for bad in ["10.0.0.1/8", "010.0.0.1", "2001:DB8::1", "::ffff:1.2.3.4", "10.0.0.0/33", "x"] {
+        for bad in [
+            "10.0.0.1/8",
+            "010.0.0.1",
+            "2001:DB8::1",
+            "::ffff:1.2.3.4",
+            "10.0.0.0/33",
+            "x",
+        ] {
             assert_eq!(IpBinding::parse(bad), Err(Deny::Malformed), "{bad}");
         }
     }
@@ -619,9 +670,15 @@ mod tests {
     fn sign_refuses_what_verify_would_refuse() {
         let mut g = grant("/u2/a");
         g.scope = Some(Scope::parse(b"/u1/").unwrap());
-        assert!(matches!(sign(&g, ring().signing_key()), Err(SignError::PathOutsideScope { .. })));
+        assert!(matches!(
+            sign(&g, ring().signing_key()),
+            Err(SignError::PathOutsideScope { .. })
+        ));
         let mut g = grant("/a");
         g.query = Some("kh_sig=x".into());
-        assert_eq!(sign(&g, ring().signing_key()), Err(SignError::ReservedQueryParam));
+        assert_eq!(
+            sign(&g, ring().signing_key()),
+            Err(SignError::ReservedQueryParam)
+        );
     }
 }

@@ -2,7 +2,13 @@
 //! real `keyhole` binary, each on a free loopback port, both stopped by their process
 //! id when the [`Env`] is dropped (pass or fail). Requests go out as raw bytes over
 //! TCP so that no HTTP client normalises the URL first.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,7 +28,11 @@ pub const KEY_LINE: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running keyhole process; dropped = killed by pid.
@@ -72,11 +82,17 @@ impl Keyhole {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("keyhole exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "keyhole exited with {status}: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("keyhole did not start: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        panic!(
+            "keyhole did not start: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
     }
 
     /// The process id.
@@ -133,19 +149,39 @@ impl Env {
 
     /// Starts keyhole with extra variables and nginx with extra `http`-level config.
     pub fn start_with(env: &[(&str, &str)], extra_http: &str) -> Env {
-        let dir = tempfile::Builder::new().prefix("keyhole-e2e-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("keyhole-e2e-")
+            .tempdir()
+            .unwrap();
         let root = dir.path().join("www");
         std::fs::create_dir_all(root.join("protected")).unwrap();
         let keyhole_listen = Listen::Tcp(format!("127.0.0.1:{}", free_port()).parse().unwrap());
         let keyhole = Keyhole::start(dir.path(), "keyhole", keyhole_listen.clone(), env);
-        let keys_text = env.iter().find(|(k, _)| *k == "KEYHOLE_KEYS").map(|(_, v)| *v).unwrap_or(KEY_LINE);
+        let keys_text = env
+            .iter()
+            .find(|(k, _)| *k == "KEYHOLE_KEYS")
+            .map(|(_, v)| *v)
+            .unwrap_or(KEY_LINE);
         let keys = KeyRing::parse(keys_text).unwrap_or_else(|_| KeyRing::parse(KEY_LINE).unwrap());
         let mut last_error = None;
         for _ in 0..5 {
             let port = free_port();
-            let layout = Layout { dir: dir.path().join("nginx"), port, keyhole: keyhole_listen.clone(), root: root.clone() };
+            let layout = Layout {
+                dir: dir.path().join("nginx"),
+                port,
+                keyhole: keyhole_listen.clone(),
+                root: root.clone(),
+            };
             match Stack::start(layout, extra_http) {
-                Ok(stack) => return Env { stack, keyhole, dir, port, keys },
+                Ok(stack) => {
+                    return Env {
+                        stack,
+                        keyhole,
+                        dir,
+                        port,
+                        keys,
+                    };
+                }
                 Err(error) => last_error = Some(error),
             }
         }
@@ -218,7 +254,9 @@ impl Env {
 /// Sends raw bytes to 127.0.0.1:port and reads until the server closes.
 pub fn send_raw(port: u16, request: &[u8]) -> Response {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.write_all(request).unwrap();
     let mut bytes = Vec::new();
     let _ = stream.read_to_end(&mut bytes);
@@ -226,10 +264,17 @@ pub fn send_raw(port: u16, request: &[u8]) -> Response {
 }
 
 fn parse_response(bytes: &[u8]) -> Response {
-    let split = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(bytes.len());
+    let split = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(bytes.len());
     let head = String::from_utf8_lossy(&bytes[..split]).into_owned();
     let body = bytes.get(split + 4..).unwrap_or_default().to_vec();
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     Response { status, head, body }
 }
 
