@@ -130,6 +130,15 @@ fn decode(raw: &[u8], ending: Ending) -> Result<String, Deny> {
     if raw.first() != Some(&b'/') {
         return Err(Deny::PathBadChar);
     }
+    if !raw.contains(&b'%') {
+        // Nothing to decode: the raw bytes are the path (the common case).
+        if !raw.iter().all(|&b| is_raw_path_byte(b)) {
+            return Err(Deny::PathBadChar);
+        }
+        let text = std::str::from_utf8(raw).map_err(|_| Deny::PathBadChar)?;
+        check_segments(text, ending)?;
+        return Ok(text.to_owned());
+    }
     let mut decoded = Vec::with_capacity(raw.len());
     let mut bytes = raw.iter().copied();
     while let Some(byte) = bytes.next() {
@@ -155,7 +164,7 @@ fn decode(raw: &[u8], ending: Ending) -> Result<String, Deny> {
         }
     }
     let decoded = String::from_utf8(decoded).map_err(|_| Deny::PathBadUtf8)?;
-    if decoded.chars().any(char::is_control) {
+    if !decoded.is_ascii() && decoded.chars().any(char::is_control) {
         return Err(Deny::PathBadChar);
     }
     check_segments(&decoded, ending)?;

@@ -356,7 +356,7 @@ fn explain_report(config: &Config, args: &ExplainArgs, now: UnixTime) -> Report 
                 None => _ = writeln!(text, "bound ip:   any"),
             }
             let _ = writeln!(text, "methods:    {}", url.methods.as_str());
-            let bound = if url.binds_query {
+            let bound = if url.bound_query.is_some() {
                 "signed"
             } else {
                 "not signed (ignored)"

@@ -135,10 +135,9 @@ pub struct SignedUrl<'a> {
     pub ip: Option<IpBinding>,
     /// `kh_m`, or the default.
     pub methods: Methods,
-    /// `kh_q=1`: the remaining query is signed too.
-    pub binds_query: bool,
-    /// The remaining (non-`kh_`) query items, joined by `&` in the order sent.
-    pub other_query: String,
+    /// With `kh_q=1`, the remaining (non-`kh_`) query items joined by `&` in the
+    /// order sent; `None` when the query is not bound (nothing is built then).
+    pub bound_query: Option<String>,
     /// The decoded `kh_sig`.
     signature: [u8; 32],
 }
@@ -174,22 +173,54 @@ pub enum TargetRef<'a> {
 /// The exact bytes HMAC-SHA256 covers: one `label:value` line per field, in a fixed
 /// order, joined by `\n`. No value can contain `\n`, so the encoding is unambiguous.
 pub fn string_to_sign(fields: &SignedFields<'_>) -> String {
-    let (target_label, target) = match fields.target {
-        TargetRef::Path(path) => ("path", path.as_str()),
-        TargetRef::Scope(scope) => ("scope", scope.as_str()),
-    };
-    let nbf = fields.nbf.map(|t| t.0.to_string()).unwrap_or_default();
-    let ip = fields.ip.map(|ip| ip.to_string()).unwrap_or_default();
-    let (bind, query) = match fields.query {
-        Some(query) => ("1", query),
-        None => ("0", ""),
-    };
-    format!(
-        "{DOMAIN_V1}\nkid:{}\n{target_label}:{target}\nexp:{}\nnbf:{nbf}\nip:{ip}\nmethods:{}\nbind-query:{bind}\nquery:{query}",
-        fields.kid,
-        fields.exp.0,
-        fields.methods.as_str(),
-    )
+    let mut out = Vec::with_capacity(256);
+    write_signed_bytes(fields, &mut |bytes| out.extend_from_slice(bytes));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Feeds the signed bytes to `sink` piece by piece, so that signing and verifying can
+/// stream them into the MAC without building a string first.
+pub fn write_signed_bytes(fields: &SignedFields<'_>, sink: &mut dyn FnMut(&[u8])) {
+    let mut numbers = itoa::Buffer::new();
+    sink(DOMAIN_V1.as_bytes());
+    sink(b"\nkid:");
+    sink(fields.kid.as_bytes());
+    match fields.target {
+        TargetRef::Path(path) => {
+            sink(b"\npath:");
+            sink(path.as_str().as_bytes());
+        }
+        TargetRef::Scope(scope) => {
+            sink(b"\nscope:");
+            sink(scope.as_str().as_bytes());
+        }
+    }
+    sink(b"\nexp:");
+    sink(numbers.format(fields.exp.0).as_bytes());
+    sink(b"\nnbf:");
+    if let Some(nbf) = fields.nbf {
+        sink(numbers.format(nbf.0).as_bytes());
+    }
+    sink(b"\nip:");
+    if let Some(ip) = fields.ip {
+        sink(ip.to_string().as_bytes());
+    }
+    sink(b"\nmethods:");
+    sink(fields.methods.as_str().as_bytes());
+    match fields.query {
+        Some(query) => {
+            sink(b"\nbind-query:1\nquery:");
+            sink(query.as_bytes());
+        }
+        None => sink(b"\nbind-query:0\nquery:"),
+    }
+}
+
+/// HMAC-SHA256 of the signed bytes under `key`.
+fn mac_of(fields: &SignedFields<'_>, key: &Key) -> crate::keys::HmacSha256 {
+    let mut mac = key.mac();
+    write_signed_bytes(fields, &mut |bytes| mac.update(bytes));
+    mac
 }
 
 /// Whether the query carries any signed-URL parameter.
@@ -204,10 +235,8 @@ impl<'a> SignedUrl<'a> {
     /// is believed until [`verify`](Self::verify) checked the signature.
     pub fn parse(params: &[Param<'a>]) -> Result<Self, Deny> {
         let mut fields = RawFields::default();
-        let mut other = Vec::new();
         for param in params {
             let Some(field) = param.name.strip_prefix(PARAM_PREFIX) else {
-                other.push(param.raw);
                 continue;
             };
             let slot = match field {
@@ -259,8 +288,14 @@ impl<'a> SignedUrl<'a> {
             nbf,
             ip,
             methods,
-            binds_query,
-            other_query: other.join("&"),
+            bound_query: binds_query.then(|| {
+                let other: Vec<&str> = params
+                    .iter()
+                    .filter(|p| !p.name.starts_with(PARAM_PREFIX))
+                    .map(|p| p.raw)
+                    .collect();
+                other.join("&")
+            }),
             signature,
         })
     }
@@ -277,7 +312,7 @@ impl<'a> SignedUrl<'a> {
             nbf: self.nbf,
             ip: self.ip,
             methods: &self.methods,
-            query: self.binds_query.then_some(self.other_query.as_str()),
+            query: self.bound_query.as_deref(),
         }
     }
 
@@ -424,9 +459,7 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
         methods: grant.methods.as_ref().unwrap_or(&default_methods),
         query: grant.query.as_ref().map(|_| app_query.unwrap_or("")),
     };
-    let mut mac = key.mac();
-    mac.update(string_to_sign(&fields).as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac_of(&fields, key).finalize().into_bytes());
 
     let mut url = grant.path.to_url_form();
     url.push('?');
