@@ -16,12 +16,13 @@ use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
-pub const KNOWN_VARIABLES: [&str; 7] = [
+pub const KNOWN_VARIABLES: [&str; 8] = [
     "KEYHOLE_LISTEN",
     "KEYHOLE_KEYS",
     "KEYHOLE_KEYS_FILE",
     "KEYHOLE_LEEWAY",
     "KEYHOLE_MAX_LIFETIME",
+    "KEYHOLE_DECISION_CACHE_MAX",
     "KEYHOLE_LOG",
     "KEYHOLE_LOG_FORMAT",
 ];
@@ -34,6 +35,7 @@ pub struct RawConfig {
     keys_file: Option<PathBuf>,
     leeway: Option<String>,
     max_lifetime: Option<String>,
+    decision_cache_max: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
 }
@@ -180,6 +182,9 @@ impl RawConfig {
         let max_lifetime = parse_seconds(self.max_lifetime.as_deref(), 7 * 24 * 3600)
             .map_err(|message| report("KEYHOLE_MAX_LIFETIME", message))
             .ok();
+        let max_cache = parse_seconds(self.decision_cache_max.as_deref(), 60)
+            .map_err(|message| report("KEYHOLE_DECISION_CACHE_MAX", message))
+            .ok();
         if max_lifetime == Some(0) {
             report("KEYHOLE_MAX_LIFETIME", "must be greater than zero".into());
         }
@@ -206,6 +211,7 @@ impl RawConfig {
             policy: Policy {
                 leeway: leeway?,
                 max_lifetime: max_lifetime?,
+                max_cache: max_cache?,
             },
             log_filter: self.log.unwrap_or_else(|| "info".into()),
             log_format: log_format?,

@@ -28,6 +28,9 @@ pub const REASON_HEADER: &str = "x-keyhole-reason";
 /// Response header naming the credential kind on an allow.
 pub const CREDENTIAL_HEADER: &str = "x-keyhole-credential";
 
+/// nginx's cache-control header for upstream responses.
+pub const ACCEL_EXPIRES_HEADER: &str = "x-accel-expires";
+
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head buffered (hyper answers 431 beyond it).
@@ -205,8 +208,8 @@ pub fn decide(authorizer: &Authorizer, clock: &dyn Clock, headers: &HeaderMap) -
             client_ip = %request.client_ip,
             "deny"
         ),
-        Decision::Allow(credential) => tracing::debug!(
-            credential = credential.name(),
+        Decision::Allow(grant) => tracing::debug!(
+            credential = grant.credential.name(),
             method = request.method,
             path = request.path.as_str(),
             client_ip = %request.client_ip,
@@ -237,11 +240,20 @@ pub fn reply(decision: &Decision) -> Response<&'static str> {
         REASON_HEADER,
         warp::http::HeaderValue::from_static(decision.code()),
     );
-    if let Decision::Allow(credential) = decision {
+    // nginx's proxy_cache honours X-Accel-Expires: `@T` caches until Unix time T, `0`
+    // never. Denials and client-, state- or revocation-dependent allows are never cached.
+    let mut expires = None;
+    if let Decision::Allow(grant) = decision {
+        let name = grant.credential.name();
         headers.insert(
             CREDENTIAL_HEADER,
-            warp::http::HeaderValue::from_static(credential.name()),
+            warp::http::HeaderValue::from_static(name),
         );
+        expires = grant.cacheable_until.map(|until| format!("@{}", until.0));
     }
+    let expires = expires
+        .and_then(|value| warp::http::HeaderValue::from_str(&value).ok())
+        .unwrap_or(warp::http::HeaderValue::from_static("0"));
+    headers.insert(ACCEL_EXPIRES_HEADER, expires);
     response
 }

@@ -20,6 +20,9 @@ pub struct Policy {
     pub leeway: u64,
     /// Longest accepted distance from now to a credential's expiry, in seconds.
     pub max_lifetime: u64,
+    /// Longest time nginx may cache an allow, in seconds (0: never). Caps the
+    /// credential's own expiry so that removing a key takes effect within it.
+    pub max_cache: u64,
 }
 
 impl Default for Policy {
@@ -27,6 +30,7 @@ impl Default for Policy {
         Policy {
             leeway: 30,
             max_lifetime: 7 * 24 * 3600,
+            max_cache: 60,
         }
     }
 }
@@ -54,8 +58,24 @@ impl Authorizer {
         if !signed_url::is_present(&request.params) {
             return Decision::Deny(Deny::MissingCredential);
         }
-        signed_url::SignedUrl::parse(&request.params)
+        let decision: Decision = signed_url::SignedUrl::parse(&request.params)
             .and_then(|url| url.verify(request, &self.keys, &self.policy, now))
-            .into()
+            .into();
+        self.cap_cache(decision, now)
+    }
+
+    /// Applies [`Policy::max_cache`] to a cacheable allow.
+    fn cap_cache(&self, decision: Decision, now: UnixTime) -> Decision {
+        match decision {
+            Decision::Allow(mut grant) => {
+                let cap = now.plus(self.policy.max_cache);
+                grant.cacheable_until = grant
+                    .cacheable_until
+                    .filter(|_| self.policy.max_cache > 0)
+                    .map(|until| until.min(cap));
+                Decision::Allow(grant)
+            }
+            deny => deny,
+        }
     }
 }

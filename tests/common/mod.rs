@@ -100,6 +100,12 @@ impl Keyhole {
         self.child.id()
     }
 
+    /// Stops it now (killed by pid); dropping it later does nothing more.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Its log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -108,8 +114,7 @@ impl Keyhole {
 
 impl Drop for Keyhole {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -149,6 +154,11 @@ impl Env {
 
     /// Starts keyhole with extra variables and nginx with extra `http`-level config.
     pub fn start_with(env: &[(&str, &str)], extra_http: &str) -> Env {
+        Env::start_full(env, extra_http, false)
+    }
+
+    /// Like [`Env::start_with`], with nginx's optional decision cache on or off.
+    pub fn start_full(env: &[(&str, &str)], extra_http: &str, decision_cache: bool) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("keyhole-e2e-")
             .tempdir()
@@ -171,6 +181,7 @@ impl Env {
                 port,
                 keyhole: keyhole_listen.clone(),
                 root: root.clone(),
+                decision_cache,
             };
             match Stack::start(layout, extra_http) {
                 Ok(stack) => {
@@ -292,4 +303,25 @@ pub fn ip(text: &str) -> Option<IpBinding> {
 }
 pub fn methods(text: &str) -> Option<Methods> {
     Some(Methods::parse(text).unwrap())
+}
+
+/// Like [`send_raw`], from a chosen loopback source address (127.0.0.2 …), so that
+/// nginx sees another client IP.
+pub fn send_raw_from(source: std::net::Ipv4Addr, port: u16, request: &[u8]) -> Response {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((source, 0)).into())
+        .unwrap();
+    socket
+        .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    parse_response(&bytes)
 }
