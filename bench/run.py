@@ -156,7 +156,8 @@ def main():
         noop_dir = os.path.join(work, "noop")
         os.makedirs(os.path.join(noop_dir, "logs"))
         with open(os.path.join(noop_dir, "nginx.conf"), "w") as f:
-            f.write(f"""daemon off; master_process on; worker_processes 1; pid {noop_dir}/nginx.pid;
+            # As many workers as keyhole has runtime threads (one per CPU), for fairness.
+            f.write(f"""daemon off; master_process on; worker_processes {os.cpu_count()}; pid {noop_dir}/nginx.pid;
 error_log {noop_dir}/logs/error.log warn;
 events {{ worker_connections 4096; }}
 http {{ access_log off; keepalive_requests 100000;
@@ -174,6 +175,12 @@ http {{ access_log off; keepalive_requests 100000;
             f.write(auth_conf)
         with open(os.path.join(front, "keyhole-unix.conf"), "w") as f:
             f.write(auth_conf.replace("http://keyhole/auth", "http://keyhole_unix/auth"))
+        with open(os.path.join(ROOT, "nginx", "keyhole-cached.conf")) as f:
+            cached_conf = f.read()
+        with open(os.path.join(front, "keyhole-cached.conf"), "w") as f:
+            f.write(cached_conf)
+        with open(os.path.join(ROOT, "nginx", "keyhole-cache-path.conf")) as f:
+            cache_path = f.read().replace("/var/cache/nginx/keyhole", os.path.join(front, "cache"))
         with open(os.path.join(front, "bench.js"), "w") as f:
             f.write(NJS_SCRIPT.replace("%KEY%", KEY_B64))
         with open(os.path.join(ROOT, "nginx", "keyhole-upstream.conf")) as f:
@@ -210,6 +217,8 @@ http {{ access_log off; keepalive_requests 100000;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
         servers += server("keyhole, signed URL, Unix socket", f"""    include {front}/keyhole-unix.conf;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
+        servers += server("keyhole, signed URL, TCP, nginx decision cache", f"""    include {front}/keyhole-cached.conf;
+    location /protected/ {{ auth_request /_keyhole/auth; }}""")
         load_njs = f"load_module {NJS_MODULE};" if has_njs else ""
         js_import = f"js_import bench from {front}/bench.js;" if has_njs else ""
         with open(os.path.join(front, "nginx.conf"), "w") as f:
@@ -221,6 +230,7 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
   upstream noop {{ server 127.0.0.1:{noop_port}; keepalive 32; keepalive_requests 100000; }}
 {upstream}
 {upstream_unix}
+{cache_path}
 {servers}
 }}
 """)
@@ -301,6 +311,10 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
             print(f"keyhole TCP / no-op upstream TCP = {tcp / noop:.3f} (target >= 0.95)")
         if noop and unix:
             print(f"keyhole Unix / no-op upstream TCP = {unix / noop:.3f} (target >= 1.0)")
+        ret = results.get("auth_request, internal return 204", (None,))[0]
+        cached = results.get("keyhole, signed URL, TCP, nginx decision cache", (None,))[0]
+        if ret and cached:
+            print(f"keyhole with decision cache / internal return 204 = {cached / ret:.3f} (target >= 0.9)")
         print(f"keyhole peak RSS (VmHWM) after 256 connections: {peak / 1024:.1f} MiB (target <= 20 MiB)")
     finally:
         for proc in procs:
