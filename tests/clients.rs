@@ -21,8 +21,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{Env, KEY_LINE, now};
+use std::sync::Arc;
+
 use keyhole::canonical::{CanonicalPath, encode};
-use keyhole::verify::signed_url::IpBinding;
+use keyhole::clock::{Clock, SystemClock};
+use keyhole::keys::KeyRing;
+use keyhole::request::{HeaderField, NginxHeaders};
+use keyhole::verify::signed_url::{IpBinding, UrlGrant, sign};
+use keyhole::verify::{Authorizer, Policy};
 use serde_json::Value;
 
 /// One reference signer and what it needs to run.
@@ -476,4 +482,50 @@ fn go_signer_matches_the_vectors_and_keyhole() {
 #[test]
 fn shell_signer_matches_the_vectors_and_keyhole() {
     check(&SHELL, false);
+}
+
+/// The Rust example in docs/signing.md, copied verbatim: it compiles, and keyhole's
+/// verifier allows the URL it makes.
+#[test]
+fn rust_example_in_signing_md() {
+    let docs = include_str!("../docs/signing.md");
+    assert!(
+        docs.contains(
+            "fn photo_url(keys: &KeyRing, decoded_path: &str) -> Result<String, String> {"
+        )
+    );
+
+    fn photo_url(keys: &KeyRing, decoded_path: &str) -> Result<String, String> {
+        // CanonicalPath::parse reads a path as written in a URL, so encode the file name first.
+        let path = CanonicalPath::parse(encode(decoded_path).as_bytes())
+            .map_err(|reason| format!("{decoded_path:?} is not a canonical path ({reason})"))?;
+        let grant = UrlGrant {
+            path,
+            scope: None, // Some(a Scope::parse(b"/u1/")): everything below /u1/
+            exp: SystemClock.now().plus(600),
+            nbf: None,
+            ip: None,      // Some(an IpBinding::parse("203.0.113.7"))
+            methods: None, // None = GET,HEAD (no kh_m written)
+            query: None,   // Some("w=640".into()) binds the query (kh_q=1)
+        };
+        sign(&grant, keys.signing_key()).map_err(|e| e.to_string())
+    }
+
+    let keys = KeyRing::parse(KEY_LINE).unwrap();
+    let url = photo_url(&keys, "/photos/café au lait.jpg").unwrap();
+    assert!(
+        url.starts_with("/photos/caf%C3%A9%20au%20lait.jpg?kh_v=1&kh_kid=k1&kh_exp="),
+        "{url}"
+    );
+    assert!(photo_url(&keys, "/photos/../etc/passwd").is_err());
+    let authorizer = Authorizer {
+        keys: Arc::new(keys),
+        policy: Policy::default(),
+    };
+    let headers = NginxHeaders {
+        original_uri: HeaderField::One(url.as_bytes()),
+        original_method: HeaderField::One(b"GET"),
+        real_ip: HeaderField::One(b"198.51.100.1"),
+    };
+    assert_eq!(authorizer.decide(&headers, now()).code(), "ok");
 }
