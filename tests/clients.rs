@@ -23,8 +23,8 @@ use std::process::{Command, Output};
 use common::{Env, KEY_LINE, now};
 use std::sync::Arc;
 
-use keyhole::canonical::{CanonicalPath, encode};
-use keyhole::clock::{Clock, SystemClock};
+use keyhole::canonical::{CanonicalPath, Scope, encode};
+use keyhole::clock::{Clock, SystemClock, UnixTime};
 use keyhole::keys::KeyRing;
 use keyhole::request::{HeaderField, NginxHeaders};
 use keyhole::verify::signed_url::{IpBinding, UrlGrant, sign};
@@ -356,6 +356,80 @@ fn check_refusals(runner: &Runner, signer: &Signer) {
     }
 }
 
+/// Inputs beyond the vectors: (decoded path, scope, bound query). keyhole's own signer
+/// decides whether each is signable and what the URL is; every client must agree.
+const DIFFERENTIAL: &[(&str, Option<&str>, Option<&str>)] = &[
+    ("/emoji/\u{1f600}.png", None, None),
+    (
+        "/\u{65e5}\u{672c}/\u{30d5}\u{30a1}\u{30a4}\u{30eb}.pdf",
+        Some("/\u{65e5}\u{672c}/"),
+        None,
+    ),
+    ("/a~b/!$'()*,=:@.txt", Some("/a~b/"), None),
+    (
+        "/nbsp/a\u{a0}b\u{200b}c.jpg",
+        None,
+        Some("q=%E2%9C%93&x=a+b&flag"),
+    ),
+    ("/plus+and space/+.jpg", Some("/plus+and space/"), Some("")),
+    ("/.well-known/x", Some("/"), None),
+    ("/a/.hidden/x..y", None, None),
+    ("/a/b./c", None, None),
+    ("/a/\u{9f}", None, None),
+];
+
+fn check_against_rust(runner: &Runner) {
+    let keys = KeyRing::parse(KEY_LINE).unwrap();
+    let long_ok = format!("/{}", "a".repeat(2047));
+    let long_bad = format!("/{}", "a".repeat(2048));
+    let wide_bad = format!("/{}", "\u{e9}".repeat(400));
+    let extra = [
+        (long_ok.as_str(), None, None),
+        (long_bad.as_str(), None, None),
+        (wide_bad.as_str(), None, None),
+    ];
+    let mut signable = 0;
+    for &(path, scope, query) in DIFFERENTIAL.iter().chain(extra.iter()) {
+        let expected = CanonicalPath::parse(encode(path).as_bytes())
+            .ok()
+            .and_then(|path| {
+                let scope = match scope {
+                    Some(scope) => Some(Scope::parse(encode(scope).as_bytes()).ok()?),
+                    None => None,
+                };
+                let grant = UrlGrant {
+                    path,
+                    scope,
+                    exp: UnixTime(1_800_000_600),
+                    nbf: None,
+                    ip: None,
+                    methods: None,
+                    query: query.map(str::to_owned),
+                };
+                sign(&grant, keys.signing_key()).ok()
+            });
+        let mut args = vec!["--exp", "1800000600"];
+        if let Some(scope) = scope {
+            args.extend(["--scope", scope]);
+        }
+        if let Some(query) = query {
+            args.extend(["--query", query]);
+        }
+        args.push(path);
+        match expected {
+            Some(url) => {
+                assert_eq!(runner.sign(&args), url, "{}: {path:?}", runner.name);
+                signable += 1;
+            }
+            None => runner.assert_refuses(&args),
+        }
+    }
+    assert_eq!(
+        signable, 8,
+        "keyhole's signer should accept 8 of these inputs"
+    );
+}
+
 /// `--window` rounds now + ttl up, so URLs signed within one window are identical.
 fn check_cacheable(runner: &Runner) {
     let first = runner.sign(&[
@@ -455,6 +529,7 @@ fn check(signer: &Signer, has_vectors_mode: bool) {
         check_vectors_mode(&runner);
     }
     check_refusals(&runner, signer);
+    check_against_rust(&runner);
     check_cacheable(&runner);
     check_through_nginx(&runner);
 }
