@@ -47,4 +47,4 @@ export function cacheableExpiry(now: number, ttl: number, window: number): numbe
 export function encodePath(decoded: string): string;
 
 /** The key id and secret bytes of the first entry of a KEYHOLE_KEYS-style value. */
-export function signingKey(keys: string): { kid: string; secret: Buffer };
+export function signingKey(keys: string): { kid: string; secret: Uint8Array };
