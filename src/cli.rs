@@ -54,6 +54,10 @@ struct SignArgs {
     /// Lifetime from now (`90s`, `10m`, `2h`, `7d`).
     #[arg(long, default_value = "10m")]
     ttl: String,
+    /// Round the expiry up to a multiple of this duration (`10m`), so that URLs signed
+    /// within one window are identical and cacheable.
+    #[arg(long)]
+    window: Option<String>,
     /// Sign this path prefix (ending in `/`) instead of the exact path.
     #[arg(long)]
     scope: Option<String>,
@@ -199,6 +203,17 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
             Deny::TtlTooLong
         ));
     }
+    let window = match &args.window {
+        Some(text) => parse_seconds(Some(text), 0).map_err(|m| format!("--window {m}"))?,
+        None => 0,
+    };
+    if ttl.saturating_add(window) > config.policy.max_lifetime {
+        return Err(format!(
+            "--ttl plus --window may reach {}s, beyond the maximum lifetime of {}s (KEYHOLE_MAX_LIFETIME)",
+            ttl.saturating_add(window),
+            config.policy.max_lifetime
+        ));
+    }
     let scope = args
         .scope
         .as_deref()
@@ -235,7 +250,7 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
     let grant = UrlGrant {
         path,
         scope,
-        exp: now.plus(ttl),
+        exp: now.plus(ttl).round_up(window),
         nbf,
         ip,
         methods,
