@@ -144,12 +144,12 @@ def main():
         # keyhole: TCP and Unix socket.
         kh_port = free_port()
         kh_sock = os.path.join(work, "keyhole.sock")
-        base_env = {"PATH": os.environ.get("PATH", ""), "KEYHOLE_KEYS": KEY_LINE, "KEYHOLE_LOG": "warn"}
+        base_env = {"PATH": os.environ.get("PATH", ""), "KEYHOLE_KEYS": KEY_LINE, "KEYHOLE_LOG": "warn",
+                    "KEYHOLE_ADMIN_LISTEN": "off", "KEYHOLE_SOCKET_MODE": "0666"}
         kh_tcp = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"127.0.0.1:{kh_port}"), os.path.join(work, "keyhole-tcp.log"))
         kh_unix = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"unix:{kh_sock}"), os.path.join(work, "keyhole-unix.log"))
         wait_port(kh_port)
         wait_unix(kh_sock)
-        os.chmod(kh_sock, 0o666)
 
         # The no-op upstream: its own nginx process, like a sidecar.
         noop_port = free_port()

@@ -13,6 +13,8 @@
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
 //! - [`verify`]: one verifier per credential; [`verify::Authorizer`] picks one.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
+//! - [`metrics`]: Prometheus metrics for the admin listener.
+//! - [`health`]: `keyhole health`, a client of the admin listener.
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
 //! - [`demo`]: `keyhole demo`.
 
@@ -22,7 +24,9 @@ pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod demo;
+pub mod health;
 pub mod keys;
+pub mod metrics;
 pub mod nginx;
 pub mod request;
 pub mod server;

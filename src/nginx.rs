@@ -84,9 +84,15 @@ impl Layout {
         self.dir.join("logs").join("keyhole-access.log")
     }
 
-    /// nginx's error log.
+    /// nginx's main error log (start-up problems).
     pub fn error_log(&self) -> PathBuf {
         self.dir.join("logs").join("error.log")
+    }
+
+    /// The example site's error log (`error_log` in the shipped server and auth
+    /// location).
+    pub fn site_error_log(&self) -> PathBuf {
+        self.dir.join("logs").join("keyhole-error.log")
     }
 }
 
@@ -162,6 +168,14 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
         "/var/log/nginx/keyhole-access.log",
         &layout.access_log().display().to_string(),
     )?;
+    let site_error_log = layout.site_error_log().display().to_string();
+    site = replace(
+        &site,
+        "example-site.conf",
+        "/var/log/nginx/keyhole-error.log",
+        &site_error_log,
+    )?;
+
     site = replace(
         &site,
         "example-site.conf",

@@ -53,6 +53,24 @@ impl Authorizer {
         }
     }
 
+    /// The same authorizer with other keys (a reload); everything else is kept.
+    pub fn with_keys(&self, keys: Arc<KeyRing>) -> Authorizer {
+        Authorizer {
+            keys,
+            ..self.clone()
+        }
+    }
+
+    /// The kind of credential a request presents, for metrics and logs: the name of a
+    /// [`crate::decision::Credential`], or `none`.
+    pub fn presented(&self, request: &AuthRequest<'_>) -> &'static str {
+        if signed_url::is_present(&request.params) {
+            crate::decision::Credential::SignedUrl.name()
+        } else {
+            "none"
+        }
+    }
+
     /// Decides about a request whose headers already parsed.
     pub fn decide_request(&self, request: &AuthRequest<'_>, now: UnixTime) -> Decision {
         if !signed_url::is_present(&request.params) {
