@@ -109,6 +109,21 @@ impl Keyhole {
         self.child.id()
     }
 
+    /// Waits for the process to exit on its own (after a signal), at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "keyhole did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Stops it now (killed by pid); dropping it later does nothing more.
     pub fn stop(&mut self) {
         let _ = self.child.kill();
