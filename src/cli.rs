@@ -45,6 +45,15 @@ enum Command {
     Explain(ExplainArgs),
     /// Run nginx and keyhole on localhost with a demo gallery.
     Demo(crate::demo::DemoArgs),
+    /// Write the demo gallery (images and a page of signed URLs) into DIR, signed with
+    /// KEYHOLE_KEYS; for the container demo stack.
+    Gallery {
+        /// The document root to fill.
+        dir: std::path::PathBuf,
+        /// Lifetime of the page's signed URLs.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
     /// Ask a running keyhole's admin listener (KEYHOLE_ADMIN_LISTEN) whether it is
     /// alive; exit 0 if so, 1 if not. For container health checks.
     Health {
@@ -107,6 +116,18 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => with_config(|config| explain(config, &args)),
         Command::Demo(args) => crate::demo::run(&args),
         Command::Health { ready } => health(ready),
+        Command::Gallery { dir, ttl } => with_config(|config| {
+            let written = parse_seconds(Some(&ttl), 0)
+                .map_err(|m| format!("--ttl {m}"))
+                .and_then(|ttl| crate::demo::write_gallery(&dir, &config.keys, ttl));
+            match written {
+                Ok(()) => {
+                    println!("wrote the gallery to {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(message) => usage_error(message),
+            }
+        }),
     }
 }
 

@@ -104,7 +104,10 @@ fn run_inner(args: &DemoArgs) -> Result<(), String> {
     })
 }
 
-fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String> {
+/// Writes the demo gallery below `root`: SVG images under `protected/gallery/` and an
+/// `index.html` whose `<img>` tags carry URLs signed with `keys` for `ttl` seconds (and
+/// one tampered URL).
+pub fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String> {
     let gallery = root.join("protected").join("gallery");
     std::fs::create_dir_all(&gallery).map_err(|e| e.to_string())?;
     let now = SystemClock.now();

@@ -153,7 +153,7 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
     let mut site = replace(
         &site_source,
         "example-site.conf",
-        "listen 127.0.0.1:8080;",
+        "listen 8080;",
         &format!("listen 127.0.0.1:{};", layout.port),
     )?;
     site = replace(
