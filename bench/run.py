@@ -105,7 +105,10 @@ end
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per mode")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per mode and round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds over all modes, interleaved so that background noise hits every mode alike; "
+                             "the table shows each mode's median round")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--files", type=int, default=500)
@@ -281,20 +284,26 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
                     raise SystemExit(f"{name}: a tampered URL was not denied")
 
         selected = [m for m in modes if not args.only or any(o.strip() in m for o in args.only.split(","))]
-        results = {}
-        for name in selected:
-            results[name] = wrk(modes[name], lists[name], lua, args)
-            print(f"  measured {name}: {results[name][0]:.0f} req/s", file=sys.stderr)
+        rounds = {name: [] for name in selected}
+        for round_number in range(args.rounds):
+            for name in selected:
+                run = wrk(modes[name], lists[name], lua, args)
+                rounds[name].append(run)
+                print(f"  round {round_number + 1}: {name}: {run[0]:.0f} req/s", file=sys.stderr)
+        # Each mode's median round (by requests/s), with that round's latencies.
+        results = {name: sorted(runs)[len(runs) // 2] for name, runs in rounds.items()}
 
         # keyhole's peak memory with 256 connections.
         peak_name = "keyhole, signed URL, TCP"
         wrk(modes[peak_name], signed, lua, argparse.Namespace(duration=5, connections=256, threads=args.threads))
+        # VmHWM is the process's peak resident set since start: every round above included.
         peak = vm_hwm(kh_tcp.pid)
 
         print()
-        print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.files} rotating URLs, "
-              f"nginx {args.nginx_workers} worker(s), {os.cpu_count()} CPUs; command: bench/run.py "
-              f"--duration {args.duration} --connections {args.connections} --threads {args.threads}")
+        print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s x {args.rounds} interleaved rounds "
+              f"(median shown), {args.files} rotating URLs, nginx {args.nginx_workers} worker(s), "
+              f"{os.cpu_count()} CPUs; command: bench/run.py --duration {args.duration} --rounds {args.rounds} "
+              f"--connections {args.connections} --threads {args.threads}")
         print()
         print("| mode | requests/s | p50 | p99 | ratio to no auth |")
         print("|---|---:|---:|---:|---:|")
