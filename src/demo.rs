@@ -112,6 +112,7 @@ pub fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String
     std::fs::create_dir_all(&gallery).map_err(|e| e.to_string())?;
     let now = SystemClock.now();
     let mut figures = String::new();
+    let mut last_url = String::new();
     for (name, colour) in COLOURS {
         let svg = format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"240\" height=\"160\"><rect width=\"240\" height=\"160\" fill=\"{colour}\"/><text x=\"20\" y=\"90\" font-size=\"28\" fill=\"white\">{name}</text></svg>\n"
@@ -119,33 +120,16 @@ pub fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String
         std::fs::write(gallery.join(format!("{name}.svg")), svg).map_err(|e| e.to_string())?;
         let path = CanonicalPath::parse(format!("/protected/gallery/{name}.svg").as_bytes())
             .map_err(|r| r.to_string())?;
-        let grant = UrlGrant {
-            path,
-            scope: None,
-            exp: now.plus(ttl),
-            nbf: None,
-            ip: None,
-            methods: None,
-            query: None,
-        };
+        let grant = UrlGrant::new(path, now.plus(ttl));
         let url = signed_url::sign(&grant, keys.signing_key()).map_err(|e| e.to_string())?;
+        last_url.clone_from(&url);
         figures.push_str(&format!(
             "<figure><img src=\"{}\" alt=\"{name}\"><figcaption>{name}</figcaption></figure>\n",
             html_escape(&url)
         ));
     }
-    // The same URL with one signature character changed: keyhole denies it.
-    let path = CanonicalPath::parse(b"/protected/gallery/sea.svg").map_err(|r| r.to_string())?;
-    let grant = UrlGrant {
-        path,
-        scope: None,
-        exp: now.plus(ttl),
-        nbf: None,
-        ip: None,
-        methods: None,
-        query: None,
-    };
-    let mut broken = signed_url::sign(&grant, keys.signing_key()).map_err(|e| e.to_string())?;
+    // The last image's URL with one signature character changed: keyhole denies it.
+    let mut broken = last_url;
     let flipped = if broken.ends_with('A') { 'B' } else { 'A' };
     broken.pop();
     broken.push(flipped);

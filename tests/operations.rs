@@ -43,15 +43,10 @@ fn signal(pid: u32, name: &str) {
 
 fn sign_with(line: &str, path: &str) -> String {
     let keys = KeyRing::parse(line).unwrap();
-    let grant = UrlGrant {
-        path: CanonicalPath::parse(path.as_bytes()).unwrap(),
-        scope: None,
-        exp: common::now().plus(600),
-        nbf: None,
-        ip: None,
-        methods: None,
-        query: None,
-    };
+    let grant = UrlGrant::new(
+        CanonicalPath::parse(path.as_bytes()).unwrap(),
+        common::now().plus(600),
+    );
     sign(&grant, keys.signing_key()).unwrap()
 }
 

@@ -186,15 +186,10 @@ fn time_key_ip_and_method_bindings_are_enforced() {
     let env = env();
     let path = "/protected/cat.png";
     let other_ring = KeyRing::parse("k9:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
-    let grant = keyhole::verify::signed_url::UrlGrant {
-        path: keyhole::canonical::CanonicalPath::parse(path.as_bytes()).unwrap(),
-        scope: None,
-        exp: now().plus(600),
-        nbf: None,
-        ip: None,
-        methods: None,
-        query: None,
-    };
+    let grant = keyhole::verify::signed_url::UrlGrant::new(
+        keyhole::canonical::CanonicalPath::parse(path.as_bytes()).unwrap(),
+        now().plus(600),
+    );
     let unknown_key = keyhole::verify::signed_url::sign(&grant, other_ring.signing_key()).unwrap();
     let cases = [
         (env.sign_with(path, |g| g.exp = now().minus(120)), "expired"),
@@ -453,15 +448,10 @@ fn keyhole_on_a_unix_socket_behind_nginx() {
     };
     let _stack = keyhole::nginx::Stack::start(layout, "").unwrap();
     let keys = KeyRing::parse(common::KEY_LINE).unwrap();
-    let grant = keyhole::verify::signed_url::UrlGrant {
-        path: keyhole::canonical::CanonicalPath::parse(b"/protected/cat.png").unwrap(),
-        scope: None,
-        exp: now().plus(60),
-        nbf: None,
-        ip: None,
-        methods: None,
-        query: None,
-    };
+    let grant = keyhole::verify::signed_url::UrlGrant::new(
+        keyhole::canonical::CanonicalPath::parse(b"/protected/cat.png").unwrap(),
+        now().plus(60),
+    );
     let url = keyhole::verify::signed_url::sign(&grant, keys.signing_key()).unwrap();
     let response = common::send_raw(
         port,

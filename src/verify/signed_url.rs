@@ -419,6 +419,22 @@ pub struct UrlGrant {
     pub query: Option<String>,
 }
 
+impl UrlGrant {
+    /// A grant for exactly `path` until `exp`, with no other binding (default methods,
+    /// any client, application query not signed).
+    pub fn new(path: CanonicalPath, exp: UnixTime) -> UrlGrant {
+        UrlGrant {
+            path,
+            scope: None,
+            exp,
+            nbf: None,
+            ip: None,
+            methods: None,
+            query: None,
+        }
+    }
+}
+
 /// Why a URL could not be signed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignError {
@@ -530,15 +546,10 @@ mod tests {
     }
 
     fn grant(path: &str) -> UrlGrant {
-        UrlGrant {
-            path: CanonicalPath::parse(path.as_bytes()).unwrap(),
-            scope: None,
-            exp: NOW.plus(600),
-            nbf: None,
-            ip: None,
-            methods: None,
-            query: None,
-        }
+        UrlGrant::new(
+            CanonicalPath::parse(path.as_bytes()).unwrap(),
+            NOW.plus(600),
+        )
     }
 
     fn check(uri: &str, method: &str, ip: &str) -> Result<Credential, Deny> {

@@ -348,15 +348,10 @@ impl Env {
 
     /// Signs `path` after letting `adjust` change the grant.
     pub fn sign_with(&self, path: &str, adjust: impl FnOnce(&mut UrlGrant)) -> String {
-        let mut grant = UrlGrant {
-            path: CanonicalPath::parse(path.as_bytes()).unwrap(),
-            scope: None,
-            exp: now().plus(600),
-            nbf: None,
-            ip: None,
-            methods: None,
-            query: None,
-        };
+        let mut grant = UrlGrant::new(
+            CanonicalPath::parse(path.as_bytes()).unwrap(),
+            now().plus(600),
+        );
         adjust(&mut grant);
         signed_url::sign(&grant, self.keys.signing_key()).unwrap()
     }
