@@ -72,7 +72,7 @@ fn run_inner(args: &DemoArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let keyhole_addr = listener.local_addr();
         let keyhole = Listen::Tcp(keyhole_addr.parse().map_err(|_| "keyhole address".to_string())?);
-        let authorizer = Arc::new(Authorizer { keys, policy: Policy::default() });
+        let authorizer = Arc::new(Authorizer::new(keys, Policy::default()));
         let server = tokio::spawn(crate::server::serve(
             listener,
             authorizer,

@@ -11,7 +11,8 @@
 //! - [`request`]: nginx's headers into a typed [`request::AuthRequest`].
 //! - [`canonical`]: canonical paths and scopes, shared by signing and verifying.
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
-//! - [`verify`]: one verifier per credential; [`verify::Authorizer`] picks one.
+//! - [`verify`]: one verifier per credential (signed URL, JWT); [`verify::Authorizer`] picks one.
+//! - [`store`]: the replay store trait and its in-memory implementation.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
 //! - [`demo`]: `keyhole demo`.
@@ -26,4 +27,5 @@ pub mod keys;
 pub mod nginx;
 pub mod request;
 pub mod server;
+pub mod store;
 pub mod verify;

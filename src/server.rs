@@ -175,15 +175,19 @@ pub type Routes = BoxedFilter<(warp::reply::Response,)>;
 pub fn routes(authorizer: Arc<Authorizer>, clock: Arc<dyn Clock>) -> Routes {
     warp::path!("auth")
         .and(warp::header::headers_cloned())
-        .map(move |headers: HeaderMap| {
-            let decision = decide(&authorizer, clock.as_ref(), &headers);
-            warp::Reply::into_response(reply(&decision))
+        .then(move |headers: HeaderMap| {
+            let authorizer = Arc::clone(&authorizer);
+            let clock = Arc::clone(&clock);
+            async move {
+                let decision = decide(&authorizer, clock.as_ref(), &headers).await;
+                warp::Reply::into_response(reply(&decision))
+            }
         })
         .boxed()
 }
 
 /// Runs one decision from raw headers and logs it (denials at info, allows at debug).
-pub fn decide(authorizer: &Authorizer, clock: &dyn Clock, headers: &HeaderMap) -> Decision {
+pub async fn decide(authorizer: &Authorizer, clock: &dyn Clock, headers: &HeaderMap) -> Decision {
     let nginx = NginxHeaders {
         original_uri: field(headers, "x-original-uri"),
         original_method: field(headers, "x-original-method"),
@@ -196,7 +200,7 @@ pub fn decide(authorizer: &Authorizer, clock: &dyn Clock, headers: &HeaderMap) -
             return Decision::Deny(reason);
         }
     };
-    let decision = authorizer.decide_request(&request, clock.now());
+    let decision = authorizer.decide_request(&request, clock.now()).await;
     match &decision {
         Decision::Deny(reason) => tracing::info!(
             reason = reason.code(),

@@ -4,14 +4,17 @@
 //! Verifiers do no IO, never read the environment or the system clock (the time is
 //! an argument), and never panic on input.
 
+pub mod jwt;
 pub mod signed_url;
 
 use std::sync::Arc;
 
-use crate::clock::UnixTime;
-use crate::decision::{Decision, Deny};
+use crate::clock::{SystemClock, UnixTime};
+use crate::decision::{Credential, Decision, Deny};
 use crate::keys::KeyRing;
 use crate::request::{AuthRequest, NginxHeaders};
+use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
+use crate::store::{ReplayStore, StoreError};
 
 /// Time rules shared by every credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,31 +34,108 @@ impl Default for Policy {
     }
 }
 
-/// Everything a decision needs that is not in the request: keys and policy.
+/// Everything a decision needs that is not in the request: keys, policy, and the
+/// replay store.
 #[derive(Clone, Debug)]
 pub struct Authorizer {
     /// Signed-URL (and cookie) keys.
     pub keys: Arc<KeyRing>,
     /// Time rules.
     pub policy: Policy,
+    /// The JWT verifier, when JWT keys are configured.
+    pub jwt: Option<Arc<jwt::JwtVerifier>>,
+    /// Where single-use token ids are recorded.
+    pub store: Arc<dyn ReplayStore>,
+}
+
+/// A stateless verdict that still needs the replay store before it is an allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allowance {
+    /// The credential that passed.
+    pub credential: Credential,
+    /// A use limit to enforce, for single- and limited-use tokens.
+    pub uses: Option<jwt::Uses>,
 }
 
 impl Authorizer {
-    /// Decides about one request: nginx's headers in, one [`Decision`] out.
+    /// Signed URLs only, with an in-memory replay store.
+    pub fn new(keys: Arc<KeyRing>, policy: Policy) -> Self {
+        Authorizer {
+            keys,
+            policy,
+            jwt: None,
+            store: Arc::new(MemoryStore::new(DEFAULT_CAPACITY, Arc::new(SystemClock))),
+        }
+    }
+
+    /// Decides about one request without consulting the replay store: a single-use
+    /// token is reported as allowed and not used up (for `explain`).
     pub fn decide(&self, headers: &NginxHeaders<'_>, now: UnixTime) -> Decision {
-        match headers.parse() {
-            Ok(request) => self.decide_request(&request, now),
+        headers
+            .parse()
+            .and_then(|request| self.check(&request, now))
+            .map(|a| a.credential)
+            .into()
+    }
+
+    /// Every stateless check: which credential, and whether it holds.
+    pub fn check(&self, request: &AuthRequest<'_>, now: UnixTime) -> Result<Allowance, Deny> {
+        let signed = signed_url::is_present(&request.params);
+        let jwt = self
+            .jwt
+            .as_ref()
+            .filter(|jwt| jwt.is_present(&request.params));
+        match (signed, jwt) {
+            (true, Some(_)) => Err(Deny::AmbiguousCredential),
+            (true, None) => signed_url::SignedUrl::parse(&request.params)
+                .and_then(|url| url.verify(request, &self.keys, &self.policy, now))
+                .map(|credential| Allowance {
+                    credential,
+                    uses: None,
+                }),
+            (false, Some(jwt)) => jwt.verify(request, now).map(|grant| Allowance {
+                credential: Credential::Jwt,
+                uses: grant.uses,
+            }),
+            (false, None) => Err(Deny::MissingCredential),
+        }
+    }
+
+    /// Decides about a request whose headers already parsed, recording single-use
+    /// tokens in the replay store.
+    pub async fn decide_request(&self, request: &AuthRequest<'_>, now: UnixTime) -> Decision {
+        let allowance = match self.check(request, now) {
+            Ok(allowance) => allowance,
+            Err(reason) => return Decision::Deny(reason),
+        };
+        let Some(uses) = &allowance.uses else {
+            return Decision::Allow(allowance.credential);
+        };
+        match self.consume(uses).await {
+            Ok(()) => Decision::Allow(allowance.credential),
             Err(reason) => Decision::Deny(reason),
         }
     }
 
-    /// Decides about a request whose headers already parsed.
-    pub fn decide_request(&self, request: &AuthRequest<'_>, now: UnixTime) -> Decision {
-        if !signed_url::is_present(&request.params) {
-            return Decision::Deny(Deny::MissingCredential);
+    /// Takes one of the token's uses: slot ids `id`, `id#2`, … `id#count`, each
+    /// recorded atomically, so concurrent requests can never share one.
+    async fn consume(&self, uses: &jwt::Uses) -> Result<(), Deny> {
+        for slot in 1..=uses.count {
+            let id = if slot == 1 {
+                uses.id.clone()
+            } else {
+                format!("{}#{slot}", uses.id)
+            };
+            match self.store.check_and_record(&id, uses.expires_at).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => continue,
+                Err(StoreError::Full) => return Err(Deny::StoreFull),
+                Err(StoreError::Unavailable(error)) => {
+                    tracing::warn!(%error, "replay store unavailable");
+                    return Err(Deny::StoreUnavailable);
+                }
+            }
         }
-        signed_url::SignedUrl::parse(&request.params)
-            .and_then(|url| url.verify(request, &self.keys, &self.policy, now))
-            .into()
+        Err(Deny::Replayed)
     }
 }
