@@ -904,3 +904,75 @@ fn the_parameter_name_and_audience_are_configurable() {
         "no iss",
     );
 }
+
+fn run_mint(args: &[&str]) -> std::process::Output {
+    let hmac = hmac_keys_var();
+    Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("mint")
+        .args(args)
+        .env_clear()
+        .env("KEYHOLE_KEYS", common::KEY_LINE)
+        .env("KEYHOLE_JWT_KEYS", hmac)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn keyhole_mint_prints_urls_that_open_the_file() {
+    let env = start();
+    let output = run_mint(&[PATH, "--once", "--base", "https://files.example/"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let url = String::from_utf8(output.stdout).unwrap();
+    let target = url.trim().strip_prefix("https://files.example").unwrap();
+    assert!(target.starts_with(&format!("{PATH}?token=")), "{target}");
+    assert_served(&env, &env.get(target), "minted, first use");
+    assert_denied(&env, &env.get(target), "replayed", "minted, second use");
+
+    let scoped = run_mint(&[
+        "/protected/d/c.jpg",
+        "--scope",
+        "/protected/d/",
+        "--ttl",
+        "2m",
+    ]);
+    let target = String::from_utf8(scoped.stdout).unwrap().trim().to_owned();
+    let token = target.split_once("token=").unwrap().1;
+    assert_eq!(get_token(&env, "/protected/d/c.jpg", token).status, 200);
+    assert_denied(
+        &env,
+        &get_token(&env, PATH, token),
+        "out-of-scope",
+        "minted scope",
+    );
+
+    // A private key from a file.
+    let pem = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("jwt-keys-{}", std::process::id()))
+        .join("ec256.pem");
+    let _ = keys();
+    let output = run_mint(&[
+        PATH,
+        "--key-file",
+        pem.to_str().unwrap(),
+        "--kid",
+        "e256",
+        "--alg",
+        "ES256",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let target = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert_served(&env, &env.get(&target), "minted with ES256 from a file");
+
+    // Too long a lifetime is refused at minting time.
+    let output = run_mint(&[PATH, "--ttl", "1h"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("KEYHOLE_JWT_MAX_LIFETIME"));
+}

@@ -134,6 +134,14 @@ impl JwtVerifier {
             .collect()
     }
 
+    /// The first HMAC key as a signer (`keyhole mint` without `--key-file`).
+    pub fn signing_key(&self) -> Option<(String, Algorithm, EncodingKey)> {
+        self.keys.iter().find_map(|key| {
+            let secret = key.decoding.try_get_hmac_secret().ok()?;
+            Some((key.kid.clone(), key.alg, EncodingKey::from_secret(secret)))
+        })
+    }
+
     /// Whether the query carries the token parameter.
     pub fn is_present(&self, params: &[Param<'_>]) -> bool {
         params.iter().any(|param| param.name == self.policy.param)
@@ -482,6 +490,28 @@ pub enum MintError {
     Random,
     #[error("signing failed: {0}")]
     Sign(String),
+}
+
+/// A signing key for `alg` from a file's bytes: a base64url secret (at least 32
+/// bytes) for HS*, a PKCS#8 PEM private key otherwise.
+pub fn encoding_key(alg: Algorithm, bytes: &[u8]) -> Result<EncodingKey, String> {
+    use jsonwebtoken::AlgorithmFamily;
+    match alg.family() {
+        AlgorithmFamily::Hmac => {
+            let text =
+                std::str::from_utf8(bytes).map_err(|_| "the secret is not text".to_owned())?;
+            let secret =
+                crate::keys::Secret::from_base64url(text.trim()).map_err(|e| e.to_string())?;
+            Ok(EncodingKey::from_secret(secret.expose()))
+        }
+        AlgorithmFamily::Rsa => {
+            EncodingKey::from_rsa_pem(bytes).map_err(|_| "not an RSA private key in PEM".to_owned())
+        }
+        AlgorithmFamily::Ec => EncodingKey::from_ec_pem(bytes)
+            .map_err(|_| "not a PKCS#8 EC private key in PEM".to_owned()),
+        AlgorithmFamily::Ed => EncodingKey::from_ed_pem(bytes)
+            .map_err(|_| "not a PKCS#8 Ed25519 private key in PEM".to_owned()),
+    }
 }
 
 /// Mints a keyhole token for `grant`, signed with `key` as `kid` using `alg`.
