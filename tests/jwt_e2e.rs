@@ -976,3 +976,93 @@ fn keyhole_mint_prints_urls_that_open_the_file() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("KEYHOLE_JWT_MAX_LIFETIME"));
 }
+
+/// Installs PyJWT (with `cryptography`) and `jose` once per build into Cargo's test
+/// temp dir; a failed install fails the test with a hint, never skips it.
+fn interop_tools() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jwt-interop");
+        if !dir.join("py/jwt").is_dir() {
+            let status = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+                .arg(dir.join("py"))
+                .arg("pyjwt[crypto]==2.*")
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "installing PyJWT failed: needs python3 with pip and access to PyPI (apt-get install python3-pip)"
+            );
+        }
+        if !dir.join("node/node_modules/jose").is_dir() {
+            let status = Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(dir.join("node"))
+                .arg("jose@6")
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "installing jose failed: needs node >= 18 with npm and access to the npm registry (apt-get install nodejs npm)"
+            );
+        }
+        dir
+    })
+}
+
+fn lines(output: std::process::Output, tool: &str) -> Vec<String> {
+    assert!(
+        output.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn tokens_minted_by_pyjwt_and_jose_following_the_docs_are_accepted() {
+    let env = start();
+    let tools = interop_tools();
+    let _ = keys();
+    let key_dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("jwt-keys-{}", std::process::id()));
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+
+    let python = Command::new("python3")
+        .arg(interop.join("mint.py"))
+        .args([PATH, SECRET_B64, "h256"])
+        .arg(key_dir.join("ed.pem"))
+        .arg("ed")
+        .env("PYTHONPATH", tools.join("py"))
+        .output()
+        .unwrap();
+    let python = lines(python, "PyJWT");
+    assert_eq!(python.len(), 2);
+    assert_served(&env, &env.get(&python[0]), "PyJWT HS256 single-use");
+    assert_denied(
+        &env,
+        &env.get(&python[0]),
+        "replayed",
+        "PyJWT HS256 replayed",
+    );
+    assert_served(&env, &env.get(&python[1]), "PyJWT EdDSA");
+
+    // jose is ESM: the script runs from a copy beside its node_modules.
+    let script = tools.join("node/mint.mjs");
+    std::fs::copy(interop.join("mint.mjs"), &script).unwrap();
+    let node = Command::new("node")
+        .arg(&script)
+        .args([PATH, SECRET_B64, "h256"])
+        .arg(key_dir.join("ec256.pem"))
+        .arg("e256")
+        .output()
+        .unwrap();
+    let node = lines(node, "jose");
+    assert_eq!(node.len(), 2);
+    assert_served(&env, &env.get(&node[0]), "jose HS256 single-use");
+    assert_denied(&env, &env.get(&node[0]), "replayed", "jose HS256 replayed");
+    assert_served(&env, &env.get(&node[1]), "jose ES256");
+}
