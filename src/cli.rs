@@ -181,6 +181,13 @@ fn serve() -> ExitCode {
             Ok(listener) => listener,
             Err(error) => return usage_error(error),
         };
+        if let Some(jwks) = &config.jwks {
+            match jwks.fetch().await {
+                Ok(count) => tracing::info!(url = %jwks.url(), keys = count, "JWKS fetched"),
+                Err(error) => tracing::error!(url = %jwks.url(), %error, "JWKS fetch at start failed; tokens of its keys are denied until a fetch succeeds"),
+            }
+            Arc::clone(jwks).spawn_refresher();
+        }
         let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
         tracing::info!(listen = %listener.local_addr(), keys = ?kids, "keyhole listening");
         crate::server::serve(

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::clock::SystemClock;
+use crate::jwks::{JwksSource, JwksUrl};
 use crate::keys::KeyRing;
 use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
 use crate::verify::jwt::{self, JwtPolicy, JwtVerifier, SingleUse};
@@ -19,7 +20,7 @@ use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
-pub const KNOWN_VARIABLES: [&str; 16] = [
+pub const KNOWN_VARIABLES: [&str; 19] = [
     "KEYHOLE_LISTEN",
     "KEYHOLE_KEYS",
     "KEYHOLE_KEYS_FILE",
@@ -36,6 +37,9 @@ pub const KNOWN_VARIABLES: [&str; 16] = [
     "KEYHOLE_JWT_PARAM",
     "KEYHOLE_JWT_SINGLE_USE",
     "KEYHOLE_REPLAY_CAPACITY",
+    "KEYHOLE_JWKS_URL",
+    "KEYHOLE_JWKS_REFRESH",
+    "KEYHOLE_JWKS_REFETCH_INTERVAL",
 ];
 
 /// The variables as strings, before validation (field `foo_bar` is `KEYHOLE_FOO_BAR`).
@@ -57,7 +61,13 @@ pub struct RawConfig {
     jwt_param: Option<String>,
     jwt_single_use: Option<String>,
     replay_capacity: Option<String>,
+    jwks_url: Option<String>,
+    jwks_refresh: Option<String>,
+    jwks_refetch_interval: Option<String>,
 }
+
+/// The JWT verifier and the remote JWKS feeding it, both optional.
+type JwtParts = (Option<Arc<JwtVerifier>>, Option<Arc<JwksSource>>);
 
 /// Where the auth listener listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +113,8 @@ pub struct Config {
     pub jwt: Option<Arc<JwtVerifier>>,
     /// Most live ids in the in-memory replay store.
     pub replay_capacity: usize,
+    /// The remote JWKS, when `KEYHOLE_JWKS_URL` is set (fetched by `serve`).
+    pub jwks: Option<Arc<JwksSource>>,
 }
 
 impl Config {
@@ -116,6 +128,7 @@ impl Config {
                 self.replay_capacity,
                 Arc::new(SystemClock),
             )),
+            jwks: self.jwks.clone(),
         }
     }
 }
@@ -251,17 +264,19 @@ impl RawConfig {
             },
             log_filter: self.log.unwrap_or_else(|| "info".into()),
             log_format: log_format?,
-            jwt: jwt?,
+            jwt: jwt.as_ref()?.0.clone(),
+            jwks: jwt?.1,
             replay_capacity: replay_capacity?,
         })
     }
 
-    /// The JWT verifier: `None` inside `Some` when no JWT key source is set.
+    /// The JWT verifier and remote JWKS: `(None, None)` when no JWT key source is set;
+    /// `None` when anything is wrong.
     fn load_jwt(
         &self,
         leeway: u64,
         report: &mut impl FnMut(&'static str, String),
-    ) -> Option<Option<Arc<JwtVerifier>>> {
+    ) -> Option<JwtParts> {
         let mut ok = true;
         let mut keys = Vec::new();
         let mut any_source = false;
@@ -370,10 +385,32 @@ impl RawConfig {
                 None
             }
         };
-        if !any_source {
-            return ok.then_some(None);
+        let jwks_url = match self.jwks_url.as_deref().map(JwksUrl::parse) {
+            None => None,
+            Some(Ok(url)) => {
+                any_source = true;
+                Some(url)
+            }
+            Some(Err(message)) => {
+                report("KEYHOLE_JWKS_URL", message);
+                ok = false;
+                None
+            }
+        };
+        let refresh = parse_seconds(self.jwks_refresh.as_deref(), 300)
+            .map_err(|message| report("KEYHOLE_JWKS_REFRESH", message))
+            .ok();
+        let refetch = parse_seconds(self.jwks_refetch_interval.as_deref(), 60)
+            .map_err(|message| report("KEYHOLE_JWKS_REFETCH_INTERVAL", message))
+            .ok();
+        if refresh == Some(0) {
+            report("KEYHOLE_JWKS_REFRESH", "must be greater than zero".into());
+            ok = false;
         }
-        if keys.is_empty() && ok {
+        if !any_source {
+            return ok.then_some((None, None));
+        }
+        if keys.is_empty() && jwks_url.is_none() && ok {
             report("KEYHOLE_JWT_KEYS", "the JWT key sources hold no key".into());
             ok = false;
         }
@@ -385,14 +422,29 @@ impl RawConfig {
             leeway,
             single_use: single_use?,
         };
-        match JwtVerifier::new(keys, policy) {
-            Ok(verifier) if ok => Some(Some(Arc::new(verifier))),
-            Ok(_) => None,
+        let local_kids: Vec<String> = keys.iter().map(|key| key.kid.clone()).collect();
+        let mut verifier = match JwtVerifier::new(keys, policy) {
+            Ok(verifier) => verifier,
             Err(error) => {
                 report("KEYHOLE_JWT_KEYS", error.to_string());
-                None
+                return None;
             }
-        }
+        };
+        let jwks = match jwks_url {
+            Some(url) => {
+                let remote = Arc::new(jwt::RemoteKeys::default());
+                verifier.remote = Some(Arc::clone(&remote));
+                Some(Arc::new(JwksSource::new(
+                    url,
+                    remote,
+                    local_kids,
+                    std::time::Duration::from_secs(refresh?),
+                    std::time::Duration::from_secs(refetch?),
+                )))
+            }
+            None => None,
+        };
+        ok.then_some((Some(Arc::new(verifier)), jwks))
     }
 }
 
@@ -536,6 +588,46 @@ mod tests {
         assert_eq!(parse_seconds(Some("7d"), 0), Ok(604800));
         assert_eq!(parse_seconds(None, 5), Ok(5));
         assert!(parse_seconds(Some("-1"), 0).is_err());
+    }
+
+    #[test]
+    fn jwt_variables_are_validated_together() {
+        let error = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &format!("k1:{SECRET}")),
+            ("KEYHOLE_JWT_KEYS", &format!("j1:RS256:{SECRET}")),
+            ("KEYHOLE_JWT_PARAM", "kh_token"),
+            ("KEYHOLE_JWKS_URL", "https://idp.example/jwks"),
+            ("KEYHOLE_JWT_SINGLE_USE", "sometimes"),
+            ("KEYHOLE_REPLAY_CAPACITY", "0"),
+        ]))
+        .unwrap_err();
+        let variables: Vec<_> = error.problems.iter().map(|p| p.variable).collect();
+        for expected in [
+            "KEYHOLE_JWT_KEYS",
+            "KEYHOLE_JWT_PARAM",
+            "KEYHOLE_JWKS_URL",
+            "KEYHOLE_JWT_SINGLE_USE",
+            "KEYHOLE_REPLAY_CAPACITY",
+        ] {
+            assert!(
+                variables.contains(&expected),
+                "{expected} missing from {error}"
+            );
+        }
+        assert!(!error.to_string().contains(SECRET));
+
+        let config = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &format!("k1:{SECRET}")),
+            ("KEYHOLE_JWT_KEYS", &format!("j1:HS256:{SECRET}")),
+        ]))
+        .unwrap();
+        let jwt = config.jwt.unwrap();
+        assert_eq!(jwt.policy.param, "token");
+        assert_eq!(jwt.policy.max_lifetime, 300);
+        assert!(config.jwks.is_none());
+        let without =
+            Config::from_vars(vars(&[("KEYHOLE_KEYS", &format!("k1:{SECRET}"))])).unwrap();
+        assert!(without.jwt.is_none());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`canonical`]: canonical paths and scopes, shared by signing and verifying.
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
 //! - [`verify`]: one verifier per credential (signed URL, JWT); [`verify::Authorizer`] picks one.
+//! - [`jwks`]: fetching and refreshing a remote JWKS (the only JWT code doing IO).
 //! - [`store`]: the replay store trait and its in-memory implementation.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod demo;
+pub mod jwks;
 pub mod keys;
 pub mod nginx;
 pub mod request;

@@ -1066,3 +1066,200 @@ fn tokens_minted_by_pyjwt_and_jose_following_the_docs_are_accepted() {
     assert_denied(&env, &env.get(&node[0]), "replayed", "jose HS256 replayed");
     assert_served(&env, &env.get(&node[1]), "jose ES256");
 }
+
+/// A JWKS endpoint on 127.0.0.1 that the test controls: what it answers, and how many
+/// requests it received. Stopped when dropped.
+struct JwksServer {
+    port: u16,
+    answer: std::sync::Arc<std::sync::Mutex<(u16, String)>>,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl JwksServer {
+    fn start(body: String) -> JwksServer {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answer = std::sync::Arc::new(std::sync::Mutex::new((200, body)));
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, h, s) = (answer.clone(), hits.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        stream.set_nonblocking(false).unwrap();
+                        stream
+                            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                            .unwrap();
+                        let mut request = Vec::new();
+                        let mut buf = [0u8; 1024];
+                        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => request.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        h.fetch_add(1, Ordering::SeqCst);
+                        let (status, body) = a.lock().unwrap().clone();
+                        let response = format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = stream.write_all(response.as_bytes());
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        JwksServer {
+            port,
+            answer,
+            hits,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/.well-known/jwks.json", self.port)
+    }
+
+    fn set(&self, status: u16, body: String) {
+        *self.answer.lock().unwrap() = (status, body);
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A JWKS document with the test keys `kids`.
+fn jwks_with(kids: &[&str]) -> String {
+    let all: Value =
+        serde_json::from_str(&std::fs::read_to_string(&keys().jwks_path).unwrap()).unwrap();
+    let keys: Vec<Value> = all["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| kids.contains(&k["kid"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    json!({ "keys": keys }).to_string()
+}
+
+fn start_with_jwks_url(server: &JwksServer, refresh: &str) -> Env {
+    let url = server.url();
+    let env = Env::start_with(
+        &[
+            ("KEYHOLE_JWKS_URL", &url),
+            ("KEYHOLE_JWKS_REFRESH", refresh),
+            ("KEYHOLE_JWKS_REFETCH_INTERVAL", "60s"),
+        ],
+        "",
+    );
+    env.put("protected/a.jpg", FILE);
+    env
+}
+
+#[test]
+fn a_jwks_url_is_fetched_at_start_and_refetched_for_a_new_kid_at_most_once_per_interval() {
+    let server = JwksServer::start(jwks_with(&["e256"]));
+    let env = start_with_jwks_url(&server, "1h");
+    assert_eq!(server.hits(), 1, "fetched once at start");
+    assert_served(
+        &env,
+        &get_token(&env, PATH, &token_for("e256", &claims())),
+        "key from the start fetch",
+    );
+
+    // The identity provider rotates in a new key: the first token naming it triggers
+    // one refetch and is served.
+    server.set(200, jwks_with(&["e256", "ed"]));
+    assert_served(
+        &env,
+        &get_token(&env, PATH, &token_for("ed", &claims())),
+        "new kid after a refetch",
+    );
+    assert_eq!(server.hits(), 2);
+
+    // A flood of random key ids is not a flood of fetches.
+    for i in 0..20 {
+        let token = sign("e256", &header(&format!("random-{i}"), "ES256"), &claims());
+        assert_denied(
+            &env,
+            &get_token(&env, PATH, &token),
+            "unknown-key",
+            "random kid",
+        );
+    }
+    server.set(200, jwks_with(&["e256", "ed", "e384"]));
+    assert_denied(
+        &env,
+        &get_token(&env, PATH, &token_for("e384", &claims())),
+        "unknown-key",
+        "rate-limited",
+    );
+    assert_eq!(server.hits(), 2, "no refetch within the interval");
+}
+
+#[test]
+fn a_jwks_url_is_refreshed_and_the_last_good_set_survives_failures() {
+    let server = JwksServer::start(jwks_with(&["e256"]));
+    let env = start_with_jwks_url(&server, "1s");
+    let e256 = token_for("e256", &claims());
+    assert_served(&env, &get_token(&env, PATH, &e256), "initial set");
+
+    let wait_for_hits = |more: usize| {
+        let target = server.hits() + more;
+        let start = std::time::Instant::now();
+        while server.hits() < target {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "no refresh happened"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // Let keyhole finish processing the answer.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    for (status, body) in [
+        (500, "oops".to_owned()),
+        (200, "not json".to_owned()),
+        (
+            200,
+            r#"{"keys":[{"kty":"oct","k":"AAAA","kid":"x","alg":"HS256"}]}"#.to_owned(),
+        ),
+    ] {
+        server.set(status, body);
+        wait_for_hits(1);
+        assert_served(&env, &get_token(&env, PATH, &e256), "last good set kept");
+    }
+    // A good new set replaces the old one on the next refresh.
+    server.set(200, jwks_with(&["ed"]));
+    wait_for_hits(1);
+    assert_served(
+        &env,
+        &get_token(&env, PATH, &token_for("ed", &claims())),
+        "refreshed set",
+    );
+    assert_denied(
+        &env,
+        &get_token(&env, PATH, &e256),
+        "unknown-key",
+        "key removed by the refresh",
+    );
+}

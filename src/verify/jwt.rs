@@ -12,6 +12,8 @@
 mod json;
 pub mod keys;
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
@@ -24,7 +26,7 @@ use crate::decision::Deny;
 use crate::request::{AuthRequest, Param};
 use crate::verify::signed_url::{IpBinding, Methods};
 
-pub use keys::{JwtKey, JwtKeyError, algorithm_name, parse_algorithm};
+pub use keys::{JwtKey, JwtKeyError, RemoteKeys, algorithm_name, parse_algorithm};
 
 /// Longest token read, in bytes; checked before any decoding.
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -95,8 +97,10 @@ impl Default for JwtPolicy {
 /// The configured keys and rules; built once at start.
 #[derive(Clone, Debug)]
 pub struct JwtVerifier {
-    /// Every verification key (HMAC and public), unique by `kid`.
+    /// Every local verification key (HMAC and public), unique by `kid`.
     keys: Vec<JwtKey>,
+    /// Keys of a remote JWKS (`KEYHOLE_JWKS_URL`), kept current by `crate::jwks`.
+    pub remote: Option<Arc<RemoteKeys>>,
     /// Everything else.
     pub policy: JwtPolicy,
 }
@@ -123,7 +127,11 @@ impl JwtVerifier {
     /// Builds a verifier; key ids must be unique and at least one key given.
     pub fn new(keys: Vec<JwtKey>, policy: JwtPolicy) -> Result<Self, JwtKeyError> {
         keys::check_unique(&keys)?;
-        Ok(JwtVerifier { keys, policy })
+        Ok(JwtVerifier {
+            keys,
+            remote: None,
+            policy,
+        })
     }
 
     /// Every key id with its algorithm name (for start-up logs).
@@ -147,15 +155,24 @@ impl JwtVerifier {
         params.iter().any(|param| param.name == self.policy.param)
     }
 
-    fn find_key(&self, kid: Option<&str>) -> Result<&JwtKey, Deny> {
+    /// The key a token names: local keys first, then the remote set (whose fetcher
+    /// refuses key ids that are also local).
+    fn find_key(&self, kid: Option<&str>) -> Result<JwtKey, Deny> {
+        let remote = self
+            .remote
+            .as_ref()
+            .map(|r| r.snapshot())
+            .unwrap_or_default();
         match kid {
             Some(kid) => self
                 .keys
                 .iter()
+                .chain(remote.iter())
                 .find(|key| key.kid == kid)
+                .cloned()
                 .ok_or(Deny::UnknownKey),
-            None => match self.keys.as_slice() {
-                [only] => Ok(only),
+            None => match (self.keys.as_slice(), remote.as_slice()) {
+                ([only], []) | ([], [only]) => Ok(only.clone()),
                 _ => Err(Deny::UnknownKey),
             },
         }

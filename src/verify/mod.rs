@@ -46,6 +46,8 @@ pub struct Authorizer {
     pub jwt: Option<Arc<jwt::JwtVerifier>>,
     /// Where single-use token ids are recorded.
     pub store: Arc<dyn ReplayStore>,
+    /// The remote JWKS, refetched (rate-limited) when a token names an unknown key.
+    pub jwks: Option<Arc<crate::jwks::JwksSource>>,
 }
 
 /// A stateless verdict that still needs the replay store before it is an allow.
@@ -65,6 +67,7 @@ impl Authorizer {
             policy,
             jwt: None,
             store: Arc::new(MemoryStore::new(DEFAULT_CAPACITY, Arc::new(SystemClock))),
+            jwks: None,
         }
     }
 
@@ -106,6 +109,17 @@ impl Authorizer {
     pub async fn decide_request(&self, request: &AuthRequest<'_>, now: UnixTime) -> Decision {
         let allowance = match self.check(request, now) {
             Ok(allowance) => allowance,
+            Err(Deny::UnknownKey) if self.may_refetch(request) => {
+                if let Some(jwks) = &self.jwks {
+                    // Rate-limited; concurrent callers wait for one fetch. Either way
+                    // the current set is consulted again.
+                    jwks.refetch_for_unknown_kid().await;
+                }
+                match self.check(request, now) {
+                    Ok(allowance) => allowance,
+                    Err(reason) => return Decision::Deny(reason),
+                }
+            }
             Err(reason) => return Decision::Deny(reason),
         };
         let Some(uses) = &allowance.uses else {
@@ -115,6 +129,17 @@ impl Authorizer {
             Ok(()) => Decision::Allow(allowance.credential),
             Err(reason) => Decision::Deny(reason),
         }
+    }
+
+    /// Whether an unknown key id may be a key the remote JWKS gained since the last
+    /// fetch: a JWKS URL is configured and the request carries only a JWT.
+    fn may_refetch(&self, request: &AuthRequest<'_>) -> bool {
+        self.jwks.is_some()
+            && !signed_url::is_present(&request.params)
+            && self
+                .jwt
+                .as_ref()
+                .is_some_and(|jwt| jwt.is_present(&request.params))
     }
 
     /// Takes one of the token's uses: slot ids `id`, `id#2`, … `id#count`, each

@@ -4,6 +4,7 @@
 //! Ed25519) from a JWKS document in which every key names its `alg`.
 
 use std::fmt;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -258,6 +259,31 @@ pub fn check_unique(keys: &[JwtKey]) -> Result<(), JwtKeyError> {
         }
     }
     Ok(())
+}
+
+/// The keys of a remote JWKS, replaced whole by the fetcher (`crate::jwks`) and read
+/// by the verifier. The verifier never fetches: it only reads the current snapshot.
+#[derive(Debug, Default)]
+pub struct RemoteKeys {
+    /// The last good set.
+    current: RwLock<Arc<Vec<JwtKey>>>,
+}
+
+impl RemoteKeys {
+    /// The current set (cheap: one `Arc` clone).
+    pub fn snapshot(&self) -> Arc<Vec<JwtKey>> {
+        self.current
+            .read()
+            .map(|keys| Arc::clone(&keys))
+            .unwrap_or_default()
+    }
+
+    /// Replaces the set.
+    pub fn replace(&self, keys: Vec<JwtKey>) {
+        if let Ok(mut current) = self.current.write() {
+            *current = Arc::new(keys);
+        }
+    }
 }
 
 #[cfg(test)]
