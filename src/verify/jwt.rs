@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
@@ -189,23 +188,7 @@ impl JwtVerifier {
             (Some(_), Some(_)) => return Err(Deny::DuplicateParam),
             (None, _) => return Err(Deny::MissingCredential),
         };
-        let parts = split_token(token)?;
-        let header = parse_header(parts.header)?;
-        let key = self.find_key(header.kid.as_deref())?;
-        if header.alg != algorithm_name(key.alg) {
-            return Err(Deny::AlgNotAllowed);
-        }
-        if parts.signature.is_empty() {
-            return Err(Deny::BadSignature);
-        }
-        jsonwebtoken::decode::<serde::de::IgnoredAny>(token, &key.decoding, &key.validation)
-            .map_err(|error| match error.kind() {
-                ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => Deny::AlgNotAllowed,
-                ErrorKind::Json(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
-                    Deny::Malformed
-                }
-                _ => Deny::BadSignature,
-            })?;
+        let (key, parts) = self.verify_jws(token, TypRule::Required)?;
         // The signature holds: from here on the claims are the issuer's.
         let payload = URL_SAFE_NO_PAD
             .decode(parts.payload)
@@ -213,6 +196,41 @@ impl JwtVerifier {
         let claims = json::parse_object(&payload).map_err(|_| Deny::Malformed)?;
         let claims = Claims::parse(&claims)?;
         self.check_claims(&claims, &key.kid, request, now)
+    }
+
+    /// The JWS layer: shape, header, key, algorithm, signature. Returns the key and
+    /// the segments; nothing in the payload has been read.
+    fn verify_jws<'t>(&self, token: &'t str, typ: TypRule) -> Result<(JwtKey, Parts<'t>), Deny> {
+        let parts = split_token(token)?;
+        let header = parse_header(parts.header)?;
+        if typ == TypRule::Required && !header.typ_ok {
+            return Err(Deny::NotAFileToken);
+        }
+        let key = self.find_key(header.kid.as_deref())?;
+        if header.alg != algorithm_name(key.alg) {
+            return Err(Deny::AlgNotAllowed);
+        }
+        if parts.signature.is_empty() {
+            return Err(Deny::BadSignature);
+        }
+        let message_len = parts.header.len() + 1 + parts.payload.len();
+        let message = token.get(..message_len).ok_or(Deny::Malformed)?;
+        match jsonwebtoken::crypto::verify(
+            parts.signature,
+            message.as_bytes(),
+            &key.decoding,
+            key.alg,
+        ) {
+            Ok(true) => Ok((key, parts)),
+            Ok(false) | Err(_) => Err(Deny::BadSignature),
+        }
+    }
+
+    /// DANGER: the JWS layer alone (shape, header, key, algorithm, signature) without
+    /// the `typ` rule and without any claim. For the RFC 7515 / Wycheproof vectors;
+    /// never an authorization decision.
+    pub fn danger_verify_jws_only(&self, token: &str) -> Result<(), Deny> {
+        self.verify_jws(token, TypRule::DangerIgnored).map(|_| ())
     }
 
     fn check_claims(
@@ -321,12 +339,23 @@ fn split_token(token: &str) -> Result<Parts<'_>, Deny> {
     }
 }
 
+/// Whether the JWS layer requires the keyhole `typ`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TypRule {
+    /// Every authorization: a token without `typ: keyhole+jwt` is `not-a-file-token`.
+    Required,
+    /// Test vectors only.
+    DangerIgnored,
+}
+
 /// The header fields keyhole reads.
 struct JoseHeader {
     /// `alg`, as written.
     alg: String,
     /// `kid`, when present.
     kid: Option<String>,
+    /// Whether `typ` marks a keyhole file token.
+    typ_ok: bool,
 }
 
 fn parse_header(encoded: &str) -> Result<JoseHeader, Deny> {
@@ -356,9 +385,6 @@ fn parse_header(encoded: &str) -> Result<JoseHeader, Deny> {
         }
         _ => false,
     };
-    if !typ_ok {
-        return Err(Deny::NotAFileToken);
-    }
     let kid = match header.get("kid") {
         None => None,
         Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= keys::MAX_JWT_KID_LEN => {
@@ -367,7 +393,7 @@ fn parse_header(encoded: &str) -> Result<JoseHeader, Deny> {
         Some(Value::String(_)) => return Err(Deny::UnknownKey),
         Some(_) => return Err(Deny::Malformed),
     };
-    Ok(JoseHeader { alg, kid })
+    Ok(JoseHeader { alg, kid, typ_ok })
 }
 
 /// What a token grants access to.

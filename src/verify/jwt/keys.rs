@@ -1,6 +1,5 @@
-//! JWT verification keys: each has a key id and exactly one algorithm, is parsed once
-//! at start into a [`DecodingKey`], and carries a [`Validation`] built once that pins
-//! that algorithm. HMAC keys come from `kid:ALG:secret` lines; public keys (RSA, EC,
+//! JWT verification keys: each has a key id and exactly one algorithm and is parsed
+//! once at start into a [`DecodingKey`]. HMAC keys come from `kid:ALG:secret` lines; public keys (RSA, EC,
 //! Ed25519) from a JWKS document in which every key names its `alg`.
 
 use std::fmt;
@@ -9,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
 use crate::keys::{KeyError, Secret};
 
@@ -98,9 +97,6 @@ pub struct JwtKey {
     pub alg: Algorithm,
     /// The key, parsed once.
     pub(super) decoding: DecodingKey,
-    /// Validation rules pinning `alg`, built once. Claims are checked by keyhole itself
-    /// against its injected clock, so time checks are off here.
-    pub(super) validation: Validation,
 }
 
 impl fmt::Debug for JwtKey {
@@ -126,16 +122,6 @@ fn parse_kid(text: &str) -> Result<String, JwtKeyError> {
     }
 }
 
-fn validation_for(alg: Algorithm) -> Validation {
-    let mut validation = Validation::new(alg);
-    validation.required_spec_claims.clear();
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.leeway = 0;
-    validation
-}
-
 impl JwtKey {
     /// An HMAC key.
     pub fn hmac(kid: &str, alg: Algorithm, secret: &Secret) -> Result<Self, JwtKeyError> {
@@ -150,7 +136,6 @@ impl JwtKey {
             kid,
             alg,
             decoding: DecodingKey::from_secret(secret.expose()),
-            validation: validation_for(alg),
         })
     }
 
@@ -201,12 +186,7 @@ impl JwtKey {
         }
         let decoding =
             DecodingKey::from_jwk(jwk).map_err(|_| JwtKeyError::JwkInvalid { kid: kid.clone() })?;
-        Ok(JwtKey {
-            kid,
-            alg,
-            decoding,
-            validation: validation_for(alg),
-        })
+        Ok(JwtKey { kid, alg, decoding })
     }
 }
 
