@@ -53,19 +53,28 @@ fn openssl(args: &[&str]) {
     assert!(status.success(), "openssl {args:?} failed");
 }
 
+/// Where the generated test keys live.
+fn key_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("jwt-keys")
+}
+
 fn keys() -> &'static TestKeys {
     static KEYS: OnceLock<TestKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("jwt-keys-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = key_dir();
         let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
-        openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &p("rsa.pem")]);
-        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &p("ec256.pem")]);
-        openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", &p("ec384.pem")]);
-        openssl(&["genpkey", "-algorithm", "ED25519", "-out", &p("ed.pem")]);
-        openssl(&["pkey", "-in", &p("rsa.pem"), "-pubout", "-out", &p("rsa.pub.pem")]);
-        openssl(&["pkey", "-in", &p("ec256.pem"), "-pubout", "-out", &p("ec256.pub.pem")]);
-        openssl(&["pkey", "-in", &p("ed.pem"), "-pubout", "-outform", "DER", "-out", &p("ed.pub.der")]);
+        // Generated once per target directory; `complete` is written last.
+        if !dir.join("complete").is_file() {
+            std::fs::create_dir_all(&dir).unwrap();
+            openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &p("rsa.pem")]);
+            openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &p("ec256.pem")]);
+            openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", &p("ec384.pem")]);
+            openssl(&["genpkey", "-algorithm", "ED25519", "-out", &p("ed.pem")]);
+            openssl(&["pkey", "-in", &p("rsa.pem"), "-pubout", "-out", &p("rsa.pub.pem")]);
+            openssl(&["pkey", "-in", &p("ec256.pem"), "-pubout", "-out", &p("ec256.pub.pem")]);
+            openssl(&["pkey", "-in", &p("ed.pem"), "-pubout", "-outform", "DER", "-out", &p("ed.pub.der")]);
+            std::fs::write(dir.join("complete"), b"").unwrap();
+        }
         let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
         let rsa = read("rsa.pem");
         let secret = URL_SAFE_NO_PAD.decode(SECRET_B64).unwrap();
@@ -950,9 +959,7 @@ fn keyhole_mint_prints_urls_that_open_the_file() {
     );
 
     // A private key from a file.
-    let pem = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("jwt-keys-{}", std::process::id()))
-        .join("ec256.pem");
+    let pem = key_dir().join("ec256.pem");
     let _ = keys();
     let output = run_mint(&[
         PATH,
@@ -1027,8 +1034,7 @@ fn tokens_minted_by_pyjwt_and_jose_following_the_docs_are_accepted() {
     let env = start();
     let tools = interop_tools();
     let _ = keys();
-    let key_dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("jwt-keys-{}", std::process::id()));
+    let key_dir = key_dir();
     let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
 
     let python = Command::new("python3")

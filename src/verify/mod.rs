@@ -164,3 +164,128 @@ impl Authorizer {
         Err(Deny::Replayed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::CanonicalPath;
+    use crate::clock::FixedClock;
+    use crate::request::HeaderField;
+    use crate::store::StoreFuture;
+    use jsonwebtoken::{Algorithm, EncodingKey};
+
+    const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    const NOW: UnixTime = UnixTime(1_800_000_000);
+
+    #[derive(Debug)]
+    struct DownStore;
+
+    impl ReplayStore for DownStore {
+        fn check_and_record<'a>(&'a self, _: &'a str, _: UnixTime) -> StoreFuture<'a> {
+            Box::pin(std::future::ready(Err(StoreError::Unavailable(
+                "down".into(),
+            ))))
+        }
+    }
+
+    fn authorizer(store: Arc<dyn ReplayStore>) -> Authorizer {
+        let keys = Arc::new(KeyRing::parse(&format!("k1:{SECRET}")).unwrap());
+        let jwt_keys = jwt::keys::parse_hmac_keys(&format!("j1:HS256:{SECRET}")).unwrap();
+        let verifier = jwt::JwtVerifier::new(jwt_keys, jwt::JwtPolicy::default()).unwrap();
+        Authorizer {
+            jwt: Some(Arc::new(verifier)),
+            store,
+            ..Authorizer::new(keys, Policy::default())
+        }
+    }
+
+    fn token(once: bool) -> String {
+        let grant = jwt::TokenGrant {
+            path: CanonicalPath::parse(b"/a.jpg").unwrap(),
+            scope: None,
+            iat: NOW,
+            exp: NOW.plus(60),
+            audience: "keyhole".into(),
+            once,
+        };
+        let secret = crate::keys::Secret::from_base64url(SECRET).unwrap();
+        jwt::mint(
+            &grant,
+            "j1",
+            Algorithm::HS256,
+            &EncodingKey::from_secret(secret.expose()),
+        )
+        .unwrap()
+    }
+
+    async fn decide(authorizer: &Authorizer, target: &str) -> Decision {
+        let headers = NginxHeaders {
+            original_uri: HeaderField::One(target.as_bytes()),
+            original_method: HeaderField::One(b"GET"),
+            real_ip: HeaderField::One(b"127.0.0.1"),
+        };
+        match headers.parse() {
+            Ok(request) => authorizer.decide_request(&request, NOW).await,
+            Err(reason) => Decision::Deny(reason),
+        }
+    }
+
+    #[tokio::test]
+    async fn single_use_tokens_are_recorded_and_fail_closed() {
+        let memory = Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW))));
+        let authorizer = authorizer(memory);
+        let once = format!("/a.jpg?token={}", token(true));
+        assert_eq!(
+            decide(&authorizer, &once).await,
+            Decision::Allow(Credential::Jwt)
+        );
+        assert_eq!(
+            decide(&authorizer, &once).await,
+            Decision::Deny(Deny::Replayed)
+        );
+        // `decide` (explain) never consumes a use.
+        let headers = NginxHeaders {
+            original_uri: HeaderField::One(once.as_bytes()),
+            original_method: HeaderField::One(b"GET"),
+            real_ip: HeaderField::One(b"127.0.0.1"),
+        };
+        assert!(authorizer.decide(&headers, NOW).is_allow());
+
+        let down = authorizer_with_down_store();
+        assert_eq!(
+            decide(&down, &once).await,
+            Decision::Deny(Deny::StoreUnavailable)
+        );
+        // A reusable token does not touch the store.
+        let reusable = format!("/a.jpg?token={}", token(false));
+        assert_eq!(
+            decide(&down, &reusable).await,
+            Decision::Allow(Credential::Jwt)
+        );
+    }
+
+    fn authorizer_with_down_store() -> Authorizer {
+        authorizer(Arc::new(DownStore))
+    }
+
+    #[tokio::test]
+    async fn two_kinds_of_credential_are_ambiguous() {
+        let authorizer = authorizer_with_down_store();
+        let target = format!("/a.jpg?kh_v=1&token={}", token(false));
+        assert_eq!(
+            decide(&authorizer, &target).await,
+            Decision::Deny(Deny::AmbiguousCredential)
+        );
+        assert_eq!(
+            decide(&authorizer, "/a.jpg").await,
+            Decision::Deny(Deny::MissingCredential)
+        );
+        // Without JWT keys, the parameter is not a credential.
+        let plain = Authorizer::new(Arc::clone(&authorizer.keys), Policy::default());
+        let target = format!("/a.jpg?token={}", token(false));
+        assert_eq!(
+            decide(&plain, &target).await,
+            Decision::Deny(Deny::MissingCredential)
+        );
+    }
+}
