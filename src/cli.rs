@@ -473,6 +473,13 @@ fn explain_report(config: &Config, args: &ExplainArgs, now: UnixTime) -> Report 
             let _ = writeln!(text, "signed url: none in this URL");
         }
     }
+    if let Some(jwt) = config.jwt.as_ref().filter(|jwt| jwt.is_present(&params)) {
+        let _ = writeln!(
+            text,
+            "jwt:        present in `{}` (not shown; a single-use token is not used up by explain)",
+            jwt.policy.param
+        );
+    }
     Report { decision, text }
 }
 

@@ -978,6 +978,28 @@ fn keyhole_mint_prints_urls_that_open_the_file() {
     let target = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     assert_served(&env, &env.get(&target), "minted with ES256 from a file");
 
+    // `explain` reads a token without using it up.
+    let once = run_mint(&[PATH, "--once"]);
+    let target = String::from_utf8(once.stdout).unwrap().trim().to_owned();
+    let explained = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["explain", &target])
+        .env_clear()
+        .env("KEYHOLE_KEYS", common::KEY_LINE)
+        .env("KEYHOLE_JWT_KEYS", hmac_keys_var())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&explained.stdout).into_owned();
+    assert_eq!(explained.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("reason:     ok") && text.contains("jwt:        present in `token`"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(target.split_once("token=").unwrap().1),
+        "explain printed the token"
+    );
+    assert_served(&env, &env.get(&target), "explained token still unused");
+
     // Too long a lifetime is refused at minting time.
     let output = run_mint(&[PATH, "--ttl", "1h"]);
     assert_eq!(output.status.code(), Some(2));
@@ -995,6 +1017,8 @@ fn interop_tools() -> &'static PathBuf {
                 .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
                 .arg(dir.join("py"))
                 .arg("pyjwt[crypto]==2.*")
+                // Debian's pip refuses installs without this, even into --target.
+                .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
                 .status();
             assert!(
                 status.is_ok_and(|s| s.success()),

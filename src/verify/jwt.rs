@@ -97,7 +97,7 @@ impl Default for JwtPolicy {
 #[derive(Clone, Debug)]
 pub struct JwtVerifier {
     /// Every local verification key (HMAC and public), unique by `kid`.
-    keys: Vec<JwtKey>,
+    keys: Vec<Arc<JwtKey>>,
     /// Keys of a remote JWKS (`KEYHOLE_JWKS_URL`), kept current by `crate::jwks`.
     pub remote: Option<Arc<RemoteKeys>>,
     /// Everything else.
@@ -127,7 +127,7 @@ impl JwtVerifier {
     pub fn new(keys: Vec<JwtKey>, policy: JwtPolicy) -> Result<Self, JwtKeyError> {
         keys::check_unique(&keys)?;
         Ok(JwtVerifier {
-            keys,
+            keys: keys.into_iter().map(Arc::new).collect(),
             remote: None,
             policy,
         })
@@ -156,7 +156,7 @@ impl JwtVerifier {
 
     /// The key a token names: local keys first, then the remote set (whose fetcher
     /// refuses key ids that are also local).
-    fn find_key(&self, kid: Option<&str>) -> Result<JwtKey, Deny> {
+    fn find_key(&self, kid: Option<&str>) -> Result<Arc<JwtKey>, Deny> {
         let remote = self
             .remote
             .as_ref()
@@ -200,7 +200,11 @@ impl JwtVerifier {
 
     /// The JWS layer: shape, header, key, algorithm, signature. Returns the key and
     /// the segments; nothing in the payload has been read.
-    fn verify_jws<'t>(&self, token: &'t str, typ: TypRule) -> Result<(JwtKey, Parts<'t>), Deny> {
+    fn verify_jws<'t>(
+        &self,
+        token: &'t str,
+        typ: TypRule,
+    ) -> Result<(Arc<JwtKey>, Parts<'t>), Deny> {
         let parts = split_token(token)?;
         let header = parse_header(parts.header)?;
         if typ == TypRule::Required && !header.typ_ok {

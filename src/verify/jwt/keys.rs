@@ -246,12 +246,12 @@ pub fn check_unique(keys: &[JwtKey]) -> Result<(), JwtKeyError> {
 #[derive(Debug, Default)]
 pub struct RemoteKeys {
     /// The last good set.
-    current: RwLock<Arc<Vec<JwtKey>>>,
+    current: RwLock<Arc<Vec<Arc<JwtKey>>>>,
 }
 
 impl RemoteKeys {
     /// The current set (cheap: one `Arc` clone).
-    pub fn snapshot(&self) -> Arc<Vec<JwtKey>> {
+    pub fn snapshot(&self) -> Arc<Vec<Arc<JwtKey>>> {
         self.current
             .read()
             .map(|keys| Arc::clone(&keys))
@@ -261,7 +261,7 @@ impl RemoteKeys {
     /// Replaces the set.
     pub fn replace(&self, keys: Vec<JwtKey>) {
         if let Ok(mut current) = self.current.write() {
-            *current = Arc::new(keys);
+            *current = Arc::new(keys.into_iter().map(Arc::new).collect());
         }
     }
 }
