@@ -48,6 +48,22 @@ enum Command {
     Explain(ExplainArgs),
     /// Run nginx and keyhole on localhost with a demo gallery.
     Demo(crate::demo::DemoArgs),
+    /// Write the demo gallery (images and a page of signed URLs) into DIR, signed with
+    /// KEYHOLE_KEYS; for the container demo stack.
+    Gallery {
+        /// The document root to fill.
+        dir: std::path::PathBuf,
+        /// Lifetime of the page's signed URLs.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+    /// Ask a running keyhole's admin listener (KEYHOLE_ADMIN_LISTEN) whether it is
+    /// alive; exit 0 if so, 1 if not. For container health checks.
+    Health {
+        /// Ask `/readyz` (keys loaded, store reachable) instead of `/healthz`.
+        #[arg(long)]
+        ready: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +73,10 @@ struct SignArgs {
     /// Lifetime from now (`90s`, `10m`, `2h`, `7d`).
     #[arg(long, default_value = "10m")]
     ttl: String,
+    /// Round the expiry up to a multiple of this duration (`10m`), so that URLs signed
+    /// within one window are identical and cacheable.
+    #[arg(long)]
+    window: Option<String>,
     /// Sign this path prefix (ending in `/`) instead of the exact path.
     #[arg(long)]
     scope: Option<String>,
@@ -127,6 +147,19 @@ pub fn main() -> ExitCode {
         Command::Mint(args) => with_config(|config| mint(config, &args)),
         Command::Explain(args) => with_config(|config| explain(config, &args)),
         Command::Demo(args) => crate::demo::run(&args),
+        Command::Health { ready } => health(ready),
+        Command::Gallery { dir, ttl } => with_config(|config| {
+            let written = parse_seconds(Some(&ttl), 0)
+                .map_err(|m| format!("--ttl {m}"))
+                .and_then(|ttl| crate::demo::write_gallery(&dir, &config.keys, ttl));
+            match written {
+                Ok(()) => {
+                    println!("wrote the gallery to {}", dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(message) => usage_error(message),
+            }
+        }),
     }
 }
 
@@ -170,36 +203,133 @@ fn serve() -> ExitCode {
     };
     init_tracing(&config.log_filter, config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.server.worker_threads)
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => return usage_error(format!("cannot start the async runtime: {error}")),
     };
-    runtime.block_on(async {
-        let listener = match crate::server::Listener::bind(&config.listen).await {
-            Ok(listener) => listener,
+    runtime.block_on(serve_until_signal(config))
+}
+
+async fn serve_until_signal(config: Config) -> ExitCode {
+    use crate::server::{self, Limits, State};
+    let listener = match server::Listener::bind(&config.listen, config.server.socket_mode).await {
+        Ok(listener) => listener,
+        Err(error) => return usage_error(error),
+    };
+    let admin = match config.server.admin_listen {
+        Some(addr) => match server::bind_admin(addr).await {
+            Ok(admin) => Some(admin),
             Err(error) => return usage_error(error),
-        };
-        if let Some(jwks) = &config.jwks {
-            match jwks.fetch().await {
-                Ok(count) => tracing::info!(url = %jwks.url(), keys = count, "JWKS fetched"),
-                Err(error) => tracing::error!(url = %jwks.url(), %error, "JWKS fetch at start failed; tokens of its keys are denied until a fetch succeeds"),
-            }
-            Arc::clone(jwks).spawn_refresher();
+        },
+        None => None,
+    };
+    if let Some(jwks) = &config.jwks {
+        match jwks.fetch().await {
+            Ok(count) => tracing::info!(url = %jwks.url(), keys = count, "JWKS fetched"),
+            Err(error) => tracing::error!(
+                url = %jwks.url(),
+                %error,
+                "JWKS fetch at start failed; tokens of its keys are denied until a fetch succeeds"
+            ),
         }
-        let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
-        tracing::info!(listen = %listener.local_addr(), keys = ?kids, "keyhole listening");
-        crate::server::serve(
-            listener,
-            Arc::new(config.authorizer()),
-            Arc::new(SystemClock),
-            shutdown_signal(),
-        )
-        .await;
-        tracing::info!("keyhole stopped");
-        ExitCode::SUCCESS
-    })
+        Arc::clone(jwks).spawn_refresher();
+    }
+    let state = State::new(config.authorizer(), Arc::new(SystemClock));
+    let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
+    let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
+    tracing::info!(
+        listen = %listener.local_addr(),
+        admin = ?admin_addr,
+        keys = ?kids,
+        "keyhole listening"
+    );
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let wait_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&state)));
+    let auth = server::serve(
+        listener,
+        Arc::clone(&state),
+        Limits::from(&config.server),
+        wait_stop(stopped.clone()),
+    );
+    match admin {
+        Some(admin) => {
+            let admin = server::serve_admin(admin, Arc::clone(&state), wait_stop(stopped));
+            tokio::join!(auth, admin);
+        }
+        None => auth.await,
+    }
+    reloader.abort();
+    tracing::info!("keyhole stopped");
+    ExitCode::SUCCESS
+}
+
+/// On every SIGHUP, re-reads the configuration and swaps in the new keys at once. A
+/// configuration that does not validate keeps the old keys and logs why.
+async fn reload_on_sighup(state: Arc<crate::server::State>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; key reload is off");
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match Config::from_env() {
+            Ok(config) => {
+                let current = state.authorizer.load();
+                state
+                    .authorizer
+                    .store(Arc::new(current.with_keys(Arc::clone(&config.keys))));
+                state.metrics.record_reload(true);
+                let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
+                tracing::info!(keys = ?kids, "keys reloaded");
+            }
+            Err(error) => {
+                state.metrics.record_reload(false);
+                let problems: Vec<String> = error
+                    .problems
+                    .iter()
+                    .map(|p| format!("{}: {}", p.variable, p.message))
+                    .collect();
+                tracing::error!(?problems, "reload failed; keeping the previous keys");
+            }
+        }
+    }
+}
+
+fn health(ready: bool) -> ExitCode {
+    let addr = match crate::config::admin_listen_from_env() {
+        Ok(Some(addr)) => addr,
+        Ok(None) => return usage_error("KEYHOLE_ADMIN_LISTEN is off; there is nothing to ask"),
+        Err(message) => return usage_error(format!("KEYHOLE_ADMIN_LISTEN {message}")),
+    };
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return usage_error(format!("cannot start the async runtime: {error}")),
+    };
+    match runtime.block_on(crate::health::check(addr, path)) {
+        Ok(()) => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("keyhole: {error}");
+            ExitCode::from(EXIT_DENY)
+        }
+    }
 }
 
 /// Completes on SIGTERM or SIGINT.
@@ -238,6 +368,17 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
             Deny::TtlTooLong
         ));
     }
+    let window = match &args.window {
+        Some(text) => parse_seconds(Some(text), 0).map_err(|m| format!("--window {m}"))?,
+        None => 0,
+    };
+    if ttl.saturating_add(window) > config.policy.max_lifetime {
+        return Err(format!(
+            "--ttl plus --window may reach {}s, beyond the maximum lifetime of {}s (KEYHOLE_MAX_LIFETIME)",
+            ttl.saturating_add(window),
+            config.policy.max_lifetime
+        ));
+    }
     let scope = args
         .scope
         .as_deref()
@@ -274,7 +415,7 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
     let grant = UrlGrant {
         path,
         scope,
-        exp: now.plus(ttl),
+        exp: now.plus(ttl).round_up(window),
         nbf,
         ip,
         methods,

@@ -19,6 +19,16 @@ impl UnixTime {
         UnixTime(self.0.saturating_sub(seconds))
     }
 
+    /// This time rounded up to a multiple of `window` seconds (itself when `window` is
+    /// 0): signing with `now.plus(ttl).round_up(window)` gives the same URL for a whole
+    /// window, so browser and CDN caches can keep it.
+    pub fn round_up(self, window: u64) -> UnixTime {
+        if window == 0 {
+            return self;
+        }
+        UnixTime(self.0.div_ceil(window).saturating_mul(window))
+    }
+
     /// RFC 3339 form for people (`explain`, logs); never used in signed bytes.
     pub fn to_rfc3339(self) -> String {
         let time = UNIX_EPOCH + std::time::Duration::from_secs(self.0);
@@ -54,5 +64,17 @@ pub struct FixedClock(pub UnixTime);
 impl Clock for FixedClock {
     fn now(&self) -> UnixTime {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_up_to_a_window() {
+        assert_eq!(UnixTime(1001).round_up(600), UnixTime(1200));
+        assert_eq!(UnixTime(1200).round_up(600), UnixTime(1200));
+        assert_eq!(UnixTime(1199).round_up(0), UnixTime(1199));
     }
 }

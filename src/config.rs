@@ -20,12 +20,18 @@ use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
-pub const KNOWN_VARIABLES: [&str; 19] = [
+pub const KNOWN_VARIABLES: [&str; 25] = [
     "KEYHOLE_LISTEN",
+    "KEYHOLE_ADMIN_LISTEN",
+    "KEYHOLE_SOCKET_MODE",
+    "KEYHOLE_HEADER_TIMEOUT",
+    "KEYHOLE_MAX_CONNECTIONS",
+    "KEYHOLE_WORKER_THREADS",
     "KEYHOLE_KEYS",
     "KEYHOLE_KEYS_FILE",
     "KEYHOLE_LEEWAY",
     "KEYHOLE_MAX_LIFETIME",
+    "KEYHOLE_DECISION_CACHE_MAX",
     "KEYHOLE_LOG",
     "KEYHOLE_LOG_FORMAT",
     "KEYHOLE_JWT_KEYS",
@@ -46,10 +52,16 @@ pub const KNOWN_VARIABLES: [&str; 19] = [
 #[derive(Debug, Default, Deserialize)]
 pub struct RawConfig {
     listen: Option<String>,
+    admin_listen: Option<String>,
+    socket_mode: Option<String>,
+    header_timeout: Option<String>,
+    max_connections: Option<String>,
+    worker_threads: Option<String>,
     keys: Option<String>,
     keys_file: Option<PathBuf>,
     leeway: Option<String>,
     max_lifetime: Option<String>,
+    decision_cache_max: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
     jwt_keys: Option<String>,
@@ -96,11 +108,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// How the listeners behave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`); `None` when turned off.
+    pub admin_listen: Option<SocketAddr>,
+    /// File mode of the Unix socket (so that nginx's user can connect).
+    pub socket_mode: u32,
+    /// How long a client may take to send its request headers.
+    pub header_timeout: Duration,
+    /// Most connections served at once on the auth listener; more wait in the backlog.
+    pub max_connections: usize,
+    /// Runtime worker threads.
+    pub worker_threads: usize,
+}
+
+/// The default admin listener.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9182";
+
 /// A validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The auth listener.
     pub listen: Listen,
+    /// Listener settings.
+    pub server: ServerSettings,
     /// Signed-URL keys.
     pub keys: Arc<KeyRing>,
     /// Leeway and maximum lifetime.
@@ -216,12 +248,47 @@ impl RawConfig {
                 None
             }
         };
+        let admin_listen = parse_admin_listen(self.admin_listen.as_deref())
+            .map_err(|message| report("KEYHOLE_ADMIN_LISTEN", message))
+            .ok();
+        let socket_mode = match self.socket_mode.as_deref().unwrap_or("0660") {
+            text if text.len() <= 4 && text.bytes().all(|b| (b'0'..=b'7').contains(&b)) => {
+                u32::from_str_radix(text, 8).ok()
+            }
+            other => {
+                report(
+                    "KEYHOLE_SOCKET_MODE",
+                    format!("must be an octal file mode such as `0660`, got `{other}`"),
+                );
+                None
+            }
+        };
+        let header_timeout = parse_seconds(self.header_timeout.as_deref(), 10)
+            .map_err(|message| report("KEYHOLE_HEADER_TIMEOUT", message))
+            .ok()
+            .filter(|seconds| {
+                let ok = *seconds > 0;
+                if !ok {
+                    report("KEYHOLE_HEADER_TIMEOUT", "must be greater than zero".into());
+                }
+                ok
+            });
+        let max_connections = parse_count(self.max_connections.as_deref(), 1024)
+            .map_err(|message| report("KEYHOLE_MAX_CONNECTIONS", message))
+            .ok();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let worker_threads = parse_count(self.worker_threads.as_deref(), cores)
+            .map_err(|message| report("KEYHOLE_WORKER_THREADS", message))
+            .ok();
         let keys = load_keys(self.keys.as_deref(), self.keys_file.as_deref(), &mut report);
         let leeway = parse_seconds(self.leeway.as_deref(), 30)
             .map_err(|message| report("KEYHOLE_LEEWAY", message))
             .ok();
         let max_lifetime = parse_seconds(self.max_lifetime.as_deref(), 7 * 24 * 3600)
             .map_err(|message| report("KEYHOLE_MAX_LIFETIME", message))
+            .ok();
+        let max_cache = parse_seconds(self.decision_cache_max.as_deref(), 60)
+            .map_err(|message| report("KEYHOLE_DECISION_CACHE_MAX", message))
             .ok();
         if max_lifetime == Some(0) {
             report("KEYHOLE_MAX_LIFETIME", "must be greater than zero".into());
@@ -257,10 +324,18 @@ impl RawConfig {
         };
         Some(Config {
             listen: listen?,
+            server: ServerSettings {
+                admin_listen: admin_listen?,
+                socket_mode: socket_mode?,
+                header_timeout: Duration::from_secs(header_timeout?),
+                max_connections: max_connections?,
+                worker_threads: worker_threads?,
+            },
             keys: Arc::new(keys?),
             policy: Policy {
                 leeway: leeway?,
                 max_lifetime: max_lifetime?,
+                max_cache: max_cache?,
             },
             log_filter: self.log.unwrap_or_else(|| "info".into()),
             log_format: log_format?,
@@ -460,6 +535,35 @@ fn parse_listen(text: &str) -> Result<Listen, String> {
     text.parse().map(Listen::Tcp).map_err(|_| {
         format!("must be `HOST:PORT` with an IP address (`127.0.0.1:9181`, `[::1]:9181`) or `unix:/path`, got `{text}`")
     })
+}
+
+/// `KEYHOLE_ADMIN_LISTEN`: an IP `HOST:PORT`, or `off`.
+pub fn parse_admin_listen(text: Option<&str>) -> Result<Option<SocketAddr>, String> {
+    match text.unwrap_or(DEFAULT_ADMIN_LISTEN) {
+        "off" => Ok(None),
+        text => text.parse().map(Some).map_err(|_| {
+            format!(
+                "must be `HOST:PORT` with an IP address (`127.0.0.1:9182`) or `off`, got `{text}`"
+            )
+        }),
+    }
+}
+
+/// The admin address from the process environment alone (for `keyhole health`,
+/// which must work without keys).
+pub fn admin_listen_from_env() -> Result<Option<SocketAddr>, String> {
+    parse_admin_listen(std::env::var("KEYHOLE_ADMIN_LISTEN").ok().as_deref())
+}
+
+/// A whole number from 1 to 1,000,000.
+fn parse_count(text: Option<&str>, default: usize) -> Result<usize, String> {
+    let Some(text) = text else { return Ok(default) };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a whole number from 1 to 1000000, got `{text}`"
+        )),
+    }
 }
 
 /// A duration as plain seconds (`30`) or with a unit (`30s`, `10m`, `7d`).

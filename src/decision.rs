@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::clock::UnixTime;
+
 /// Which kind of credential allowed a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Credential {
@@ -25,11 +27,32 @@ impl Credential {
     }
 }
 
+/// An allow: which credential, and until when nginx may reuse the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The credential that allowed the request.
+    pub credential: Credential,
+    /// `Some(t)`: the decision depends on nothing but the URL (method and
+    /// `$request_uri`) and stays true until `t`, so nginx may cache it until then.
+    /// `None`: it depends on the client, on state, or on anything revocable.
+    pub cacheable_until: Option<UnixTime>,
+}
+
+impl Grant {
+    /// An allow nginx must not cache.
+    pub fn uncacheable(credential: Credential) -> Grant {
+        Grant {
+            credential,
+            cacheable_until: None,
+        }
+    }
+}
+
 /// What keyhole tells nginx about one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Serve the file.
-    Allow(Credential),
+    Allow(Grant),
     /// Refuse, for this reason.
     Deny(Deny),
 }
@@ -49,12 +72,18 @@ impl Decision {
     }
 }
 
-impl From<Result<Credential, Deny>> for Decision {
-    fn from(result: Result<Credential, Deny>) -> Self {
+impl From<Result<Grant, Deny>> for Decision {
+    fn from(result: Result<Grant, Deny>) -> Self {
         match result {
-            Ok(credential) => Decision::Allow(credential),
+            Ok(grant) => Decision::Allow(grant),
             Err(reason) => Decision::Deny(reason),
         }
+    }
+}
+
+impl From<Result<Credential, Deny>> for Decision {
+    fn from(result: Result<Credential, Deny>) -> Self {
+        result.map(Grant::uncacheable).into()
     }
 }
 

@@ -67,19 +67,26 @@ fn run_inner(args: &DemoArgs) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let listener = crate::server::Listener::bind(&Listen::Tcp(([127, 0, 0, 1], 0).into()))
+        let listener = crate::server::Listener::bind(&Listen::Tcp(([127, 0, 0, 1], 0).into()), 0o660)
             .await
             .map_err(|e| e.to_string())?;
         let keyhole_addr = listener.local_addr();
         let keyhole = Listen::Tcp(keyhole_addr.parse().map_err(|_| "keyhole address".to_string())?);
-        let authorizer = Arc::new(Authorizer::new(keys, Policy::default()));
+        let state = crate::server::State::new(
+            Authorizer::new(keys, Policy::default()),
+            Arc::new(SystemClock),
+        );
+        let limits = crate::server::Limits {
+            header_timeout: std::time::Duration::from_secs(10),
+            max_connections: 1024,
+        };
         let server = tokio::spawn(crate::server::serve(
             listener,
-            authorizer,
-            Arc::new(SystemClock),
+            state,
+            limits,
             crate::cli::shutdown_signal(),
         ));
-        let layout = Layout { dir: dir.path().join("nginx"), port: args.port, keyhole, root: root.clone() };
+        let layout = Layout { dir: dir.path().join("nginx"), port: args.port, keyhole, root: root.clone(), decision_cache: false };
         let stack = Stack::start(layout, "").map_err(|e| {
             format!("{e}\n(is port {} free? choose another with --port)", args.port)
         })?;
@@ -97,7 +104,10 @@ fn run_inner(args: &DemoArgs) -> Result<(), String> {
     })
 }
 
-fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String> {
+/// Writes the demo gallery below `root`: SVG images under `protected/gallery/` and an
+/// `index.html` whose `<img>` tags carry URLs signed with `keys` for `ttl` seconds (and
+/// one tampered URL).
+pub fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String> {
     let gallery = root.join("protected").join("gallery");
     std::fs::create_dir_all(&gallery).map_err(|e| e.to_string())?;
     let now = SystemClock.now();

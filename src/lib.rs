@@ -15,6 +15,8 @@
 //! - [`jwks`]: fetching and refreshing a remote JWKS (the only JWT code doing IO).
 //! - [`store`]: the replay store trait and its in-memory implementation.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
+//! - [`metrics`]: Prometheus metrics for the admin listener.
+//! - [`health`]: `keyhole health`, a client of the admin listener.
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
 //! - [`demo`]: `keyhole demo`.
 
@@ -24,8 +26,10 @@ pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod demo;
+pub mod health;
 pub mod jwks;
 pub mod keys;
+pub mod metrics;
 pub mod nginx;
 pub mod request;
 pub mod server;

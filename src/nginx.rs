@@ -19,6 +19,10 @@ pub const AUTH_CONF: &str = include_str!("../nginx/keyhole.conf");
 pub const LOG_CONF: &str = include_str!("../nginx/keyhole-log.conf");
 /// `nginx/example-site.conf`, as shipped.
 pub const SITE_CONF: &str = include_str!("../nginx/example-site.conf");
+/// `nginx/keyhole-cached.conf`, as shipped (the optional decision cache).
+pub const CACHED_AUTH_CONF: &str = include_str!("../nginx/keyhole-cached.conf");
+/// `nginx/keyhole-cache-path.conf`, as shipped.
+pub const CACHE_PATH_CONF: &str = include_str!("../nginx/keyhole-cache-path.conf");
 
 /// Why nginx could not be prepared or started.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +69,8 @@ pub struct Layout {
     pub keyhole: Listen,
     /// The document root (`/protected/` lies below it).
     pub root: PathBuf,
+    /// Use the optional decision cache (`keyhole-cached.conf`) instead of `keyhole.conf`.
+    pub decision_cache: bool,
 }
 
 impl Layout {
@@ -78,9 +84,15 @@ impl Layout {
         self.dir.join("logs").join("keyhole-access.log")
     }
 
-    /// nginx's error log.
+    /// nginx's main error log (start-up problems).
     pub fn error_log(&self) -> PathBuf {
         self.dir.join("logs").join("error.log")
+    }
+
+    /// The example site's error log (`error_log` in the shipped server and auth
+    /// location).
+    pub fn site_error_log(&self) -> PathBuf {
+        self.dir.join("logs").join("keyhole-error.log")
     }
 }
 
@@ -122,10 +134,26 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
         "server 127.0.0.1:9181;",
         &format!("server {upstream_target};"),
     )?;
+    let site_source = if layout.decision_cache {
+        replace(
+            SITE_CONF,
+            "example-site.conf",
+            "include /etc/nginx/keyhole/keyhole.conf;",
+            "include /etc/nginx/keyhole/keyhole-cached.conf;",
+        )?
+    } else {
+        SITE_CONF.to_owned()
+    };
+    let cache_path = replace(
+        CACHE_PATH_CONF,
+        "keyhole-cache-path.conf",
+        "/var/cache/nginx/keyhole",
+        &layout.dir.join("cache").display().to_string(),
+    )?;
     let mut site = replace(
-        SITE_CONF,
+        &site_source,
         "example-site.conf",
-        "listen 127.0.0.1:8080;",
+        "listen 8080;",
         &format!("listen 127.0.0.1:{};", layout.port),
     )?;
     site = replace(
@@ -140,6 +168,14 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
         "/var/log/nginx/keyhole-access.log",
         &layout.access_log().display().to_string(),
     )?;
+    let site_error_log = layout.site_error_log().display().to_string();
+    site = replace(
+        &site,
+        "example-site.conf",
+        "/var/log/nginx/keyhole-error.log",
+        &site_error_log,
+    )?;
+
     site = replace(
         &site,
         "example-site.conf",
@@ -151,6 +187,8 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
         ("keyhole.conf", AUTH_CONF),
         ("keyhole-log.conf", LOG_CONF),
         ("example-site.conf", site.as_str()),
+        ("keyhole-cached.conf", CACHED_AUTH_CONF),
+        ("keyhole-cache-path.conf", cache_path.as_str()),
     ];
     for (name, text) in files {
         std::fs::write(conf_dir.join(name), text).map_err(write_error)?;
@@ -177,12 +215,21 @@ http {{
     access_log off;
     include {conf}/keyhole-log.conf;
     include {conf}/keyhole-upstream.conf;
+{cache_include}
     include {conf}/example-site.conf;
 {extra_http}
 }}
 ",
         error_log = layout.error_log().display(),
         conf = conf_dir.display(),
+        cache_include = if layout.decision_cache {
+            format!(
+                "    include {}/keyhole-cache-path.conf;",
+                conf_dir.display()
+            )
+        } else {
+            String::new()
+        },
     );
     let path = layout.dir.join("nginx.conf");
     std::fs::write(&path, main).map_err(write_error)?;

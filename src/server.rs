@@ -1,25 +1,29 @@
-//! The HTTP side: the warp routes, the listener (TCP or Unix socket), the per-connection
-//! hyper settings, and graceful shutdown. This is the only module that knows HTTP.
+//! The HTTP side: the warp routes of the auth and admin listeners, the listeners (TCP
+//! or Unix socket), per-connection hyper settings and limits, and graceful shutdown.
+//! This is the only module that knows HTTP.
 //!
 //! `/auth` always ends in a reply, 204 or 403, with an empty body and the reason code
 //! in `X-Keyhole-Reason`; it never ends in a warp rejection, a 400 or a 500.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Semaphore;
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::{HeaderMap, Response, StatusCode};
+use warp::http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::clock::Clock;
-use crate::config::Listen;
+use crate::config::{Listen, ServerSettings};
 use crate::decision::Decision;
+use crate::metrics::Metrics;
 use crate::request::{HeaderField, NginxHeaders};
 use crate::verify::Authorizer;
 
@@ -27,24 +31,50 @@ use crate::verify::Authorizer;
 pub const REASON_HEADER: &str = "x-keyhole-reason";
 /// Response header naming the credential kind on an allow.
 pub const CREDENTIAL_HEADER: &str = "x-keyhole-credential";
+/// nginx's cache-control header for upstream responses.
+pub const ACCEL_EXPIRES_HEADER: &str = "x-accel-expires";
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest request head buffered (hyper answers 431 beyond it).
+/// Largest request head buffered (hyper refuses larger heads with 431).
 const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// How long shutdown waits for requests in flight.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Why the server could not start.
+/// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error(
-        "cannot listen on {listen}: {source} (is another process using it? set KEYHOLE_LISTEN)"
-    )]
+    #[error("cannot listen on {listen}: {source} (is another process using it? set {variable})")]
     Bind {
         listen: String,
+        variable: &'static str,
         source: std::io::Error,
     },
+    #[error("cannot set mode {mode:o} on {path}: {source} (check KEYHOLE_SOCKET_MODE)")]
+    SocketMode {
+        path: String,
+        mode: u32,
+        source: std::io::Error,
+    },
+}
+
+/// What every request handler shares.
+pub struct State {
+    /// The current keys and policy; replaced whole on reload, never edited in place.
+    pub authorizer: ArcSwap<Authorizer>,
+    /// The only clock the request path reads.
+    pub clock: Arc<dyn Clock>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+}
+
+impl State {
+    /// State for an authorizer and a clock, with fresh metrics.
+    pub fn new(authorizer: Authorizer, clock: Arc<dyn Clock>) -> Arc<State> {
+        Arc::new(State {
+            authorizer: ArcSwap::from_pointee(authorizer),
+            clock,
+            metrics: Metrics::new(),
+        })
+    }
 }
 
 /// A bound listener, ready to serve.
@@ -56,10 +86,12 @@ pub enum Listener {
 }
 
 impl Listener {
-    /// Binds the configured address. A stale Unix socket file is replaced.
-    pub async fn bind(listen: &Listen) -> Result<Listener, ServeError> {
+    /// Binds the auth listener. A stale Unix socket file is replaced and the new one
+    /// gets `socket_mode`.
+    pub async fn bind(listen: &Listen, socket_mode: u32) -> Result<Listener, ServeError> {
         let bind_error = |source| ServeError::Bind {
             listen: listen.to_string(),
+            variable: "KEYHOLE_LISTEN",
             source,
         };
         match listen {
@@ -68,14 +100,18 @@ impl Listener {
                 .map(Listener::Tcp)
                 .map_err(bind_error),
             Listen::Unix(path) => {
-                if std::fs::symlink_metadata(path)
-                    .is_ok_and(|meta| std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()))
-                {
+                use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+                if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_socket()) {
                     std::fs::remove_file(path).map_err(bind_error)?;
                 }
-                UnixListener::bind(path)
-                    .map(|l| Listener::Unix(l, path.clone()))
-                    .map_err(bind_error)
+                let listener = UnixListener::bind(path).map_err(bind_error)?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(socket_mode))
+                    .map_err(|source| ServeError::SocketMode {
+                        path: path.display().to_string(),
+                        mode: socket_mode,
+                        source,
+                    })?;
+                Ok(Listener::Unix(listener, path.clone()))
             }
         }
     }
@@ -92,27 +128,94 @@ impl Listener {
     }
 }
 
-/// Serves `/auth` on `listener` until `shutdown` completes, then finishes the requests
-/// in flight (for at most [`SHUTDOWN_GRACE`]).
+/// Binds the admin listener.
+pub async fn bind_admin(addr: std::net::SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            listen: addr.to_string(),
+            variable: "KEYHOLE_ADMIN_LISTEN",
+            source,
+        })
+}
+
+/// Per-connection limits of a listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// How long a client may take to send its request headers (slowloris defence).
+    pub header_timeout: Duration,
+    /// Most connections served at once; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl From<&ServerSettings> for Limits {
+    fn from(settings: &ServerSettings) -> Self {
+        Limits {
+            header_timeout: settings.header_timeout,
+            max_connections: settings.max_connections,
+        }
+    }
+}
+
+/// Serves the auth routes on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: Listener,
-    authorizer: Arc<Authorizer>,
-    clock: Arc<dyn Clock>,
+    state: Arc<State>,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let routes = routes(authorizer, clock);
+    serve_routes(listener, auth_routes(state), limits, shutdown).await;
+}
+
+/// Serves the admin routes (`/metrics`, `/healthz`, `/readyz`) until `shutdown`.
+pub async fn serve_admin(
+    listener: TcpListener,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = Limits {
+        header_timeout: Duration::from_secs(10),
+        max_connections: 64,
+    };
+    serve_routes(
+        Listener::Tcp(listener),
+        admin_routes(state),
+        limits,
+        shutdown,
+    )
+    .await;
+}
+
+/// The accept loop: a connection slot first, then a connection, then a task. On
+/// shutdown it stops accepting and gives requests in flight [`SHUTDOWN_GRACE`].
+async fn serve_routes(
+    listener: Listener,
+    routes: Routes,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            () = &mut shutdown => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         tokio::select! {
             () = &mut shutdown => break,
             accepted = accept(&listener) => match accepted {
                 Ok(Accepted::Tcp(stream)) => {
                     // Auth answers are tiny: never wait for Nagle.
                     let _ = stream.set_nodelay(true);
-                    spawn_connection(stream, routes.clone(), &graceful);
+                    spawn_connection(stream, routes.clone(), limits, &graceful, slot);
                 }
-                Ok(Accepted::Unix(stream)) => spawn_connection(stream, routes.clone(), &graceful),
+                Ok(Accepted::Unix(stream)) => {
+                    spawn_connection(stream, routes.clone(), limits, &graceful, slot);
+                }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!(%error, "accept failed");
@@ -149,15 +252,20 @@ async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
     }
 }
 
-fn spawn_connection<S>(stream: S, routes: Routes, graceful: &GracefulShutdown)
-where
+fn spawn_connection<S>(
+    stream: S,
+    routes: Routes,
+    limits: Limits,
+    graceful: &GracefulShutdown,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = TowerToHyperService::new(warp::service(routes));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
@@ -165,29 +273,60 @@ where
         if let Err(error) = connection.await {
             tracing::debug!(%error, "connection ended with an error");
         }
+        drop(slot);
     });
 }
 
-/// The warp filter tree keyhole serves.
+/// A warp filter tree a listener serves.
 pub type Routes = BoxedFilter<(warp::reply::Response,)>;
 
-/// The routes: `/auth` (any method) and nothing else.
-pub fn routes(authorizer: Arc<Authorizer>, clock: Arc<dyn Clock>) -> Routes {
+/// The auth listener's routes: `/auth` (any method) and nothing else.
+pub fn auth_routes(state: Arc<State>) -> Routes {
     warp::path!("auth")
         .and(warp::header::headers_cloned())
         .then(move |headers: HeaderMap| {
-            let authorizer = Arc::clone(&authorizer);
-            let clock = Arc::clone(&clock);
+            let state = Arc::clone(&state);
             async move {
-                let decision = decide(&authorizer, clock.as_ref(), &headers).await;
+                let decision = decide(&state, &headers).await;
                 warp::Reply::into_response(reply(&decision))
             }
         })
         .boxed()
 }
 
-/// Runs one decision from raw headers and logs it (denials at info, allows at debug).
-pub async fn decide(authorizer: &Authorizer, clock: &dyn Clock, headers: &HeaderMap) -> Decision {
+/// The admin listener's routes.
+pub fn admin_routes(state: Arc<State>) -> Routes {
+    let metrics_state = Arc::clone(&state);
+    let metrics = warp::path!("metrics").map(move || {
+        let mut response = Response::new(metrics_state.metrics.encode());
+        response.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        );
+        warp::Reply::into_response(response)
+    });
+    let healthz = warp::path!("healthz").map(|| warp::Reply::into_response("ok\n"));
+    let readyz = warp::path!("readyz").map(move || {
+        let keys = state.authorizer.load().keys.kids().count();
+        let (status, body) = if keys > 0 {
+            (StatusCode::OK, format!("ready: {keys} key(s) loaded\n"))
+        } else {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: no keys\n".to_owned(),
+            )
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        warp::Reply::into_response(response)
+    });
+    metrics.or(healthz).unify().or(readyz).unify().boxed()
+}
+
+/// Runs one decision from raw headers, logs it (denials at info, allows at debug) and
+/// counts it.
+pub async fn decide(state: &State, headers: &HeaderMap) -> Decision {
+    let started = Instant::now();
     let nginx = NginxHeaders {
         original_uri: field(headers, "x-original-uri"),
         original_method: field(headers, "x-original-method"),
@@ -197,20 +336,32 @@ pub async fn decide(authorizer: &Authorizer, clock: &dyn Clock, headers: &Header
         Ok(request) => request,
         Err(reason) => {
             tracing::info!(reason = reason.code(), "deny");
-            return Decision::Deny(reason);
+            let decision = Decision::Deny(reason);
+            state
+                .metrics
+                .record_decision(&decision, "none", started.elapsed());
+            return decision;
         }
     };
-    let decision = authorizer.decide_request(&request, clock.now()).await;
+    // An owned snapshot: the decision may wait on the replay store or a JWKS fetch,
+    // and a key reload meanwhile must not change the keys under it.
+    let authorizer = state.authorizer.load_full();
+    let decision = authorizer.decide_request(&request, state.clock.now()).await;
+    let presented = authorizer.presented(&request);
+    state
+        .metrics
+        .record_decision(&decision, presented, started.elapsed());
     match &decision {
         Decision::Deny(reason) => tracing::info!(
             reason = reason.code(),
+            credential = presented,
             method = request.method,
             path = request.path.as_str(),
             client_ip = %request.client_ip,
             "deny"
         ),
-        Decision::Allow(credential) => tracing::debug!(
-            credential = credential.name(),
+        Decision::Allow(grant) => tracing::debug!(
+            credential = grant.credential.name(),
             method = request.method,
             path = request.path.as_str(),
             client_ip = %request.client_ip,
@@ -229,7 +380,8 @@ fn field<'a>(headers: &'a HeaderMap, name: &str) -> HeaderField<'a> {
     }
 }
 
-/// 204 or 403, empty body, reason code header.
+/// 204 or 403, empty body, reason code header, and `X-Accel-Expires` for nginx's
+/// optional decision cache.
 pub fn reply(decision: &Decision) -> Response<&'static str> {
     let mut response = Response::new("");
     *response.status_mut() = match decision {
@@ -237,15 +389,18 @@ pub fn reply(decision: &Decision) -> Response<&'static str> {
         Decision::Deny(_) => StatusCode::FORBIDDEN,
     };
     let headers = response.headers_mut();
-    headers.insert(
-        REASON_HEADER,
-        warp::http::HeaderValue::from_static(decision.code()),
-    );
-    if let Decision::Allow(credential) = decision {
-        headers.insert(
-            CREDENTIAL_HEADER,
-            warp::http::HeaderValue::from_static(credential.name()),
-        );
+    headers.insert(REASON_HEADER, HeaderValue::from_static(decision.code()));
+    // nginx's proxy_cache honours X-Accel-Expires: `@T` caches until Unix time T, `0`
+    // never. Denials and client-, state- or revocation-dependent allows are never cached.
+    let mut expires = None;
+    if let Decision::Allow(grant) = decision {
+        let name = grant.credential.name();
+        headers.insert(CREDENTIAL_HEADER, HeaderValue::from_static(name));
+        expires = grant.cacheable_until.map(|until| format!("@{}", until.0));
     }
+    let expires = expires
+        .and_then(|value| HeaderValue::from_str(&value).ok())
+        .unwrap_or(HeaderValue::from_static("0"));
+    headers.insert(ACCEL_EXPIRES_HEADER, expires);
     response
 }

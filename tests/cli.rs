@@ -135,6 +135,31 @@ fn sign_options_bind_scope_ip_and_methods() {
 }
 
 #[test]
+fn sign_window_rounds_the_expiry_up() {
+    let env = [("KEYHOLE_KEYS", common::KEY_LINE)];
+    let out = keyhole(&["sign", "/a.jpg", "--ttl", "10m", "--window", "1h"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = text(&out.stdout);
+    let exp: u64 = url
+        .split("kh_exp=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(exp % 3600, 0, "{url}");
+    let now = common::now().0;
+    assert!(
+        exp >= now + 600 && exp <= now + 600 + 3600,
+        "{exp} vs {now}"
+    );
+    let too_long = keyhole(&["sign", "/a.jpg", "--ttl", "7d", "--window", "1h"], &env);
+    assert_eq!(too_long.status.code(), Some(2));
+}
+
+#[test]
 fn keygen_prints_a_usable_key_line() {
     let out = keyhole(&["keygen", "--kid", "2026-11"], &[]);
     assert!(out.status.success());

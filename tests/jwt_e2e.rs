@@ -1293,3 +1293,35 @@ fn a_jwks_url_is_refreshed_and_the_last_good_set_survives_failures() {
         "key removed by the refresh",
     );
 }
+
+#[test]
+fn the_decision_cache_never_replays_a_jwt_allow() {
+    let keys = keys();
+    let hmac = hmac_keys_var();
+    let jwks = keys.jwks_path.to_str().unwrap().to_owned();
+    let mut env = Env::start_full(
+        &[("KEYHOLE_JWT_KEYS", &hmac), ("KEYHOLE_JWKS_FILE", &jwks)],
+        "",
+        true,
+    );
+    env.put("protected/a.jpg", FILE);
+    let once = token_for("h256", &once_claims("cached-once"));
+    assert_served(&env, &get_token(&env, PATH, &once), "first use, cache on");
+    assert_denied(
+        &env,
+        &get_token(&env, PATH, &once),
+        "replayed",
+        "second use is not served from the cache",
+    );
+    // Reusable tokens are not cached either: without keyhole, nothing is served.
+    let reusable = token_for("h256", &claims());
+    assert_served(
+        &env,
+        &get_token(&env, PATH, &reusable),
+        "reusable, cache on",
+    );
+    env.keyhole.stop();
+    let response = get_token(&env, PATH, &reusable);
+    assert_ne!(response.status, 200, "a JWT allow came from the cache");
+    assert!(!contains(&response.body, FILE));
+}

@@ -449,6 +449,7 @@ fn keyhole_on_a_unix_socket_behind_nginx() {
         port,
         keyhole: keyhole.listen.clone(),
         root,
+        decision_cache: false,
     };
     let _stack = keyhole::nginx::Stack::start(layout, "").unwrap();
     let keys = KeyRing::parse(common::KEY_LINE).unwrap();

@@ -10,7 +10,7 @@ pub mod signed_url;
 use std::sync::Arc;
 
 use crate::clock::{SystemClock, UnixTime};
-use crate::decision::{Credential, Decision, Deny};
+use crate::decision::{Credential, Decision, Deny, Grant};
 use crate::keys::KeyRing;
 use crate::request::{AuthRequest, NginxHeaders};
 use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
@@ -23,6 +23,9 @@ pub struct Policy {
     pub leeway: u64,
     /// Longest accepted distance from now to a credential's expiry, in seconds.
     pub max_lifetime: u64,
+    /// Longest time nginx may cache an allow, in seconds (0: never). Caps the
+    /// credential's own expiry so that removing a key takes effect within it.
+    pub max_cache: u64,
 }
 
 impl Default for Policy {
@@ -30,6 +33,7 @@ impl Default for Policy {
         Policy {
             leeway: 30,
             max_lifetime: 7 * 24 * 3600,
+            max_cache: 60,
         }
     }
 }
@@ -53,8 +57,8 @@ pub struct Authorizer {
 /// A stateless verdict that still needs the replay store before it is an allow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allowance {
-    /// The credential that passed.
-    pub credential: Credential,
+    /// The credential that passed, and how long nginx may cache the answer.
+    pub grant: Grant,
     /// A use limit to enforce, for single- and limited-use tokens.
     pub uses: Option<jwt::Uses>,
 }
@@ -74,11 +78,51 @@ impl Authorizer {
     /// Decides about one request without consulting the replay store: a single-use
     /// token is reported as allowed and not used up (for `explain`).
     pub fn decide(&self, headers: &NginxHeaders<'_>, now: UnixTime) -> Decision {
-        headers
+        let decision = headers
             .parse()
             .and_then(|request| self.check(&request, now))
-            .map(|a| a.credential)
-            .into()
+            .map(|a| a.grant)
+            .into();
+        self.cap_cache(decision, now)
+    }
+
+    /// The same authorizer with other keys (a reload); everything else is kept.
+    pub fn with_keys(&self, keys: Arc<KeyRing>) -> Authorizer {
+        Authorizer {
+            keys,
+            ..self.clone()
+        }
+    }
+
+    /// The kind of credential a request presents, for metrics and logs: the name of a
+    /// [`crate::decision::Credential`], or `none` (or `ambiguous` for two kinds).
+    pub fn presented(&self, request: &AuthRequest<'_>) -> &'static str {
+        let signed = signed_url::is_present(&request.params);
+        let jwt = self
+            .jwt
+            .as_ref()
+            .is_some_and(|jwt| jwt.is_present(&request.params));
+        match (signed, jwt) {
+            (true, true) => "ambiguous",
+            (true, false) => Credential::SignedUrl.name(),
+            (false, true) => Credential::Jwt.name(),
+            (false, false) => "none",
+        }
+    }
+
+    /// Applies [`Policy::max_cache`] to a cacheable allow.
+    fn cap_cache(&self, decision: Decision, now: UnixTime) -> Decision {
+        match decision {
+            Decision::Allow(mut grant) => {
+                let cap = now.plus(self.policy.max_cache);
+                grant.cacheable_until = grant
+                    .cacheable_until
+                    .filter(|_| self.policy.max_cache > 0)
+                    .map(|until| until.min(cap));
+                Decision::Allow(grant)
+            }
+            deny => deny,
+        }
     }
 
     /// Every stateless check: which credential, and whether it holds.
@@ -92,12 +136,11 @@ impl Authorizer {
             (true, Some(_)) => Err(Deny::AmbiguousCredential),
             (true, None) => signed_url::SignedUrl::parse(&request.params)
                 .and_then(|url| url.verify(request, &self.keys, &self.policy, now))
-                .map(|credential| Allowance {
-                    credential,
-                    uses: None,
-                }),
+                .map(|grant| Allowance { grant, uses: None }),
+            // A JWT allow is never cached by nginx: a cached answer would replay a
+            // single-use token and outlive a key removed from a JWKS.
             (false, Some(jwt)) => jwt.verify(request, now).map(|grant| Allowance {
-                credential: Credential::Jwt,
+                grant: Grant::uncacheable(Credential::Jwt),
                 uses: grant.uses,
             }),
             (false, None) => Err(Deny::MissingCredential),
@@ -123,10 +166,10 @@ impl Authorizer {
             Err(reason) => return Decision::Deny(reason),
         };
         let Some(uses) = &allowance.uses else {
-            return Decision::Allow(allowance.credential);
+            return self.cap_cache(Decision::Allow(allowance.grant), now);
         };
         match self.consume(uses).await {
-            Ok(()) => Decision::Allow(allowance.credential),
+            Ok(()) => Decision::Allow(allowance.grant),
             Err(reason) => Decision::Deny(reason),
         }
     }
@@ -237,7 +280,7 @@ mod tests {
         let once = format!("/a.jpg?token={}", token(true));
         assert_eq!(
             decide(&authorizer, &once).await,
-            Decision::Allow(Credential::Jwt)
+            Decision::Allow(Grant::uncacheable(Credential::Jwt))
         );
         assert_eq!(
             decide(&authorizer, &once).await,
@@ -260,7 +303,7 @@ mod tests {
         let reusable = format!("/a.jpg?token={}", token(false));
         assert_eq!(
             decide(&down, &reusable).await,
-            Decision::Allow(Credential::Jwt)
+            Decision::Allow(Grant::uncacheable(Credential::Jwt))
         );
     }
 

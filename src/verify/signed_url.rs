@@ -15,7 +15,7 @@ use ipnet::IpNet;
 
 use crate::canonical::{self, CanonicalPath, Scope};
 use crate::clock::UnixTime;
-use crate::decision::{Credential, Deny};
+use crate::decision::{Credential, Deny, Grant};
 use crate::keys::{Key, KeyId, KeyRing};
 use crate::request::{AuthRequest, Param};
 use crate::verify::Policy;
@@ -316,14 +316,16 @@ impl<'a> SignedUrl<'a> {
         }
     }
 
-    /// Checks the signature first, then every claim, against the request.
+    /// Checks the signature first, then every claim, against the request. The grant
+    /// is cacheable until the expiry unless the URL is bound to a client address (the
+    /// only field that depends on more than the URL).
     pub fn verify(
         &self,
         request: &AuthRequest<'_>,
         keys: &KeyRing,
         policy: &Policy,
         now: UnixTime,
-    ) -> Result<Credential, Deny> {
+    ) -> Result<Grant, Deny> {
         let key = keys.find(self.kid).ok_or(Deny::UnknownKey)?;
         let mut mac = key.mac();
         mac.update(string_to_sign(&self.fields(&request.path)).as_bytes());
@@ -354,7 +356,10 @@ impl<'a> SignedUrl<'a> {
         if !self.methods.allows(request.method) {
             return Err(Deny::MethodNotAllowed);
         }
-        Ok(Credential::SignedUrl)
+        Ok(Grant {
+            credential: Credential::SignedUrl,
+            cacheable_until: self.ip.is_none().then_some(self.exp),
+        })
     }
 }
 
@@ -519,6 +524,7 @@ mod tests {
         Policy {
             leeway: 30,
             max_lifetime: 7 * 86400,
+            max_cache: 60,
         }
     }
 
@@ -535,6 +541,10 @@ mod tests {
     }
 
     fn check(uri: &str, method: &str, ip: &str) -> Result<Credential, Deny> {
+        check_grant(uri, method, ip).map(|grant| grant.credential)
+    }
+
+    fn check_grant(uri: &str, method: &str, ip: &str) -> Result<Grant, Deny> {
         let headers = NginxHeaders {
             original_uri: HeaderField::One(uri.as_bytes()),
             original_method: HeaderField::One(method.as_bytes()),
@@ -557,6 +567,25 @@ mod tests {
         assert_eq!(
             check(&url.replace("/a/b.jpg", "/a/c.jpg"), "GET", "1.1.1.1"),
             Err(Deny::BadSignature)
+        );
+    }
+
+    #[test]
+    fn only_unbound_urls_are_cacheable_and_only_until_expiry() {
+        let g = grant("/a");
+        assert_eq!(
+            check_grant(&signed(&g), "GET", "1.1.1.1")
+                .unwrap()
+                .cacheable_until,
+            Some(g.exp)
+        );
+        let mut g = grant("/a");
+        g.ip = Some(IpBinding::parse("1.1.1.1").unwrap());
+        assert_eq!(
+            check_grant(&signed(&g), "GET", "1.1.1.1")
+                .unwrap()
+                .cacheable_until,
+            None
         );
     }
 

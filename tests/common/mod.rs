@@ -40,6 +40,8 @@ pub struct Keyhole {
     child: Child,
     /// Where it listens.
     pub listen: Listen,
+    /// Its admin listener's port on 127.0.0.1.
+    pub admin_port: u16,
     /// Its stderr (the log).
     pub log: PathBuf,
 }
@@ -49,12 +51,14 @@ impl Keyhole {
     /// until it accepts connections.
     pub fn start(dir: &Path, name: &str, listen: Listen, env: &[(&str, &str)]) -> Keyhole {
         let log = dir.join(format!("{name}.log"));
+        let admin_port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_keyhole"));
         command
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("KEYHOLE_LISTEN", listen.to_string())
+            .env("KEYHOLE_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
             .env("KEYHOLE_LOG", "keyhole=debug,info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -66,7 +70,12 @@ impl Keyhole {
             command.env(key, value);
         }
         let child = command.spawn().unwrap();
-        let mut keyhole = Keyhole { child, listen, log };
+        let mut keyhole = Keyhole {
+            child,
+            listen,
+            admin_port,
+            log,
+        };
         keyhole.wait_ready();
         keyhole
     }
@@ -100,6 +109,27 @@ impl Keyhole {
         self.child.id()
     }
 
+    /// Waits for the process to exit on its own (after a signal), at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "keyhole did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops it now (killed by pid); dropping it later does nothing more.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Its log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -108,19 +138,30 @@ impl Keyhole {
 
 impl Drop for Keyhole {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
-/// nginx + keyhole with a document root.
+/// nginx + keyhole with a document root. When dropped after a passing test, it checks
+/// that no credential the test sent reached keyhole's log or nginx's access and error
+/// logs.
 pub struct Env {
+    /// Credential values sent through this Env (signatures, tokens, cookie values).
+    pub sent_secrets: std::sync::Mutex<Vec<String>>,
     /// Field order matters: nginx stops before keyhole, then the folder goes.
     pub stack: Stack,
     pub keyhole: Keyhole,
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub keys: KeyRing,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_no_secret_logged();
+        }
+    }
 }
 
 /// A response read off the wire.
@@ -149,6 +190,11 @@ impl Env {
 
     /// Starts keyhole with extra variables and nginx with extra `http`-level config.
     pub fn start_with(env: &[(&str, &str)], extra_http: &str) -> Env {
+        Env::start_full(env, extra_http, false)
+    }
+
+    /// Like [`Env::start_with`], with nginx's optional decision cache on or off.
+    pub fn start_full(env: &[(&str, &str)], extra_http: &str, decision_cache: bool) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("keyhole-e2e-")
             .tempdir()
@@ -171,10 +217,13 @@ impl Env {
                 port,
                 keyhole: keyhole_listen.clone(),
                 root: root.clone(),
+                decision_cache,
             };
             match Stack::start(layout, extra_http) {
                 Ok(stack) => {
+                    let sent_secrets = std::sync::Mutex::new(Vec::new());
                     return Env {
+                        sent_secrets,
                         stack,
                         keyhole,
                         dir,
@@ -196,8 +245,70 @@ impl Env {
     }
 
     /// Sends raw bytes to nginx and reads the whole response (`Connection: close`).
+    /// Every credential in the request is remembered for the log check at drop.
     pub fn raw(&self, request: &[u8]) -> Response {
+        self.remember_secrets(request);
         send_raw(self.port, request)
+    }
+
+    /// Remembers the credential values in a raw request: every query value of 16 or
+    /// more characters that is not a path, and every cookie value.
+    pub fn remember_secrets(&self, request: &[u8]) {
+        let text = String::from_utf8_lossy(request);
+        let mut found = Vec::new();
+        for line in text.lines() {
+            if let Some((_, query)) = line.split_once('?') {
+                let query = query.split(' ').next().unwrap_or_default();
+                for item in query.split('&') {
+                    let value = item.split_once('=').map_or("", |(_, v)| v);
+                    if value.len() >= 16 && !value.starts_with('/') {
+                        found.push(value.to_owned());
+                    }
+                }
+            }
+            if let Some(cookies) = line
+                .strip_prefix("Cookie:")
+                .or_else(|| line.strip_prefix("cookie:"))
+            {
+                for pair in cookies.split(';') {
+                    let value = pair.split_once('=').map_or("", |(_, v)| v.trim());
+                    if value.len() >= 16 {
+                        found.push(value.to_owned());
+                    }
+                }
+            }
+        }
+        self.sent_secrets.lock().unwrap().extend(found);
+    }
+
+    /// Every log this Env wrote: keyhole's, nginx's access log and both error logs.
+    pub fn all_logs(&self) -> String {
+        let layout = &self.stack.layout;
+        let mut text = self.keyhole.log_text();
+        for path in [
+            layout.access_log(),
+            layout.error_log(),
+            layout.site_error_log(),
+        ] {
+            text.push_str(&std::fs::read_to_string(path).unwrap_or_default());
+        }
+        text
+    }
+
+    /// Fails when any remembered credential appears in any log.
+    pub fn assert_no_secret_logged(&self) {
+        let logs = self.all_logs();
+        let secrets = self.sent_secrets.lock().unwrap();
+        for secret in secrets.iter() {
+            let line = logs
+                .lines()
+                .find(|l| l.contains(secret.as_str()))
+                .unwrap_or_default();
+            assert!(
+                !logs.contains(secret.as_str()),
+                "a credential reached a log: {line}"
+            );
+        }
     }
 
     /// `METHOD target HTTP/1.1` with the target written byte for byte.
@@ -292,4 +403,25 @@ pub fn ip(text: &str) -> Option<IpBinding> {
 }
 pub fn methods(text: &str) -> Option<Methods> {
     Some(Methods::parse(text).unwrap())
+}
+
+/// Like [`send_raw`], from a chosen loopback source address (127.0.0.2 …), so that
+/// nginx sees another client IP.
+pub fn send_raw_from(source: std::net::Ipv4Addr, port: u16, request: &[u8]) -> Response {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from((source, 0)).into())
+        .unwrap();
+    socket
+        .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap();
+    let mut stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    parse_response(&bytes)
 }

@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# keyhole: a static binary on distroless, running as a non-root user.
+#   docker build -t keyhole .
+#   docker run -e KEYHOLE_KEYS="$(keyhole keygen)" -p 127.0.0.1:9181:9181 keyhole
+
+FROM rust:1.88-bookworm AS build
+ARG TARGET=x86_64-unknown-linux-musl
+RUN rustup target add "${TARGET}" \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends musl-tools=1.2.3-1 \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+COPY nginx ./nginx
+RUN cargo build --release --locked --target "${TARGET}" --bin keyhole \
+ && cp "target/${TARGET}/release/keyhole" /keyhole \
+ && mkdir -p /out/www
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /keyhole /keyhole
+# An empty document root owned by the runtime user, so that a named volume mounted
+# there (the demo stack's gallery) starts writable by it.
+COPY --from=build --chown=65532:65532 /out/www /srv/keyhole/www
+USER 65532:65532
+# Inside a container keyhole must listen beyond loopback for nginx's container to
+# reach it (or share a network namespace, as docker-compose.yml does).
+ENV KEYHOLE_LISTEN=0.0.0.0:9181 \
+    KEYHOLE_ADMIN_LISTEN=0.0.0.0:9182
+EXPOSE 9181 9182
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/keyhole", "health"]
+ENTRYPOINT ["/keyhole"]
+CMD ["serve"]

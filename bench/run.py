@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""keyhole's load harness: every mode side by side in one run, over loopback, with wrk.
+
+Starts (all on 127.0.0.1, free ports, stopped by pid at the end, pass or fail):
+  - a front nginx with one server block per mode, all serving the same 500 files;
+  - a separate no-op nginx (`return 204`) used as an auth upstream with keepalive;
+  - keyhole (release build) on TCP and on a Unix socket.
+Each mode is driven by wrk with a Lua script that rotates over 500 distinct URLs.
+
+Usage: bench/run.py [--duration 10] [--connections 64] [--threads 1] [--files 500]
+Prints a Markdown table (requests/s, p50, p99, ratio to the no-auth baseline) and
+keyhole's peak RSS under 256 connections.
+"""
+
+import argparse
+import base64
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY_LINE = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+KEY_B64 = KEY_LINE.split(":", 1)[1]
+SECURE_LINK_SECRET = "bench-secret"
+NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listening on {port}")
+
+
+def wait_unix(path, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if os.path.exists(path):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"no socket at {path}")
+
+
+def find_nginx():
+    for candidate in [shutil.which("nginx"), "/usr/sbin/nginx"]:
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise SystemExit("nginx not found: sudo apt-get install -y nginx-light")
+
+
+NJS_SCRIPT = r"""
+// A hand-written HMAC-SHA256 check of keyhole's v1 format (path mode, default fields
+// only): what a team would write instead of a sidecar. Not security-equivalent to
+// keyhole (no canonical-path rules), only a cost baseline.
+var crypto = require('crypto');
+var KEY = Buffer.from('%KEY%', 'base64url');
+function check(r) {
+    var uri = r.variables.request_uri;
+    var q = uri.indexOf('?');
+    if (q < 0) { r.return(403); return; }
+    var path = decodeURIComponent(uri.slice(0, q));
+    var params = {};
+    uri.slice(q + 1).split('&').forEach(function (item) {
+        var i = item.indexOf('=');
+        params[item.slice(0, i)] = item.slice(i + 1);
+    });
+    if (!params.kh_exp || Number(params.kh_exp) < Date.now() / 1000) { r.return(403); return; }
+    var s = 'keyhole-url-v1\nkid:' + params.kh_kid + '\npath:' + path + '\nexp:' + params.kh_exp +
+        '\nnbf:\nip:\nmethods:GET,HEAD\nbind-query:0\nquery:';
+    var mac = crypto.createHmac('sha256', KEY).update(s).digest('base64url');
+    r.return(mac === params.kh_sig ? 204 : 403);
+}
+export default { check };
+"""
+
+WRK_LUA = r"""
+local urls = {}
+local i = 0
+init = function(args)
+  for line in io.lines(args[1]) do urls[#urls + 1] = line end
+end
+request = function()
+  i = i % #urls + 1
+  return wrk.format("GET", urls[i])
+end
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per mode")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--nginx-workers", type=int, default=1)
+    parser.add_argument("--only", help="comma-separated mode names")
+    args = parser.parse_args()
+    for tool in ["wrk"]:
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} not found: sudo apt-get install -y wrk")
+    has_njs = os.path.exists(NJS_MODULE)
+    if not has_njs:
+        print("note: njs module missing (sudo apt-get install -y libnginx-mod-http-js); skipping the njs row", file=sys.stderr)
+
+    subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
+    keyhole_bin = os.path.join(ROOT, "target", "release", "keyhole")
+    nginx = find_nginx()
+    work = tempfile.mkdtemp(prefix="keyhole-bench-")
+    # nginx workers run as an unprivileged user when started as root.
+    os.chmod(work, 0o755)
+    procs = []
+
+    def start(cmd, env=None, log=None):
+        out = open(log, "w") if log else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=out)
+        procs.append(proc)
+        return proc
+
+    try:
+        www = os.path.join(work, "www", "protected", "f")
+        os.makedirs(www)
+        body = os.urandom(1024)
+        for n in range(args.files):
+            with open(os.path.join(www, f"img-{n}.bin"), "wb") as f:
+                f.write(body)
+
+        # keyhole: TCP and Unix socket.
+        kh_port = free_port()
+        kh_sock = os.path.join(work, "keyhole.sock")
+        base_env = {"PATH": os.environ.get("PATH", ""), "KEYHOLE_KEYS": KEY_LINE, "KEYHOLE_LOG": "warn",
+                    "KEYHOLE_ADMIN_LISTEN": "off", "KEYHOLE_SOCKET_MODE": "0666"}
+        kh_tcp = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"127.0.0.1:{kh_port}"), os.path.join(work, "keyhole-tcp.log"))
+        kh_unix = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"unix:{kh_sock}"), os.path.join(work, "keyhole-unix.log"))
+        wait_port(kh_port)
+        wait_unix(kh_sock)
+
+        # The no-op upstream: its own nginx process, like a sidecar.
+        noop_port = free_port()
+        noop_dir = os.path.join(work, "noop")
+        os.makedirs(os.path.join(noop_dir, "logs"))
+        with open(os.path.join(noop_dir, "nginx.conf"), "w") as f:
+            # As many workers as keyhole has runtime threads (one per CPU), for fairness.
+            f.write(f"""daemon off; master_process on; worker_processes {os.cpu_count()}; pid {noop_dir}/nginx.pid;
+error_log {noop_dir}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{ access_log off; keepalive_requests 100000;
+  server {{ listen 127.0.0.1:{noop_port}; location / {{ return 204; }} }} }}
+""")
+        start([nginx, "-p", noop_dir, "-c", os.path.join(noop_dir, "nginx.conf")])
+        wait_port(noop_port)
+
+        # The front nginx: one server block per mode.
+        front = os.path.join(work, "front")
+        os.makedirs(os.path.join(front, "logs"))
+        with open(os.path.join(ROOT, "nginx", "keyhole.conf")) as f:
+            auth_conf = f.read()
+        with open(os.path.join(front, "keyhole.conf"), "w") as f:
+            f.write(auth_conf)
+        with open(os.path.join(front, "keyhole-unix.conf"), "w") as f:
+            f.write(auth_conf.replace("http://keyhole/auth", "http://keyhole_unix/auth"))
+        with open(os.path.join(ROOT, "nginx", "keyhole-cached.conf")) as f:
+            cached_conf = f.read()
+        with open(os.path.join(front, "keyhole-cached.conf"), "w") as f:
+            f.write(cached_conf)
+        with open(os.path.join(ROOT, "nginx", "keyhole-cache-path.conf")) as f:
+            cache_path = f.read().replace("/var/cache/nginx/keyhole", os.path.join(front, "cache"))
+        with open(os.path.join(front, "bench.js"), "w") as f:
+            f.write(NJS_SCRIPT.replace("%KEY%", KEY_B64))
+        with open(os.path.join(ROOT, "nginx", "keyhole-upstream.conf")) as f:
+            upstream = f.read().replace("server 127.0.0.1:9181;", f"server 127.0.0.1:{kh_port};")
+        upstream_unix = upstream.replace("upstream keyhole", "upstream keyhole_unix").replace(
+            f"server 127.0.0.1:{kh_port};", f"server unix:{kh_sock};")
+        root = os.path.join(work, "www")
+        modes = {}
+
+        def server(name, body_conf):
+            port = free_port()
+            modes[name] = port
+            return f"""  server {{ listen 127.0.0.1:{port}; root {root}; access_log off; log_not_found off;
+{body_conf}
+  }}
+"""
+        proxy_headers = """proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_pass_request_body off; proxy_pass_request_headers off; proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URI $request_uri; proxy_set_header X-Original-Method $request_method;
+      proxy_set_header X-Real-IP $remote_addr;"""
+        servers = ""
+        servers += server("nginx static, no auth", "    location /protected/ { }")
+        servers += server("nginx secure_link (MD5, in process)", f"""    location /protected/ {{
+      secure_link $arg_md5,$arg_expires; secure_link_md5 "$secure_link_expires$uri {SECURE_LINK_SECRET}";
+      if ($secure_link = "") {{ return 403; }} if ($secure_link = "0") {{ return 410; }} }}""")
+        servers += server("auth_request, internal return 204", """    location = /_auth { internal; return 204; }
+    location /protected/ { auth_request /_auth; }""")
+        servers += server("auth_request, no-op nginx upstream (TCP, keepalive)", f"""    location = /_auth {{ internal; proxy_pass http://noop/; {proxy_headers} }}
+    location /protected/ {{ auth_request /_auth; }}""")
+        if has_njs:
+            servers += server("auth_request, njs HMAC-SHA256", """    location = /_auth { internal; js_content bench.check; }
+    location /protected/ { auth_request /_auth; }""")
+        servers += server("keyhole, signed URL, TCP", f"""    include {front}/keyhole.conf;
+    location /protected/ {{ auth_request /_keyhole/auth; }}""")
+        servers += server("keyhole, signed URL, Unix socket", f"""    include {front}/keyhole-unix.conf;
+    location /protected/ {{ auth_request /_keyhole/auth; }}""")
+        servers += server("keyhole, signed URL, TCP, nginx decision cache", f"""    include {front}/keyhole-cached.conf;
+    location /protected/ {{ auth_request /_keyhole/auth; }}""")
+        load_njs = f"load_module {NJS_MODULE};" if has_njs else ""
+        js_import = f"js_import bench from {front}/bench.js;" if has_njs else ""
+        with open(os.path.join(front, "nginx.conf"), "w") as f:
+            f.write(f"""{load_njs}
+daemon off; master_process on; worker_processes {args.nginx_workers}; pid {front}/nginx.pid;
+error_log {front}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{ access_log off; keepalive_requests 100000; {js_import}
+  upstream noop {{ server 127.0.0.1:{noop_port}; keepalive 32; keepalive_requests 100000; }}
+{upstream}
+{upstream_unix}
+{cache_path}
+{servers}
+}}
+""")
+        start([nginx, "-p", front, "-c", os.path.join(front, "nginx.conf")])
+        for port in modes.values():
+            wait_port(port)
+
+        # URL lists: 500 distinct files, each URL signed for an hour.
+        exp = int(time.time()) + 3600
+        paths = [f"/protected/f/img-{n}.bin" for n in range(args.files)]
+        lists = {}
+        plain = os.path.join(work, "plain.txt")
+        with open(plain, "w") as f:
+            f.write("\n".join(paths) + "\n")
+        secure = os.path.join(work, "secure_link.txt")
+        with open(secure, "w") as f:
+            for p in paths:
+                digest = hashlib.md5(f"{exp}{p} {SECURE_LINK_SECRET}".encode()).digest()
+                md5 = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+                f.write(f"{p}?md5={md5}&expires={exp}\n")
+        signed = os.path.join(work, "signed.txt")
+        urls = subprocess.run(
+            ["sh", "-c", "for p in \"$@\"; do \"$0\" sign \"$p\" --ttl 1h; done", keyhole_bin, *paths],
+            env=dict(base_env), check=True, capture_output=True, text=True).stdout
+        with open(signed, "w") as f:
+            f.write(urls)
+        for name in modes:
+            if name.startswith("nginx static") or name.startswith("auth_request, internal") or "no-op" in name:
+                lists[name] = plain
+            elif "secure_link" in name:
+                lists[name] = secure
+            else:
+                lists[name] = signed
+        lua = os.path.join(work, "rotate.lua")
+        with open(lua, "w") as f:
+            f.write(WRK_LUA)
+
+        # Sanity: every mode answers 200 for its first URL and 403 for a tampered one.
+        for name, port in modes.items():
+            with open(lists[name]) as f:
+                first = f.readline().strip()
+            status = http_status(port, first)
+            if status != 200:
+                raise SystemExit(f"{name}: expected 200 for {first}, got {status}")
+            if lists[name] == signed:
+                tampered = first[:-1] + ("A" if first[-1] != "A" else "B")
+                if http_status(port, tampered) != 403:
+                    raise SystemExit(f"{name}: a tampered URL was not denied")
+
+        selected = [m for m in modes if not args.only or any(o.strip() in m for o in args.only.split(","))]
+        results = {}
+        for name in selected:
+            results[name] = wrk(modes[name], lists[name], lua, args)
+            print(f"  measured {name}: {results[name][0]:.0f} req/s", file=sys.stderr)
+
+        # keyhole's peak memory with 256 connections.
+        peak_name = "keyhole, signed URL, TCP"
+        wrk(modes[peak_name], signed, lua, argparse.Namespace(duration=5, connections=256, threads=args.threads))
+        peak = vm_hwm(kh_tcp.pid)
+
+        print()
+        print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.files} rotating URLs, "
+              f"nginx {args.nginx_workers} worker(s), {os.cpu_count()} CPUs; command: bench/run.py "
+              f"--duration {args.duration} --connections {args.connections} --threads {args.threads}")
+        print()
+        print("| mode | requests/s | p50 | p99 | ratio to no auth |")
+        print("|---|---:|---:|---:|---:|")
+        base = results.get("nginx static, no auth", (None,))[0]
+        for name in selected:
+            rps, p50, p99 = results[name]
+            ratio = f"{rps / base:.2f}" if base else "-"
+            print(f"| {name} | {rps:,.0f} | {p50} | {p99} | {ratio} |")
+        noop = results.get("auth_request, no-op nginx upstream (TCP, keepalive)", (None,))[0]
+        tcp = results.get("keyhole, signed URL, TCP", (None,))[0]
+        unix = results.get("keyhole, signed URL, Unix socket", (None,))[0]
+        print()
+        if noop and tcp:
+            print(f"keyhole TCP / no-op upstream TCP = {tcp / noop:.3f} (target >= 0.95)")
+        if noop and unix:
+            print(f"keyhole Unix / no-op upstream TCP = {unix / noop:.3f} (target >= 1.0)")
+        ret = results.get("auth_request, internal return 204", (None,))[0]
+        cached = results.get("keyhole, signed URL, TCP, nginx decision cache", (None,))[0]
+        if ret and cached:
+            print(f"keyhole with decision cache / internal return 204 = {cached / ret:.3f} (target >= 0.9)")
+        print(f"keyhole peak RSS (VmHWM) after 256 connections: {peak / 1024:.1f} MiB (target <= 20 MiB)")
+    finally:
+        for proc in procs:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def http_status(port, target):
+    with socket.create_connection(("127.0.0.1", port), 5) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def wrk(port, urls, lua, args):
+    out = subprocess.run(
+        ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+         "-s", lua, f"http://127.0.0.1:{port}", "--", urls],
+        check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        raise SystemExit(f"non-2xx responses on port {port}:\n{out}")
+    return rps, p50, p99
+
+
+def vm_hwm(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+if __name__ == "__main__":
+    main()

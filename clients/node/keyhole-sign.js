@@ -1,0 +1,295 @@
+#!/usr/bin/env node
+// Signs keyhole URLs (signed URL format v1, docs/signed-urls.md). node:crypto only.
+//
+//   const { signUrl } = require("./keyhole-sign");
+//   const url = signUrl(process.env.KEYHOLE_KEYS, "/photos/café.jpg", { ttl: 600 });
+//   // -> "/photos/caf%C3%A9.jpg?kh_v=1&kh_kid=k1&kh_exp=…&kh_sig=…"
+//
+// `path` and `scope` are *decoded* paths (what the file is called); this module writes
+// them percent-encoded into the URL. Anything keyhole would deny throws SignError.
+//
+// Command line (the key comes from KEYHOLE_KEYS, first entry signs):
+//   keyhole-sign.js [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
+//                   [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+//   keyhole-sign.js --vectors tests/vectors/signed-urls.json
+"use strict";
+
+const crypto = require("node:crypto");
+
+// Bytes written raw in a path; every other byte of the UTF-8 path becomes %XX.
+const RAW_PATH_BYTE = /^[A-Za-z0-9\-._~!$&'()*+,=:@/]$/;
+const KID = /^[A-Za-z0-9_-]{1,32}$/;
+const SECRET = /^[A-Za-z0-9_-]+={0,2}$/;
+const METHOD_LIST = /^[A-Z]{1,16}(,[A-Z]{1,16}){0,7}$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const MAX_RAW_PATH = 2048;
+const MAX_URI = 8192;
+const MAX_PARAMS = 100;
+const MAX_TIMESTAMP = 999999999999; // 12 digits: a millisecond timestamp does not fit
+
+/** The inputs describe a URL keyhole would deny; nothing was signed. */
+class SignError extends Error {}
+
+/** { kid, secret } of the first entry of a KEYHOLE_KEYS-style value. */
+function signingKey(keys) {
+  for (const raw of String(keys || "").split(/[,\n]/)) {
+    const entry = raw.trim();
+    if (entry === "" || entry.startsWith("#")) continue;
+    const colon = entry.indexOf(":");
+    const kid = entry.slice(0, colon).trim();
+    const secret = entry.slice(colon + 1).trim();
+    if (colon < 0 || !KID.test(kid)) {
+      throw new SignError("key must be `kid:secret` with a kid of 1-32 of A-Z a-z 0-9 _ -");
+    }
+    const body = secret.replace(/=+$/, "");
+    if (!SECRET.test(secret) || body.length % 4 === 1) {
+      throw new SignError("key secret must be base64url");
+    }
+    const bytes = Buffer.from(body, "base64url");
+    if (bytes.length < 32) throw new SignError("key secret must be at least 32 bytes");
+    return { kid, secret: bytes };
+  }
+  throw new SignError("no key given");
+}
+
+/** Percent-encodes a decoded path the way keyhole's signers write it. */
+function encodePath(decoded) {
+  let out = "";
+  for (const byte of Buffer.from(decoded, "utf8")) {
+    const ch = String.fromCharCode(byte);
+    out += RAW_PATH_BYTE.test(ch) ? ch : "%" + byte.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
+}
+
+/** Refuses what keyhole's canonical-path rules would deny. */
+function checkPath(decoded, what, isScope) {
+  if (typeof decoded !== "string" || !decoded.startsWith("/")) {
+    throw new SignError(`${what} must start with \`/\`: ${JSON.stringify(decoded)}`);
+  }
+  if (Buffer.from(decoded, "utf8").toString("utf8") !== decoded) {
+    throw new SignError(`${what} is not valid Unicode text: ${JSON.stringify(decoded)}`);
+  }
+  if (encodePath(decoded).length > MAX_RAW_PATH) {
+    throw new SignError(`${what} is longer than ${MAX_RAW_PATH} bytes once encoded`);
+  }
+  for (const ch of decoded) {
+    const code = ch.codePointAt(0);
+    if ("%\\;?#".includes(ch) || code < 0x20 || (code >= 0x7f && code <= 0x9f)) {
+      throw new SignError(`${what} contains ${JSON.stringify(ch)}, which keyhole refuses`);
+    }
+  }
+  let segments = decoded.split("/").slice(1);
+  if (isScope) {
+    if (!decoded.endsWith("/")) throw new SignError(`${what} must end with \`/\`: ${decoded}`);
+    segments = segments.slice(0, -1);
+  } else if (decoded.endsWith("/")) {
+    throw new SignError(`${what} must name a file, not end with \`/\`: ${decoded}`);
+  }
+  for (const segment of segments) {
+    if (segment === "") throw new SignError(`${what} has an empty segment (\`//\`): ${decoded}`);
+    if (segment.endsWith(".")) {
+      throw new SignError(`${what} has a \`.\`, \`..\` or dot-ending segment: ${decoded}`);
+    }
+  }
+}
+
+/** The 16-bit pieces of an IPv6 address already in WHATWG (RFC 5952-like) form. */
+function ipv6Pieces(text) {
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, null];
+  const part = (s) => (s ? s.split(":").map((p) => parseInt(p, 16)) : []);
+  const left = part(head);
+  const right = part(tail);
+  const zeros = tail === null ? [] : new Array(8 - left.length - right.length).fill(0);
+  return [...left, ...zeros, ...right];
+}
+
+/** An address or network in the canonical text keyhole compares against. */
+function checkIp(text) {
+  const fail = (why) => new SignError(`ip ${JSON.stringify(text)} ${why}`);
+  const slash = text.indexOf("/");
+  const addr = slash < 0 ? text : text.slice(0, slash);
+  const prefixText = slash < 0 ? null : text.slice(slash + 1);
+  let bits; // the address as 8- or 16-bit numbers, most significant first
+  let width;
+  if (IPV4.test(addr)) {
+    bits = addr.split(".").map(Number);
+    width = 8;
+  } else {
+    let canonical = null;
+    try {
+      canonical = new URL(`http://[${addr}]/`).hostname.slice(1, -1);
+    } catch {
+      throw fail("is not an IPv4 or IPv6 address");
+    }
+    if (canonical !== addr) throw fail(`is not canonical; write ${canonical}`);
+    bits = ipv6Pieces(addr);
+    width = 16;
+    if (bits.slice(0, 5).every((p) => p === 0) && bits[5] === 0xffff) {
+      throw fail("is IPv4-mapped; bind the IPv4 address instead");
+    }
+  }
+  if (prefixText === null) return;
+  const max = bits.length * width;
+  const prefix = Number(prefixText);
+  if (!/^(0|[1-9]\d*)$/.test(prefixText) || prefix > max) throw fail("has a bad prefix length");
+  if (prefix === max) throw fail(`is one address; write it without /${max}`);
+  bits.forEach((value, index) => {
+    const keep = Math.min(Math.max(prefix - index * width, 0), width);
+    if (value & ((1 << (width - keep)) - 1)) throw fail("has host bits set");
+  });
+}
+
+function timestamp(value, what) {
+  if (!Number.isSafeInteger(value) || value < 0 || value > MAX_TIMESTAMP) {
+    throw new SignError(`${what} must be Unix seconds (0 to 12 digits), not ${value}`);
+  }
+  return value;
+}
+
+/**
+ * now + ttl rounded up to the next multiple of `window` seconds: every URL for the
+ * same file signed within one window is identical, so caches can keep it.
+ */
+function cacheableExpiry(now, ttl, window) {
+  if (!(window > 0)) throw new SignError("window must be positive");
+  return Math.ceil((now + ttl) / window) * window;
+}
+
+/** The exact text HMAC-SHA256 covers (nine labelled lines). */
+function stringToSign(kid, path, { exp, nbf, scope, ip, methods, query } = {}) {
+  return [
+    "keyhole-url-v1",
+    `kid:${kid}`,
+    scope != null ? `scope:${scope}` : `path:${path}`,
+    `exp:${exp}`,
+    `nbf:${nbf ?? ""}`,
+    `ip:${ip ?? ""}`,
+    `methods:${methods ?? "GET,HEAD"}`,
+    `bind-query:${query != null ? 1 : 0}`,
+    `query:${query ?? ""}`,
+  ].join("\n");
+}
+
+/** signUrl's work; also returns the signed text for checks. */
+function sign(keys, path, options = {}) {
+  const { kid, secret } = signingKey(keys);
+  const { ttl, window, nbf, scope, ip, methods, query } = options;
+  let { exp, now } = options;
+  if ((exp == null) === (ttl == null)) throw new SignError("give exactly one of exp or ttl");
+  if (exp == null) {
+    now = now ?? Math.floor(Date.now() / 1000);
+    exp = window == null ? now + ttl : cacheableExpiry(now, ttl, window);
+  }
+  timestamp(exp, "exp");
+  if (nbf != null) timestamp(nbf, "nbf");
+  checkPath(path, "path", false);
+  if (scope != null) {
+    checkPath(scope, "scope", true);
+    if (!path.startsWith(scope)) throw new SignError(`path ${path} is not inside scope ${scope}`);
+  }
+  if (ip != null) checkIp(ip);
+  if (methods != null) {
+    const names = methods.split(",");
+    if (!METHOD_LIST.test(methods) || new Set(names).size !== names.length) {
+      throw new SignError(`methods ${methods} must be distinct upper-case names like GET,HEAD`);
+    }
+  }
+
+  const params = [["kh_v", "1"], ["kh_kid", kid], ["kh_exp", String(exp)]];
+  if (nbf != null) params.push(["kh_nbf", String(nbf)]);
+  if (scope != null) {
+    const value = encodePath(scope).replace(/&/g, "%26").replace(/=/g, "%3D").replace(/\+/g, "%2B");
+    params.push(["kh_scope", value]);
+  }
+  if (ip != null) params.push(["kh_ip", ip]);
+  if (methods != null) params.push(["kh_m", methods]);
+  if (query != null) params.push(["kh_q", "1"]);
+  const items = query ? query.split("&") : [];
+  if (query) {
+    if (!/^[\x21-\x22\x24-\x7e]+$/.test(query)) {
+      throw new SignError("query must be percent-encoded visible ASCII without `#`");
+    }
+    if (items.some((item) => item === "" || item.startsWith("kh_"))) {
+      throw new SignError("query must not have empty items or keyhole's own kh_ names");
+    }
+  }
+  if (items.length + params.length + 1 > MAX_PARAMS) {
+    throw new SignError(`keyhole reads at most ${MAX_PARAMS} query items`);
+  }
+
+  const text = stringToSign(kid, path, { exp, nbf, scope, ip, methods, query });
+  const signature = crypto.createHmac("sha256", secret).update(text, "utf8").digest("base64url");
+  params.push(["kh_sig", signature]);
+  const url = encodePath(path) + "?" + [...items, ...params.map(([k, v]) => `${k}=${v}`)].join("&");
+  if (url.length > MAX_URI) throw new SignError(`the URL would be longer than ${MAX_URI} bytes`);
+  return { url, text };
+}
+
+/**
+ * Returns `/encoded/path?…&kh_sig=…` for the decoded `path`.
+ *
+ * keys: "kid:secret" (or a KEYHOLE_KEYS list; the first key signs).
+ * options: exp (Unix seconds) or ttl (seconds from `now`, default the clock; rounded
+ * up to a multiple of `window` when given), nbf, scope (decoded prefix ending in `/`),
+ * ip ("203.0.113.7", "10.0.0.0/8"), methods ("GET,HEAD"), query (an already encoded
+ * application query to bind; "" binds an empty one).
+ */
+function signUrl(keys, path, options) {
+  return sign(keys, path, options).url;
+}
+
+function checkVectors(fileName) {
+  const vectors = JSON.parse(require("node:fs").readFileSync(fileName, "utf8"));
+  const keys = `${vectors.key.kid}:${vectors.key.secret}`;
+  let failures = 0;
+  for (const c of vectors.signing) {
+    const { path, ...options } = c.input;
+    const { url, text } = sign(keys, path, options);
+    const ok = url === c.url && text === c.string_to_sign;
+    if (!ok) failures += 1;
+    console.log((ok ? "ok   " : "FAIL ") + c.name);
+    if (!ok) console.log(`  want ${c.url}\n  got  ${url}`);
+  }
+  return failures;
+}
+
+function main(argv) {
+  if (argv.length === 2 && argv[0] === "--vectors") return checkVectors(argv[1]) ? 1 : 0;
+  const names = ["exp", "ttl", "window", "now", "nbf", "scope", "ip", "methods", "query"];
+  const numbers = ["exp", "ttl", "window", "now", "nbf"];
+  const options = {};
+  const positional = [];
+  let showText = false;
+  for (let i = 0; i < argv.length; i += 1) {
+    const name = argv[i].startsWith("--") ? argv[i].slice(2) : null;
+    if (name === "string-to-sign") {
+      showText = true;
+    } else if (names.includes(name) && i + 1 < argv.length) {
+      const value = argv[++i];
+      options[name] = numbers.includes(name) ? Number(value) : value;
+    } else if (name !== null) {
+      throw new SignError(`unknown option or missing value: ${argv[i]}`);
+    } else {
+      positional.push(argv[i]);
+    }
+  }
+  if (positional.length !== 1) {
+    throw new SignError("give exactly one PATH (decoded, e.g. '/photos/café au lait.jpg')");
+  }
+  const { url, text } = sign(process.env.KEYHOLE_KEYS, positional[0], options);
+  console.log(showText ? text : url);
+  return 0;
+}
+
+module.exports = { SignError, signUrl, stringToSign, cacheableExpiry, encodePath, signingKey };
+
+if (require.main === module) {
+  try {
+    process.exitCode = main(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof SignError)) throw error;
+    console.error(`keyhole-sign: ${error.message}`);
+    process.exitCode = 2;
+  }
+}

@@ -1,0 +1,324 @@
+<?php
+// Signs keyhole URLs (signed URL format v1, docs/signed-urls.md). hash_hmac only.
+//
+//   require 'KeyholeSign.php';
+//   $url = KeyholeSign::signUrl(getenv('KEYHOLE_KEYS'), '/photos/café.jpg', ['ttl' => 600]);
+//   // -> "/photos/caf%C3%A9.jpg?kh_v=1&kh_kid=k1&kh_exp=…&kh_sig=…"
+//
+// `path` and `scope` are *decoded* UTF-8 paths (what the file is called); this class
+// writes them percent-encoded into the URL. Anything keyhole would deny throws
+// KeyholeSignError.
+//
+// Command line (the key comes from KEYHOLE_KEYS, first entry signs):
+//   php KeyholeSign.php [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
+//                       [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+//   php KeyholeSign.php --vectors tests/vectors/signed-urls.json
+
+declare(strict_types=1);
+
+/** The inputs describe a URL keyhole would deny; nothing was signed. */
+class KeyholeSignError extends InvalidArgumentException {}
+
+final class KeyholeSign
+{
+    // Bytes written raw in a path; every other byte of the UTF-8 path becomes %XX.
+    private const RAW_PATH_BYTES = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@/";
+    private const MAX_RAW_PATH = 2048;
+    private const MAX_URI = 8192;
+    private const MAX_PARAMS = 100;
+    private const MAX_TIMESTAMP = 999999999999; // 12 digits: milliseconds do not fit
+
+    /**
+     * Returns `/encoded/path?…&kh_sig=…` for the decoded `$path`.
+     *
+     * $keys: "kid:secret" (or a KEYHOLE_KEYS list; the first key signs).
+     * $options: 'exp' (Unix seconds) or 'ttl' (seconds from 'now', default the clock;
+     * rounded up to a multiple of 'window' when given), 'nbf', 'scope' (decoded prefix
+     * ending in `/`), 'ip' ('203.0.113.7', '10.0.0.0/8'), 'methods' ('GET,HEAD'),
+     * 'query' (an already encoded application query to bind; '' binds an empty one).
+     */
+    public static function signUrl(string $keys, string $path, array $options): string
+    {
+        return self::sign($keys, $path, $options)[0];
+    }
+
+    /** now + ttl rounded up to the next multiple of $window: cacheable URLs. */
+    public static function cacheableExpiry(int $now, int $ttl, int $window): int
+    {
+        if ($window <= 0) {
+            throw new KeyholeSignError('window must be positive');
+        }
+        return intdiv($now + $ttl + $window - 1, $window) * $window;
+    }
+
+    /** The exact text HMAC-SHA256 covers (nine labelled lines). */
+    public static function stringToSign(string $kid, string $path, array $f): string
+    {
+        return implode("\n", [
+            'keyhole-url-v1',
+            "kid:$kid",
+            isset($f['scope']) ? "scope:{$f['scope']}" : "path:$path",
+            "exp:{$f['exp']}",
+            'nbf:' . ($f['nbf'] ?? ''),
+            'ip:' . ($f['ip'] ?? ''),
+            'methods:' . ($f['methods'] ?? 'GET,HEAD'),
+            'bind-query:' . (isset($f['query']) ? '1' : '0'),
+            'query:' . ($f['query'] ?? ''),
+        ]);
+    }
+
+    /** Percent-encodes a decoded path the way keyhole's signers write it. */
+    public static function encodePath(string $decoded): string
+    {
+        $out = '';
+        foreach (str_split($decoded) as $byte) {
+            $out .= strpos(self::RAW_PATH_BYTES, $byte) !== false ? $byte : sprintf('%%%02X', ord($byte));
+        }
+        return $decoded === '' ? '' : $out;
+    }
+
+    /** [kid, secret bytes] of the first entry of a KEYHOLE_KEYS-style value. */
+    public static function signingKey(string $keys): array
+    {
+        foreach (preg_split('/[,\n]/', $keys) as $entry) {
+            $entry = trim($entry);
+            if ($entry === '' || $entry[0] === '#') {
+                continue;
+            }
+            $parts = explode(':', $entry, 2);
+            $kid = trim($parts[0]);
+            $secret = trim($parts[1] ?? '');
+            if (count($parts) !== 2 || !preg_match('/^[A-Za-z0-9_-]{1,32}$/D', $kid)) {
+                throw new KeyholeSignError('key must be `kid:secret` with a kid of 1-32 of A-Z a-z 0-9 _ -');
+            }
+            $body = rtrim($secret, '=');
+            if (!preg_match('/^[A-Za-z0-9_-]+={0,2}$/D', $secret) || strlen($body) % 4 === 1) {
+                throw new KeyholeSignError('key secret must be base64url');
+            }
+            $bytes = base64_decode(strtr($body, '-_', '+/'), true);
+            if ($bytes === false || strlen($bytes) < 32) {
+                throw new KeyholeSignError('key secret must be at least 32 bytes of base64url');
+            }
+            return [$kid, $bytes];
+        }
+        throw new KeyholeSignError('no key given');
+    }
+
+    /** [url, string to sign]: signUrl's work, with the signed text for checks. */
+    public static function sign(string $keys, string $path, array $options): array
+    {
+        [$kid, $secret] = self::signingKey($keys);
+        $o = $options;
+        if (isset($o['exp']) === isset($o['ttl'])) {
+            throw new KeyholeSignError('give exactly one of exp or ttl');
+        }
+        if (!isset($o['exp'])) {
+            $now = $o['now'] ?? time();
+            $o['exp'] = isset($o['window'])
+                ? self::cacheableExpiry($now, $o['ttl'], $o['window'])
+                : $now + $o['ttl'];
+        }
+        self::checkTimestamp($o['exp'], 'exp');
+        if (isset($o['nbf'])) {
+            self::checkTimestamp($o['nbf'], 'nbf');
+        }
+        self::checkPath($path, 'path', false);
+        if (isset($o['scope'])) {
+            self::checkPath($o['scope'], 'scope', true);
+            if (strncmp($path, $o['scope'], strlen($o['scope'])) !== 0) {
+                throw new KeyholeSignError("path $path is not inside scope {$o['scope']}");
+            }
+        }
+        if (isset($o['ip'])) {
+            self::checkIp($o['ip']);
+        }
+        if (isset($o['methods'])) {
+            $names = explode(',', $o['methods']);
+            if (!preg_match('/^[A-Z]{1,16}(,[A-Z]{1,16}){0,7}$/D', $o['methods'])
+                || count(array_unique($names)) !== count($names)) {
+                throw new KeyholeSignError("methods {$o['methods']} must be distinct upper-case names like GET,HEAD");
+            }
+        }
+
+        $params = ['kh_v=1', "kh_kid=$kid", "kh_exp={$o['exp']}"];
+        if (isset($o['nbf'])) {
+            $params[] = "kh_nbf={$o['nbf']}";
+        }
+        if (isset($o['scope'])) {
+            $params[] = 'kh_scope=' . strtr(self::encodePath($o['scope']), ['&' => '%26', '=' => '%3D', '+' => '%2B']);
+        }
+        if (isset($o['ip'])) {
+            $params[] = "kh_ip={$o['ip']}";
+        }
+        if (isset($o['methods'])) {
+            $params[] = "kh_m={$o['methods']}";
+        }
+        $query = $o['query'] ?? null;
+        if ($query !== null) {
+            $params[] = 'kh_q=1';
+        }
+        $items = ($query ?? '') === '' ? [] : explode('&', $query);
+        if ($items) {
+            if (!preg_match('/^[\x21\x22\x24-\x7e]+$/D', $query)) {
+                throw new KeyholeSignError('query must be percent-encoded visible ASCII without `#`');
+            }
+            foreach ($items as $item) {
+                if ($item === '' || strncmp($item, 'kh_', 3) === 0) {
+                    throw new KeyholeSignError("query must not have empty items or keyhole's own kh_ names");
+                }
+            }
+        }
+        if (count($items) + count($params) + 1 > self::MAX_PARAMS) {
+            throw new KeyholeSignError('keyhole reads at most ' . self::MAX_PARAMS . ' query items');
+        }
+
+        $text = self::stringToSign($kid, $path, $o);
+        $mac = hash_hmac('sha256', $text, $secret, true);
+        $params[] = 'kh_sig=' . rtrim(strtr(base64_encode($mac), '+/', '-_'), '=');
+        $url = self::encodePath($path) . '?' . implode('&', array_merge($items, $params));
+        if (strlen($url) > self::MAX_URI) {
+            throw new KeyholeSignError('the URL would be longer than ' . self::MAX_URI . ' bytes');
+        }
+        return [$url, $text];
+    }
+
+    private static function checkTimestamp($value, string $what): void
+    {
+        if (!is_int($value) || $value < 0 || $value > self::MAX_TIMESTAMP) {
+            throw new KeyholeSignError("$what must be Unix seconds (0 to 12 digits), not " . var_export($value, true));
+        }
+    }
+
+    /** Refuses what keyhole's canonical-path rules would deny. */
+    private static function checkPath(string $decoded, string $what, bool $isScope): void
+    {
+        if ($decoded === '' || $decoded[0] !== '/') {
+            throw new KeyholeSignError("$what must start with `/`: $decoded");
+        }
+        if (!preg_match('//u', $decoded)) {
+            throw new KeyholeSignError("$what is not valid UTF-8");
+        }
+        if (strlen(self::encodePath($decoded)) > self::MAX_RAW_PATH) {
+            throw new KeyholeSignError("$what is longer than " . self::MAX_RAW_PATH . ' bytes once encoded');
+        }
+        // `%`, `\`, `;`, `?`, `#`, C0 controls, DEL and C1 controls (U+0080-U+009F).
+        if (preg_match('/[%\\\\;?#\x00-\x1f\x7f]|\xc2[\x80-\x9f]/', $decoded)) {
+            throw new KeyholeSignError("$what contains a character keyhole refuses: $decoded");
+        }
+        $segments = array_slice(explode('/', $decoded), 1);
+        $endsWithSlash = substr($decoded, -1) === '/';
+        if ($isScope) {
+            if (!$endsWithSlash) {
+                throw new KeyholeSignError("$what must end with `/`: $decoded");
+            }
+            array_pop($segments);
+        } elseif ($endsWithSlash) {
+            throw new KeyholeSignError("$what must name a file, not end with `/`: $decoded");
+        }
+        foreach ($segments as $segment) {
+            if ($segment === '') {
+                throw new KeyholeSignError("$what has an empty segment (`//`): $decoded");
+            }
+            if (substr($segment, -1) === '.') {
+                throw new KeyholeSignError("$what has a `.`, `..` or dot-ending segment: $decoded");
+            }
+        }
+    }
+
+    /** An address or network in the canonical text keyhole compares against. */
+    private static function checkIp(string $text): void
+    {
+        $parts = explode('/', $text, 2);
+        $packed = @inet_pton($parts[0]);
+        if ($packed === false || !filter_var($parts[0], FILTER_VALIDATE_IP)) {
+            throw new KeyholeSignError("ip $text is not an IPv4 or IPv6 address");
+        }
+        $canonical = inet_ntop($packed);
+        if (strlen($packed) === 16 && substr($packed, 0, 12) === str_repeat("\0", 10) . "\xff\xff") {
+            throw new KeyholeSignError("ip $text is IPv4-mapped; bind the IPv4 address instead");
+        }
+        if ($canonical !== $parts[0]) {
+            throw new KeyholeSignError("ip $text is not canonical; write $canonical");
+        }
+        if (count($parts) === 1) {
+            return;
+        }
+        $max = strlen($packed) * 8;
+        if (!preg_match('/^(0|[1-9][0-9]*)$/D', $parts[1]) || (int) $parts[1] > $max) {
+            throw new KeyholeSignError("ip $text has a bad prefix length");
+        }
+        $prefix = (int) $parts[1];
+        if ($prefix === $max) {
+            throw new KeyholeSignError("ip $text is one address; write it without /$max");
+        }
+        for ($i = 0; $i < strlen($packed); $i++) {
+            $keep = min(max($prefix - $i * 8, 0), 8);
+            if (ord($packed[$i]) & ((1 << (8 - $keep)) - 1)) {
+                throw new KeyholeSignError("ip $text has host bits set");
+            }
+        }
+    }
+
+    /** Signs every `signing` vector and compares; returns the number of mismatches. */
+    public static function checkVectors(string $fileName): int
+    {
+        $vectors = json_decode(file_get_contents($fileName), true, 16, JSON_THROW_ON_ERROR);
+        $keys = "{$vectors['key']['kid']}:{$vectors['key']['secret']}";
+        $failures = 0;
+        foreach ($vectors['signing'] as $case) {
+            $input = $case['input'];
+            [$url, $text] = self::sign($keys, $input['path'], $input);
+            $ok = $url === $case['url'] && $text === $case['string_to_sign'];
+            $failures += $ok ? 0 : 1;
+            echo ($ok ? 'ok   ' : 'FAIL ') . $case['name'] . "\n";
+            if (!$ok) {
+                echo "  want {$case['url']}\n  got  $url\n";
+            }
+        }
+        return $failures;
+    }
+
+    /** The command line; returns the exit code. */
+    public static function main(array $argv): int
+    {
+        if (count($argv) === 2 && $argv[0] === '--vectors') {
+            return self::checkVectors($argv[1]) ? 1 : 0;
+        }
+        $names = ['exp', 'ttl', 'window', 'now', 'nbf', 'scope', 'ip', 'methods', 'query'];
+        $numbers = ['exp', 'ttl', 'window', 'now', 'nbf'];
+        $options = [];
+        $positional = [];
+        $showText = false;
+        for ($i = 0; $i < count($argv); $i++) {
+            $name = strncmp($argv[$i], '--', 2) === 0 ? substr($argv[$i], 2) : null;
+            if ($name === 'string-to-sign') {
+                $showText = true;
+            } elseif (in_array($name, $names, true) && $i + 1 < count($argv)) {
+                $value = $argv[++$i];
+                if (in_array($name, $numbers, true) && !preg_match('/^[0-9]{1,15}$/D', $value)) {
+                    throw new KeyholeSignError("--$name needs Unix seconds, not $value");
+                }
+                $options[$name] = in_array($name, $numbers, true) ? (int) $value : $value;
+            } elseif ($name !== null) {
+                throw new KeyholeSignError("unknown option or missing value: {$argv[$i]}");
+            } else {
+                $positional[] = $argv[$i];
+            }
+        }
+        if (count($positional) !== 1) {
+            throw new KeyholeSignError("give exactly one PATH (decoded, e.g. '/photos/café au lait.jpg')");
+        }
+        [$url, $text] = self::sign((string) getenv('KEYHOLE_KEYS'), $positional[0], $options);
+        echo ($showText ? $text : $url) . "\n";
+        return 0;
+    }
+}
+
+if (PHP_SAPI === 'cli' && realpath($_SERVER['SCRIPT_FILENAME'] ?? '') === __FILE__) {
+    try {
+        exit(KeyholeSign::main(array_slice($argv, 1)));
+    } catch (KeyholeSignError $error) {
+        fwrite(STDERR, 'KeyholeSign: ' . $error->getMessage() . "\n");
+        exit(2);
+    }
+}

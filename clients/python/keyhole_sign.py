@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Signs keyhole URLs (signed URL format v1, docs/signed-urls.md). Standard library only.
+
+    from keyhole_sign import sign_url
+    url = sign_url(os.environ["KEYHOLE_KEYS"], "/photos/café.jpg", ttl=600)
+    # -> "/photos/caf%C3%A9.jpg?kh_v=1&kh_kid=k1&kh_exp=…&kh_sig=…"
+
+`path` and `scope` are *decoded* paths (what the file is called); this module writes
+them percent-encoded into the URL. Anything keyhole would deny raises SignError.
+
+Command line (the key comes from KEYHOLE_KEYS, first entry signs):
+    keyhole_sign.py [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
+                    [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+    keyhole_sign.py --vectors tests/vectors/signed-urls.json
+"""
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import re
+import sys
+import time
+
+__all__ = ["SignError", "sign_url", "string_to_sign", "cacheable_expiry", "encode_path"]
+
+# Bytes written raw in a path; every other byte of the UTF-8 path becomes %XX.
+_RAW_PATH_BYTES = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@/"
+)
+_KID = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")
+_SECRET = re.compile(r"[A-Za-z0-9_-]+={0,2}\Z")
+_METHOD_LIST = re.compile(r"[A-Z]{1,16}(,[A-Z]{1,16}){0,7}\Z")
+_MAX_RAW_PATH = 2048
+_MAX_URI = 8192
+_MAX_PARAMS = 100
+_MAX_TIMESTAMP = 10**12 - 1  # 12 digits: a millisecond timestamp does not fit
+
+
+class SignError(ValueError):
+    """The inputs describe a URL keyhole would deny; nothing was signed."""
+
+
+def signing_key(keys):
+    """(kid, secret bytes) of the first entry of a KEYHOLE_KEYS-style value
+    ("kid:secret", entries separated by commas or newlines)."""
+    for entry in re.split(r"[,\n]", keys):
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        kid, sep, secret = entry.partition(":")
+        kid, secret = kid.strip(), secret.strip()
+        if not sep or not _KID.match(kid):
+            raise SignError("key must be `kid:secret` with a kid of 1-32 of A-Z a-z 0-9 _ -")
+        body = secret.rstrip("=")
+        if not _SECRET.match(secret) or len(body) % 4 == 1:
+            raise SignError("key secret must be base64url")
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        if len(raw) < 32:
+            raise SignError("key secret must be at least 32 bytes")
+        return kid, raw
+    raise SignError("no key given")
+
+
+def encode_path(decoded):
+    """Percent-encodes a decoded path the way keyhole's signers write it."""
+    return "".join(
+        chr(b) if b in _RAW_PATH_BYTES else "%%%02X" % b for b in decoded.encode("utf-8")
+    )
+
+
+def _check_path(decoded, what, scope):
+    """Refuses what keyhole's canonical-path rules would deny."""
+    if not isinstance(decoded, str) or not decoded.startswith("/"):
+        raise SignError(f"{what} must start with `/`: {decoded!r}")
+    if len(encode_path(decoded)) > _MAX_RAW_PATH:
+        raise SignError(f"{what} is longer than {_MAX_RAW_PATH} bytes once encoded")
+    for ch in decoded:
+        if ch in "%\\;?#" or ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F:
+            raise SignError(f"{what} contains {ch!r}, which keyhole refuses: {decoded!r}")
+        if 0xD800 <= ord(ch) <= 0xDFFF:
+            raise SignError(f"{what} is not valid Unicode text: {decoded!r}")
+    segments = decoded.split("/")[1:]
+    if scope:
+        if not decoded.endswith("/"):
+            raise SignError(f"{what} must end with `/`: {decoded!r}")
+        segments = segments[:-1]
+    elif decoded.endswith("/"):
+        raise SignError(f"{what} must name a file, not end with `/`: {decoded!r}")
+    for segment in segments:
+        if segment == "":
+            raise SignError(f"{what} has an empty segment (`//`): {decoded!r}")
+        if segment.endswith("."):
+            raise SignError(f"{what} has a `.`, `..` or dot-ending segment: {decoded!r}")
+
+
+def _check_ip(text):
+    """An address or network in the canonical text keyhole compares against."""
+    try:
+        net = ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        raise SignError(f"ip {text!r} is not an address or a network without host bits") from None
+    single = net.prefixlen == net.max_prefixlen
+    canonical = str(net.network_address) if single else str(net)
+    mapped = net.version == 6 and net.network_address.ipv4_mapped is not None
+    if "%" in text:
+        raise SignError(f"ip {text!r} has a zone; keyhole compares bare addresses")
+    if mapped:
+        raise SignError(f"ip {text!r} is IPv4-mapped; bind the IPv4 address instead")
+    if canonical != text:
+        raise SignError(f"ip {text!r} is not canonical; write {canonical!r}")
+
+
+def _timestamp(value, what):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_TIMESTAMP:
+        raise SignError(f"{what} must be Unix seconds (0 to 12 digits), not {value!r}")
+    return value
+
+
+def cacheable_expiry(now, ttl, window):
+    """now + ttl rounded up to the next multiple of `window` seconds: every URL for
+    the same file signed within one window is identical, so caches can keep it."""
+    if window <= 0:
+        raise SignError("window must be positive")
+    return -(-(now + ttl) // window) * window
+
+
+def string_to_sign(kid, path, exp, nbf=None, scope=None, ip=None, methods=None, query=None):
+    """The exact text HMAC-SHA256 covers (nine labelled lines)."""
+    target = f"scope:{scope}" if scope is not None else f"path:{path}"
+    return "\n".join([
+        "keyhole-url-v1",
+        f"kid:{kid}",
+        target,
+        f"exp:{exp}",
+        f"nbf:{'' if nbf is None else nbf}",
+        f"ip:{ip or ''}",
+        f"methods:{methods or 'GET,HEAD'}",
+        f"bind-query:{0 if query is None else 1}",
+        f"query:{query or ''}",
+    ])
+
+
+def sign_url(keys, path, *, exp=None, ttl=None, window=None, now=None, nbf=None,
+             scope=None, ip=None, methods=None, query=None):
+    """Returns `/encoded/path?…&kh_sig=…` for the decoded `path`.
+
+    keys:    "kid:secret" (or a KEYHOLE_KEYS list; the first key signs)
+    exp:     expiry in Unix seconds, or ttl: seconds from `now` (default: the clock),
+             rounded up to a multiple of `window` seconds when given (cacheable URLs)
+    nbf:     not-before, Unix seconds
+    scope:   a decoded prefix ending in `/`; the signature then covers every file below
+    ip:      "203.0.113.7" or "10.0.0.0/8", canonical text
+    methods: "GET,HEAD" (default) or another upper-case comma list
+    query:   an application query to bind ("w=640&h=480", already percent-encoded);
+             "" binds an empty query; None leaves the query unsigned
+    """
+    return _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query)[0]
+
+
+def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query):
+    """(url, string to sign): sign_url's work, with the signed text for checks."""
+    kid, secret = signing_key(keys)
+    if (exp is None) == (ttl is None):
+        raise SignError("give exactly one of exp or ttl")
+    if exp is None:
+        now = int(time.time()) if now is None else now
+        exp = now + ttl if window is None else cacheable_expiry(now, ttl, window)
+    exp = _timestamp(exp, "exp")
+    if nbf is not None:
+        nbf = _timestamp(nbf, "nbf")
+    _check_path(path, "path", scope=False)
+    if scope is not None:
+        _check_path(scope, "scope", scope=True)
+        if not path.startswith(scope):
+            raise SignError(f"path {path!r} is not inside scope {scope!r}")
+    if ip is not None:
+        _check_ip(ip)
+    if methods is not None:
+        names = methods.split(",")
+        if not _METHOD_LIST.match(methods) or len(set(names)) != len(names):
+            raise SignError(f"methods {methods!r} must be distinct upper-case names like GET,HEAD")
+
+    params = [("kh_v", "1"), ("kh_kid", kid), ("kh_exp", str(exp))]
+    if nbf is not None:
+        params.append(("kh_nbf", str(nbf)))
+    if scope is not None:
+        scope_value = encode_path(scope).replace("&", "%26").replace("=", "%3D").replace("+", "%2B")
+        params.append(("kh_scope", scope_value))
+    if ip is not None:
+        params.append(("kh_ip", ip))
+    if methods is not None:
+        params.append(("kh_m", methods))
+    if query is not None:
+        params.append(("kh_q", "1"))
+    items = query.split("&") if query else []
+    if query:
+        if any(b < 0x21 or b > 0x7E or b == 0x23 for b in query.encode("utf-8")):
+            raise SignError("query must be percent-encoded visible ASCII without `#`")
+        if any(item == "" or item.startswith("kh_") for item in items):
+            raise SignError("query must not have empty items or keyhole's own kh_ names")
+    if len(items) + len(params) + 1 > _MAX_PARAMS:
+        raise SignError(f"keyhole reads at most {_MAX_PARAMS} query items")
+
+    text = string_to_sign(kid, path, exp, nbf, scope, ip, methods, query)
+    mac = hmac.new(secret, text.encode("utf-8"), hashlib.sha256).digest()
+    signature = base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
+    params.append(("kh_sig", signature))
+    url = encode_path(path) + "?" + "&".join(items + [f"{k}={v}" for k, v in params])
+    if len(url) > _MAX_URI:
+        raise SignError(f"the URL would be longer than {_MAX_URI} bytes")
+    return url, text
+
+
+# Command-line options and the sign_url arguments they set.
+_OPTIONS = {"--exp": "exp", "--ttl": "ttl", "--window": "window", "--now": "now",
+            "--nbf": "nbf", "--scope": "scope", "--ip": "ip", "--methods": "methods",
+            "--query": "query"}
+_NUMBERS = {"exp", "ttl", "window", "now", "nbf"}
+
+
+def _check_vectors(file_name):
+    """Signs every `signing` vector and compares; returns the number of mismatches."""
+    with open(file_name, encoding="utf-8") as file:
+        vectors = json.load(file)
+    keys = f"{vectors['key']['kid']}:{vectors['key']['secret']}"
+    failures = 0
+    for case in vectors["signing"]:
+        given = {name: None for name in _OPTIONS.values()}
+        given.update(case["input"])
+        url, text = _sign(keys, **given)
+        ok = url == case["url"] and text == case["string_to_sign"]
+        failures += not ok
+        print(("ok   " if ok else "FAIL ") + case["name"])
+        if not ok:
+            print(f"  want {case['url']}\n  got  {url}")
+    return failures
+
+
+def _main(argv):
+    if len(argv) == 2 and argv[0] == "--vectors":
+        return 1 if _check_vectors(argv[1]) else 0
+    options = {name: None for name in _OPTIONS.values()}
+    show_text = False
+    names = _OPTIONS
+    positional = []
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--string-to-sign":
+            show_text = True
+        elif arg in names and args:
+            # Arguments arrive as the OS's bytes; paths are UTF-8.
+            value = os.fsencode(args.pop(0)).decode("utf-8")
+            options[names[arg]] = int(value) if names[arg] in _NUMBERS else value
+        elif arg.startswith("--"):
+            raise SignError(f"unknown option or missing value: {arg}")
+        else:
+            positional.append(os.fsencode(arg).decode("utf-8"))
+    if len(positional) != 1:
+        raise SignError("give exactly one PATH (decoded, e.g. '/photos/café au lait.jpg')")
+    url, text = _sign(os.environ.get("KEYHOLE_KEYS", ""), positional[0], **options)
+    print(text if show_text else url)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(_main(sys.argv[1:]))
+    except (SignError, ValueError) as error:
+        print(f"keyhole_sign: {error}", file=sys.stderr)
+        sys.exit(2)

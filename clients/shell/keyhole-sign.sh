@@ -1,0 +1,233 @@
+#!/bin/sh
+# Signs keyhole URLs (signed URL format v1, docs/signed-urls.md). POSIX sh, openssl,
+# od, tr, sed and iconv; no other tools.
+#
+#   KEYHOLE_KEYS=k1:… keyhole-sign.sh --ttl 600 '/photos/café au lait.jpg'
+#   # -> /photos/caf%C3%A9%20au%20lait.jpg?kh_v=1&kh_kid=k1&kh_exp=…&kh_sig=…
+#
+# Usage: keyhole-sign.sh [--exp N | --ttl N [--window N] [--now N]] [--nbf N]
+#          [--scope S] [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+#
+# PATH and --scope are decoded paths (what the file is called); they are written
+# percent-encoded. Times are Unix seconds. Exit 0 with the URL on stdout, or 2 with a
+# message when keyhole would deny such a URL. The first entry of KEYHOLE_KEYS signs.
+# Note: the secret (hex) is passed to openssl as an argument, so other users of the
+# machine can see it in the process list while openssl runs.
+set -eu
+LC_ALL=C
+export LC_ALL
+nl='
+'
+
+die() {
+    printf 'keyhole-sign: %s\n' "$*" >&2
+    exit 2
+}
+
+# The bytes of $1 as lower-case hex, one per line.
+hex_bytes() {
+    printf '%s' "$1" | od -An -v -tx1 | tr ' ' '\n' | sed '/^$/d'
+}
+
+# Percent-encodes every byte outside A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) * + , = : @ /
+encode_path() {
+    encoded=''
+    for h in $(hex_bytes "$1"); do
+        case $h in
+            21 | 24 | 2[6-9a-f] | 3[0-9a] | 3d | 4[0-9a-f] | 5[0-9a] | 5f | 6[1-9a-f] | 7[0-9a] | 7e)
+                encoded="$encoded$(printf "\\$(printf '%03o' "0x$h")")" ;;
+            *) encoded="$encoded%$(printf '%s' "$h" | tr a-f A-F)" ;;
+        esac
+    done
+    printf '%s' "$encoded"
+}
+
+# Refuses what keyhole's canonical-path rules would deny. $1 value, $2 name, $3 file|scope.
+check_path() {
+    case $1 in /*) ;; *) die "$2 must start with /: $1" ;; esac
+    case $1 in *//*) die "$2 has an empty segment (//): $1" ;; esac
+    case $1 in *./* | *.) die "$2 has a '.', '..' or dot-ending segment: $1" ;; esac
+    case $3 in
+        scope) case $1 in */) ;; *) die "$2 must end with /: $1" ;; esac ;;
+        *) case $1 in */) die "$2 must name a file, not end with /: $1" ;; esac ;;
+    esac
+    printf '%s' "$1" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1 || die "$2 is not valid UTF-8"
+    previous=''
+    for h in $(hex_bytes "$1"); do
+        case $h in
+            # % \ ; ? # C0 controls DEL
+            25 | 5c | 3b | 3f | 23 | [01]? | 7f) die "$2 contains a byte keyhole refuses (0x$h): $1" ;;
+            # C1 controls U+0080-U+009F are C2 80-9F in UTF-8
+            [89]?) [ "$previous" != c2 ] || die "$2 contains a C1 control character: $1" ;;
+        esac
+        previous=$h
+    done
+    encoded_path=$(encode_path "$1")
+    [ "${#encoded_path}" -le 2048 ] || die "$2 is longer than 2048 bytes once encoded"
+}
+
+# Unix seconds: 1 to 12 digits, no leading zero.
+check_time() {
+    case $1 in '' | *[!0-9]* | 0?*) die "$2 must be Unix seconds, not '$1'" ;; esac
+    [ "${#1}" -le 12 ] || die "$2 has more than 12 digits (milliseconds?): $1"
+}
+
+# An IPv4 octet or a prefix length: decimal without leading zero, at most $2.
+small_number() {
+    case $1 in '' | *[!0-9]* | 0?*) return 1 ;; esac
+    [ "${#1}" -le 3 ] && [ "$1" -le "$2" ]
+}
+
+# IPv4 is checked fully (canonical, no host bits); IPv6 only for its alphabet:
+# write IPv6 lower case and RFC 5952-compressed yourself, or keyhole says `malformed`.
+check_ip() {
+    addr=${1%%/*}
+    prefix=''
+    case $1 in */*) prefix=${1#*/} ;; esac
+    case $addr in
+        *:*)
+            case $addr in *[!0-9a-f:]* | *:::* | *::*::*) die "ip $1 is not a canonical IPv6 address" ;; esac
+            case $addr in ::ffff:*) die "ip $1 is IPv4-mapped; bind the IPv4 address instead" ;; esac
+            max=128
+            ;;
+        *)
+            old_ifs=$IFS
+            IFS=.
+            # shellcheck disable=SC2086 # split on dots on purpose
+            set -- $addr
+            IFS=$old_ifs
+            [ $# -eq 4 ] && small_number "$1" 255 && small_number "$2" 255 &&
+                small_number "$3" 255 && small_number "$4" 255 ||
+                die "ip $addr is not an IPv4 address in dotted decimal without leading zeros"
+            value=$(((($1 * 256 + $2) * 256 + $3) * 256 + $4))
+            max=32
+            ;;
+    esac
+    [ -z "$prefix" ] && return 0
+    small_number "$prefix" "$max" || die "ip $addr/$prefix has a bad prefix length"
+    [ "$prefix" -lt "$max" ] || die "ip $addr/$prefix is one address; write it without /$max"
+    if [ "$max" -eq 32 ] && [ $((value % (1 << (32 - prefix)))) -ne 0 ]; then
+        die "ip $addr/$prefix has host bits set"
+    fi
+}
+
+check_methods() {
+    case ",$1," in *[!A-Z,]* | *,,*) die "methods '$1' must be upper-case names like GET,HEAD" ;; esac
+    seen=','
+    count=0
+    old_ifs=$IFS
+    IFS=,
+    for name in $1; do
+        case $seen in *",$name,"*) die "methods '$1' repeats $name" ;; esac
+        [ "${#name}" -le 16 ] || die "method $name is longer than 16 letters"
+        seen="$seen$name,"
+        count=$((count + 1))
+    done
+    IFS=$old_ifs
+    [ "$count" -le 8 ] || die "at most 8 methods"
+}
+
+exp='' ttl='' window='' now='' nbf='' scope='' ip='' methods='' query='' bind=0 show_text=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --string-to-sign) show_text=1; shift; continue ;;
+        --exp | --ttl | --window | --now | --nbf | --scope | --ip | --methods | --query)
+            [ $# -ge 2 ] || die "$1 needs a value" ;;
+        --*) die "unknown option $1" ;;
+        *) break ;;
+    esac
+    case $1 in
+        --exp) exp=$2 ;;
+        --ttl) ttl=$2 ;;
+        --window) window=$2 ;;
+        --now) now=$2 ;;
+        --nbf) nbf=$2 ;;
+        --scope) scope=$2 ;;
+        --ip) ip=$2 ;;
+        --methods) methods=$2 ;;
+        --query) query=$2; bind=1 ;;
+    esac
+    shift 2
+done
+[ $# -eq 1 ] || die "give exactly one PATH (decoded, e.g. '/photos/café au lait.jpg')"
+path=$1
+
+# The key: first entry of KEYHOLE_KEYS (kid:secret, entries separated by , or newlines).
+entry=$(printf '%s\n' "${KEYHOLE_KEYS:-}" | tr ',' '\n' |
+    sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d' -e '/^#/d' | sed -n 1p)
+kid=${entry%%:*}
+secret=${entry#*:}
+case $entry in *:*) ;; *) die "KEYHOLE_KEYS must hold kid:secret" ;; esac
+case $kid in '' | *[!A-Za-z0-9_-]*) die "key id must be 1-32 of A-Z a-z 0-9 _ -" ;; esac
+[ "${#kid}" -le 32 ] || die "key id must be 1-32 of A-Z a-z 0-9 _ -"
+case $secret in '' | *[!A-Za-z0-9_=-]* | *=*[!=]*) die "key secret must be base64url" ;; esac
+secret=${secret%%=*}
+case $((${#secret} % 4)) in
+    1) die "key secret must be base64url" ;;
+    2) padding='==' ;;
+    3) padding='=' ;;
+    *) padding='' ;;
+esac
+key_hex=$(printf '%s%s' "$secret" "$padding" | tr -- '-_' '+/' | openssl base64 -d -A |
+    od -An -v -tx1 | tr -d ' \n')
+[ "${#key_hex}" -ge 64 ] || die "key secret must be at least 32 bytes"
+
+# The expiry: given, or now + ttl, rounded up to a multiple of window when given.
+if [ -n "$exp" ]; then
+    [ -z "$ttl" ] || die "give --exp or --ttl, not both"
+else
+    [ -n "$ttl" ] || die "give --exp or --ttl"
+    [ -n "$now" ] || now=$(date +%s)
+    check_time "$ttl" --ttl
+    check_time "$now" --now
+    exp=$((now + ttl))
+    if [ -n "$window" ]; then
+        check_time "$window" --window
+        [ "$window" -gt 0 ] || die "--window must be positive"
+        exp=$(((exp + window - 1) / window * window))
+    fi
+fi
+check_time "$exp" exp
+[ -z "$nbf" ] || check_time "$nbf" nbf
+check_path "$path" path file
+target="path:$path"
+if [ -n "$scope" ]; then
+    check_path "$scope" scope scope
+    case $path in "$scope"*) ;; *) die "path $path is not inside scope $scope" ;; esac
+    target="scope:$scope"
+fi
+[ -z "$ip" ] || check_ip "$ip"
+[ -z "$methods" ] || check_methods "$methods"
+
+params="kh_v=1&kh_kid=$kid&kh_exp=$exp"
+[ -z "$nbf" ] || params="$params&kh_nbf=$nbf"
+if [ -n "$scope" ]; then
+    params="$params&kh_scope=$(encode_path "$scope" | sed -e 's/&/%26/g' -e 's/=/%3D/g' -e 's/+/%2B/g')"
+fi
+[ -z "$ip" ] || params="$params&kh_ip=$ip"
+[ -z "$methods" ] || params="$params&kh_m=$methods"
+if [ "$bind" = 1 ]; then
+    params="$params&kh_q=1"
+    if [ -n "$query" ]; then
+        case $query in *[!!-~]* | *'#'*) die "query must be percent-encoded visible ASCII without #" ;; esac
+        case "&$query&" in *'&&'*) die "query must not have empty items" ;; esac
+        case "&$query" in *'&kh_'*) die "query must not use keyhole's own kh_ names" ;; esac
+        params="$query&$params"
+    fi
+fi
+# Items: one more than the `&`s, plus kh_sig.
+[ $(($(printf '%s' "$params" | tr -cd '&' | wc -c) + 2)) -le 100 ] ||
+    die "keyhole reads at most 100 query items"
+
+text="keyhole-url-v1${nl}kid:$kid$nl$target${nl}exp:$exp${nl}nbf:$nbf${nl}ip:$ip"
+text="$text${nl}methods:${methods:-GET,HEAD}${nl}bind-query:$bind${nl}query:$query"
+if [ "$show_text" = 1 ]; then
+    printf '%s\n' "$text"
+    exit 0
+fi
+sig=$(printf '%s' "$text" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key_hex" -binary |
+    openssl base64 -A | tr '+/' '-_' | tr -d '=')
+[ "${#sig}" -eq 43 ] || die "openssl did not produce an HMAC-SHA256"
+url="$(encode_path "$path")?$params&kh_sig=$sig"
+[ "${#url}" -le 8192 ] || die "the URL would be longer than 8192 bytes"
+printf '%s\n' "$url"

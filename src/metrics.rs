@@ -1,0 +1,145 @@
+//! Prometheus metrics (through `prometheus-client`): decisions by credential kind and
+//! reason code, decision latency, key reloads. Served as OpenMetrics text on the admin
+//! listener's `/metrics`. Label values are fixed, stable strings (never request data),
+//! so the number of series is bounded.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::decision::Decision;
+
+/// Labels of `keyhole_decisions_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// The credential presented (`signed-url`, `none`, …).
+    pub credential: &'static str,
+    /// The reason code (`ok` for an allow).
+    pub reason: &'static str,
+}
+
+/// Labels of `keyhole_key_reloads_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `ok` or `error`.
+    pub result: &'static str,
+}
+
+/// Every metric keyhole exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    decisions: Family<DecisionLabels, Counter>,
+    latency: Histogram,
+    reloads: Family<ReloadLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `keyhole_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("keyhole");
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Auth decisions by outcome, credential kind and reason code",
+            decisions.clone(),
+        );
+        // 1 µs to about 65 ms, doubling.
+        let latency = Histogram::new(exponential_buckets(1e-6, 2.0, 17));
+        registry.register(
+            "decision_duration_seconds",
+            "Time from nginx's headers to a decision, excluding network and HTTP parsing",
+            latency.clone(),
+        );
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "key_reloads",
+            "Key reloads (SIGHUP) by result",
+            reloads.clone(),
+        );
+        Metrics {
+            registry,
+            decisions,
+            latency,
+            reloads,
+        }
+    }
+
+    /// Counts one decision and its latency.
+    pub fn record_decision(
+        &self,
+        decision: &Decision,
+        credential: &'static str,
+        elapsed: Duration,
+    ) {
+        let labels = DecisionLabels {
+            decision: if decision.is_allow() { "allow" } else { "deny" },
+            credential,
+            reason: decision.code(),
+        };
+        self.decisions.get_or_create(&labels).inc();
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one key reload.
+    pub fn record_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.reloads.get_or_create(&ReloadLabels { result }).inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Credential, Deny, Grant};
+
+    #[test]
+    fn decisions_and_reloads_are_exported_with_stable_names() {
+        let metrics = Metrics::new();
+        metrics.record_decision(
+            &Decision::Deny(Deny::Expired),
+            "signed-url",
+            Duration::from_micros(3),
+        );
+        metrics.record_decision(
+            &Decision::Allow(Grant::uncacheable(Credential::SignedUrl)),
+            "signed-url",
+            Duration::from_micros(2),
+        );
+        metrics.record_reload(false);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"keyhole_decisions_total{decision="deny",credential="signed-url",reason="expired"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"reason="ok"} 1"#), "{text}");
+        assert!(
+            text.contains("keyhole_decision_duration_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keyhole_key_reloads_total{result="error"} 1"#),
+            "{text}"
+        );
+    }
+}

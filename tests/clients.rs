@@ -1,0 +1,603 @@
+//! The reference signers in `clients/` (Python, Node.js, PHP, Go, POSIX shell), checked
+//! rather than hoped: each must reproduce every signing vector byte for byte (URL and
+//! signed text), refuse what keyhole would deny, round cacheable expiries the same way,
+//! and mint URLs that the real nginx + keyhole serve with a 200.
+//!
+//! Every signer is driven through the same command line:
+//! `SIGNER [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S] [--ip IP]
+//! [--methods M] [--query Q] [--string-to-sign] PATH`, key from `KEYHOLE_KEYS`.
+//! A missing runtime fails the test with the Debian package to install; nothing skips.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{Env, KEY_LINE, now};
+use std::sync::Arc;
+
+use keyhole::canonical::{CanonicalPath, Scope, encode};
+use keyhole::clock::{Clock, SystemClock, UnixTime};
+use keyhole::keys::KeyRing;
+use keyhole::request::{HeaderField, NginxHeaders};
+use keyhole::verify::signed_url::{IpBinding, UrlGrant, sign};
+use keyhole::verify::{Authorizer, Policy};
+use serde_json::Value;
+
+/// One reference signer and what it needs to run.
+struct Signer {
+    /// Folder below `clients/` and the name used in messages.
+    name: &'static str,
+    /// The program that must be on PATH.
+    runtime: &'static str,
+    /// The Debian package providing `runtime`.
+    package: &'static str,
+    /// Whether it checks IPv6 canonical form itself (the shell signer checks the
+    /// alphabet only and leaves the rest to keyhole).
+    checks_ipv6: bool,
+}
+
+const PYTHON: Signer = Signer {
+    name: "python",
+    runtime: "python3",
+    package: "python3",
+    checks_ipv6: true,
+};
+const NODE: Signer = Signer {
+    name: "node",
+    runtime: "node",
+    package: "nodejs",
+    checks_ipv6: true,
+};
+const PHP: Signer = Signer {
+    name: "php",
+    runtime: "php",
+    package: "php-cli",
+    checks_ipv6: true,
+};
+const GO: Signer = Signer {
+    name: "go",
+    runtime: "go",
+    package: "golang-go",
+    checks_ipv6: true,
+};
+const SHELL: Signer = Signer {
+    name: "shell",
+    runtime: "openssl",
+    package: "openssl",
+    checks_ipv6: false,
+};
+
+/// A signer ready to run: the program and the arguments before the options.
+struct Runner {
+    name: &'static str,
+    program: PathBuf,
+    leading: Vec<OsString>,
+    /// Holds the Go binary's folder for the runner's lifetime.
+    _build: Option<tempfile::TempDir>,
+}
+
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients")
+}
+
+fn vectors_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/signed-urls.json")
+}
+
+/// Fails (never skips) when the runtime is missing, naming the package to install.
+fn require_runtime(signer: &Signer) {
+    let flag = match signer.runtime {
+        "go" | "openssl" => "version",
+        _ => "--version",
+    };
+    let found = Command::new(signer.runtime)
+        .arg(flag)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "the {} signer needs `{}` on PATH; install it with `apt-get install -y {}` \
+         (CI: apt-get install -y php-cli golang-go nodejs python3 openssl)",
+        signer.name, signer.runtime, signer.package
+    );
+}
+
+impl Runner {
+    fn prepare(signer: &Signer) -> Runner {
+        require_runtime(signer);
+        let dir = clients_dir().join(signer.name);
+        let (program, leading, build): (PathBuf, Vec<OsString>, _) = match signer.name {
+            "python" => (
+                "python3".into(),
+                vec![dir.join("keyhole_sign.py").into()],
+                None,
+            ),
+            "node" => (
+                "node".into(),
+                vec![dir.join("keyhole-sign.js").into()],
+                None,
+            ),
+            "php" => ("php".into(), vec![dir.join("KeyholeSign.php").into()], None),
+            "shell" => ("sh".into(), vec![dir.join("keyhole-sign.sh").into()], None),
+            "go" => {
+                let build = tempfile::Builder::new()
+                    .prefix("keyhole-go-")
+                    .tempdir()
+                    .unwrap();
+                let binary = build.path().join("keyhole-sign");
+                let mut command = Command::new("go");
+                command
+                    .args(["build", "-buildvcs=false", "-o"])
+                    .arg(&binary)
+                    .arg("./cmd/keyhole-sign");
+                command.current_dir(&dir);
+                if std::env::var_os("HOME").is_none() && std::env::var_os("GOCACHE").is_none() {
+                    command.env("GOCACHE", std::env::temp_dir().join("keyhole-go-cache"));
+                }
+                let output = command.output().unwrap();
+                assert!(
+                    output.status.success(),
+                    "go build failed:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+                (binary, Vec::new(), Some(build))
+            }
+            other => panic!("no runner for {other}"),
+        };
+        Runner {
+            name: signer.name,
+            program,
+            leading,
+            _build: build,
+        }
+    }
+
+    /// Runs the signer with `args` and `KEYHOLE_KEYS` set to the test key.
+    fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
+        Command::new(&self.program)
+            .args(&self.leading)
+            .args(args)
+            .env("KEYHOLE_KEYS", KEY_LINE)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: cannot run {}: {e}", self.name, self.program.display()))
+    }
+
+    /// Runs and returns stdout without its final newline; any failure is fatal.
+    fn sign<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
+        let output = self.run(args);
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            output.status.success(),
+            "{}: exit {}\n{}",
+            self.name,
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        text.strip_suffix('\n')
+            .unwrap_or_else(|| panic!("{}: output lacks a final newline: {text:?}", self.name))
+            .to_owned()
+    }
+
+    /// Asserts that the signer refuses: exit 2, nothing on stdout, a message on stderr.
+    fn assert_refuses<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(&self, args: &[S]) {
+        let output = self.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}: should refuse {args:?}, printed {:?}",
+            self.name,
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert!(
+            output.stdout.is_empty(),
+            "{}: printed a URL for {args:?}",
+            self.name
+        );
+        assert!(
+            !output.stderr.is_empty(),
+            "{}: refused {args:?} without a message",
+            self.name
+        );
+    }
+}
+
+/// The command-line arguments for one signing vector's input.
+fn vector_args(input: &Value) -> Vec<String> {
+    let mut args = Vec::new();
+    for name in ["exp", "nbf"] {
+        if let Some(value) = input[name].as_u64() {
+            args.extend([format!("--{name}"), value.to_string()]);
+        }
+    }
+    for name in ["scope", "ip", "methods", "query"] {
+        if let Some(value) = input[name].as_str() {
+            args.extend([format!("--{name}"), value.to_owned()]);
+        }
+    }
+    args.push(input["path"].as_str().unwrap().to_owned());
+    args
+}
+
+fn check_vectors(runner: &Runner) {
+    let vectors: Value =
+        serde_json::from_str(&std::fs::read_to_string(vectors_path()).unwrap()).unwrap();
+    assert_eq!(
+        format!(
+            "{}:{}",
+            vectors["key"]["kid"].as_str().unwrap(),
+            vectors["key"]["secret"].as_str().unwrap()
+        ),
+        KEY_LINE
+    );
+    let cases = vectors["signing"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let args = vector_args(&case["input"]);
+        assert_eq!(
+            runner.sign(&args),
+            case["url"].as_str().unwrap(),
+            "{}: url of `{name}`",
+            runner.name
+        );
+        let mut text_args = vec!["--string-to-sign".to_owned()];
+        text_args.extend(args);
+        assert_eq!(
+            runner.sign(&text_args),
+            case["string_to_sign"].as_str().unwrap(),
+            "{}: signed text of `{name}`",
+            runner.name
+        );
+    }
+}
+
+/// Its own `--vectors FILE` self-check (every signer but the shell one has it).
+fn check_vectors_mode(runner: &Runner) {
+    let output = runner.run(&[OsString::from("--vectors"), vectors_path().into()]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}: --vectors failed:\n{report}{}",
+        runner.name,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        report.lines().count() >= 10 && report.lines().all(|l| l.starts_with("ok ")),
+        "{}: {report}",
+        runner.name
+    );
+}
+
+/// Decoded paths keyhole denies; each signer must refuse them too.
+const BAD_PATHS: &[&str] = &[
+    "/a/../b",
+    "/a/./b",
+    "/a/b.",
+    "/a//b",
+    "/a/",
+    "relative",
+    "/a%2Fb",
+    "/a%20b",
+    "/a\\b",
+    "/a;b",
+    "/a?b",
+    "/a#b",
+    "/a\u{1}b",
+    "/a\u{7f}b",
+    "/a\u{85}b",
+];
+
+fn check_refusals(runner: &Runner, signer: &Signer) {
+    let long = format!("/{}", "a".repeat(2100));
+    for path in BAD_PATHS.iter().copied().chain([long.as_str()]) {
+        assert!(
+            CanonicalPath::parse(encode(path).as_bytes()).is_err(),
+            "keyhole accepts {path:?}; fix BAD_PATHS"
+        );
+        runner.assert_refuses(&["--exp", "1800000600", path]);
+    }
+    let bad_options: &[&[&str]] = &[
+        &["--exp", "1800000000000"],
+        &["--exp", "1800000600", "--methods", "get"],
+        &["--exp", "1800000600", "--methods", "GET,GET"],
+        &["--exp", "1800000600", "--query", "kh_v=2"],
+        &["--exp", "1800000600", "--query", "a&&b"],
+        &["--exp", "1800000600", "--query", "a b"],
+        &["--exp", "1800000600", "--scope", "/b/"],
+        &["--exp", "1800000600", "--scope", "/a"],
+    ];
+    for options in bad_options {
+        let mut args = options.to_vec();
+        args.push("/a/x.jpg");
+        runner.assert_refuses(&args);
+    }
+    let mut ips = vec![
+        "10.0.0.1",
+        "10.0.0.0/8",
+        "10.0.0.1/8",
+        "10.0.0.1/32",
+        "010.0.0.1",
+        "1.2.3",
+        "0.0.0.0/0",
+        "2001:db8::/32",
+        "::/0",
+    ];
+    if signer.checks_ipv6 {
+        ips.extend([
+            "2001:DB8::1",
+            "2001:db8::1/32",
+            "2001:db8::/128",
+            "2001:0db8::1",
+            "::ffff:1.2.3.4",
+            "::ffff:102:304",
+            "fe80::1%eth0",
+            "2001:db8:0:0:1::/80",
+        ]);
+    }
+    for ip in ips {
+        let args = ["--exp", "1800000600", "--ip", ip, "/a/x.jpg"];
+        if IpBinding::parse(ip).is_ok() {
+            assert!(
+                runner.sign(&args).contains(&format!("&kh_ip={ip}&")),
+                "{}: {ip}",
+                runner.name
+            );
+        } else {
+            runner.assert_refuses(&args);
+        }
+    }
+}
+
+/// Inputs beyond the vectors: (decoded path, scope, bound query). keyhole's own signer
+/// decides whether each is signable and what the URL is; every client must agree.
+const DIFFERENTIAL: &[(&str, Option<&str>, Option<&str>)] = &[
+    ("/emoji/\u{1f600}.png", None, None),
+    (
+        "/\u{65e5}\u{672c}/\u{30d5}\u{30a1}\u{30a4}\u{30eb}.pdf",
+        Some("/\u{65e5}\u{672c}/"),
+        None,
+    ),
+    ("/a~b/!$'()*,=:@.txt", Some("/a~b/"), None),
+    (
+        "/nbsp/a\u{a0}b\u{200b}c.jpg",
+        None,
+        Some("q=%E2%9C%93&x=a+b&flag"),
+    ),
+    ("/plus+and space/+.jpg", Some("/plus+and space/"), Some("")),
+    ("/.well-known/x", Some("/"), None),
+    ("/a/.hidden/x..y", None, None),
+    ("/a/b./c", None, None),
+    ("/a/\u{9f}", None, None),
+];
+
+fn check_against_rust(runner: &Runner) {
+    let keys = KeyRing::parse(KEY_LINE).unwrap();
+    let long_ok = format!("/{}", "a".repeat(2047));
+    let long_bad = format!("/{}", "a".repeat(2048));
+    let wide_bad = format!("/{}", "\u{e9}".repeat(400));
+    let extra = [
+        (long_ok.as_str(), None, None),
+        (long_bad.as_str(), None, None),
+        (wide_bad.as_str(), None, None),
+    ];
+    let mut signable = 0;
+    for &(path, scope, query) in DIFFERENTIAL.iter().chain(extra.iter()) {
+        let expected = CanonicalPath::parse(encode(path).as_bytes())
+            .ok()
+            .and_then(|path| {
+                let scope = match scope {
+                    Some(scope) => Some(Scope::parse(encode(scope).as_bytes()).ok()?),
+                    None => None,
+                };
+                let grant = UrlGrant {
+                    path,
+                    scope,
+                    exp: UnixTime(1_800_000_600),
+                    nbf: None,
+                    ip: None,
+                    methods: None,
+                    query: query.map(str::to_owned),
+                };
+                sign(&grant, keys.signing_key()).ok()
+            });
+        let mut args = vec!["--exp", "1800000600"];
+        if let Some(scope) = scope {
+            args.extend(["--scope", scope]);
+        }
+        if let Some(query) = query {
+            args.extend(["--query", query]);
+        }
+        args.push(path);
+        match expected {
+            Some(url) => {
+                assert_eq!(runner.sign(&args), url, "{}: {path:?}", runner.name);
+                signable += 1;
+            }
+            None => runner.assert_refuses(&args),
+        }
+    }
+    assert_eq!(
+        signable, 8,
+        "keyhole's signer should accept 8 of these inputs"
+    );
+}
+
+/// `--window` rounds now + ttl up, so URLs signed within one window are identical.
+fn check_cacheable(runner: &Runner) {
+    let first = runner.sign(&[
+        "--now",
+        "1800000001",
+        "--ttl",
+        "600",
+        "--window",
+        "300",
+        "/a/x.jpg",
+    ]);
+    let later = runner.sign(&[
+        "--now",
+        "1800000299",
+        "--ttl",
+        "600",
+        "--window",
+        "300",
+        "/a/x.jpg",
+    ]);
+    assert_eq!(first, later, "{}", runner.name);
+    assert!(
+        first.contains("&kh_exp=1800000900&"),
+        "{}: {first}",
+        runner.name
+    );
+}
+
+/// URLs from the signer, with the system clock, through real nginx + keyhole.
+fn check_through_nginx(runner: &Runner) {
+    let env = Env::start();
+    let name = runner.name;
+    let plain_bytes = format!("{name}: plain file bytes");
+    let deep_bytes = format!("{name}: deep file bytes");
+    let plain = format!("/protected/{name}/café au lait+1.png");
+    let deep = format!("/protected/{name}/deep/x (1).png");
+    env.put(&plain, plain_bytes.as_bytes());
+    env.put(&deep, deep_bytes.as_bytes());
+    let nbf = now().minus(60).0.to_string();
+    let scope = format!("/protected/{name}/");
+    let cases: Vec<(Vec<&str>, &str, &str)> = vec![
+        (vec!["--ttl", "600", &plain], &plain, &plain_bytes),
+        (
+            vec!["--ttl", "600", "--window", "300", &plain],
+            &plain,
+            &plain_bytes,
+        ),
+        (
+            vec![
+                "--ttl",
+                "600",
+                "--nbf",
+                &nbf,
+                "--scope",
+                &scope,
+                "--ip",
+                "127.0.0.0/8",
+                "--methods",
+                "GET",
+                &deep,
+            ],
+            &deep,
+            &deep_bytes,
+        ),
+        (
+            vec!["--ttl", "600", "--query", "w=640&v=2", &plain],
+            &plain,
+            &plain_bytes,
+        ),
+    ];
+    for (args, path, bytes) in cases {
+        let url = runner.sign(&args);
+        assert!(url.starts_with(&encode(path)), "{name}: {url}");
+        let response = env.get(&url);
+        assert_eq!(
+            response.status,
+            200,
+            "{name}: {url} -> {} ({})\n{}",
+            response.status,
+            env.last_reason(),
+            response.head
+        );
+        assert_eq!(response.body, bytes.as_bytes(), "{name}: {url}");
+        assert_eq!(env.last_reason(), "ok", "{name}: {url}");
+    }
+    // And a URL keyhole must refuse: the signer's URL for another file.
+    let url = runner.sign(&["--ttl", "600", &plain]);
+    let moved = url.replacen(&encode(&plain), &encode(&deep), 1);
+    assert_eq!(env.get(&moved).status, 403, "{name}: {moved}");
+    assert_eq!(env.last_reason(), "bad-signature");
+}
+
+fn check(signer: &Signer, has_vectors_mode: bool) {
+    let runner = Runner::prepare(signer);
+    check_vectors(&runner);
+    if has_vectors_mode {
+        check_vectors_mode(&runner);
+    }
+    check_refusals(&runner, signer);
+    check_against_rust(&runner);
+    check_cacheable(&runner);
+    check_through_nginx(&runner);
+}
+
+#[test]
+fn python_signer_matches_the_vectors_and_keyhole() {
+    check(&PYTHON, true);
+}
+
+#[test]
+fn node_signer_matches_the_vectors_and_keyhole() {
+    check(&NODE, true);
+}
+
+#[test]
+fn php_signer_matches_the_vectors_and_keyhole() {
+    check(&PHP, true);
+}
+
+#[test]
+fn go_signer_matches_the_vectors_and_keyhole() {
+    check(&GO, true);
+}
+
+#[test]
+fn shell_signer_matches_the_vectors_and_keyhole() {
+    check(&SHELL, false);
+}
+
+/// The Rust example in docs/signing.md, copied verbatim: it compiles, and keyhole's
+/// verifier allows the URL it makes.
+#[test]
+fn rust_example_in_signing_md() {
+    let docs = include_str!("../docs/signing.md");
+    assert!(
+        docs.contains(
+            "fn photo_url(keys: &KeyRing, decoded_path: &str) -> Result<String, String> {"
+        )
+    );
+
+    fn photo_url(keys: &KeyRing, decoded_path: &str) -> Result<String, String> {
+        // CanonicalPath::parse reads a path as written in a URL, so encode the file name first.
+        let path = CanonicalPath::parse(encode(decoded_path).as_bytes())
+            .map_err(|reason| format!("{decoded_path:?} is not a canonical path ({reason})"))?;
+        let grant = UrlGrant {
+            path,
+            scope: None, // Some(a Scope::parse(b"/u1/")): everything below /u1/
+            exp: SystemClock.now().plus(600),
+            nbf: None,
+            ip: None,      // Some(an IpBinding::parse("203.0.113.7"))
+            methods: None, // None = GET,HEAD (no kh_m written)
+            query: None,   // Some("w=640".into()) binds the query (kh_q=1)
+        };
+        sign(&grant, keys.signing_key()).map_err(|e| e.to_string())
+    }
+
+    let keys = KeyRing::parse(KEY_LINE).unwrap();
+    let url = photo_url(&keys, "/photos/café au lait.jpg").unwrap();
+    assert!(
+        url.starts_with("/photos/caf%C3%A9%20au%20lait.jpg?kh_v=1&kh_kid=k1&kh_exp="),
+        "{url}"
+    );
+    assert!(photo_url(&keys, "/photos/../etc/passwd").is_err());
+    let authorizer = Authorizer::new(Arc::new(keys), Policy::default());
+    let headers = NginxHeaders {
+        original_uri: HeaderField::One(url.as_bytes()),
+        original_method: HeaderField::One(b"GET"),
+        real_ip: HeaderField::One(b"198.51.100.1"),
+    };
+    assert_eq!(authorizer.decide(&headers, now()).code(), "ok");
+}

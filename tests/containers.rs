@@ -1,0 +1,130 @@
+//! The container files (linted by `scripts/lint-containers` in CI; no engine runs
+//! here): the compose stack must mount exactly the nginx files the end-to-end tests
+//! run, the image must check health through `keyhole health` as a non-root user, and
+//! `keyhole gallery` (the stack's page generator) must write URLs keyhole allows.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::sync::Arc;
+
+use keyhole::clock::{Clock, SystemClock};
+use keyhole::keys::KeyRing;
+use keyhole::request::{HeaderField, NginxHeaders};
+use keyhole::verify::{Authorizer, Policy};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{ROOT}/{path}")).unwrap()
+}
+
+#[test]
+fn compose_mounts_the_nginx_files_the_tests_use() {
+    let compose = read("docker-compose.yml");
+    let nginx_conf = read("deploy/compose/nginx.conf");
+    // The files src/nginx.rs embeds and the harness renders.
+    let shipped = [
+        ("keyhole-upstream.conf", keyhole::nginx::UPSTREAM_CONF),
+        ("keyhole.conf", keyhole::nginx::AUTH_CONF),
+        ("keyhole-log.conf", keyhole::nginx::LOG_CONF),
+        ("example-site.conf", keyhole::nginx::SITE_CONF),
+    ];
+    for (name, text) in shipped {
+        assert_eq!(
+            read(&format!("nginx/{name}")),
+            text,
+            "{name} differs from the embedded copy"
+        );
+        let mount = format!("./nginx/{name}:/etc/nginx/keyhole/{name}:ro");
+        assert!(
+            compose.contains(&mount),
+            "docker-compose.yml does not mount {mount}"
+        );
+    }
+    for name in [
+        "keyhole-log.conf",
+        "keyhole-upstream.conf",
+        "example-site.conf",
+    ] {
+        assert!(
+            nginx_conf.contains(&format!("include /etc/nginx/keyhole/{name};")),
+            "{name}"
+        );
+    }
+    // example-site.conf includes keyhole.conf from the mounted folder, serves the
+    // volume the gallery fills, and reaches keyhole where the upstream file says.
+    assert!(keyhole::nginx::SITE_CONF.contains("include /etc/nginx/keyhole/keyhole.conf;"));
+    assert!(compose.contains("www:/srv/keyhole/www:ro"));
+    assert!(keyhole::nginx::SITE_CONF.contains("root /srv/keyhole/www;"));
+    assert!(keyhole::nginx::UPSTREAM_CONF.contains("server 127.0.0.1:9181;"));
+    assert!(compose.contains("KEYHOLE_LISTEN: 127.0.0.1:9181"));
+    assert!(compose.contains("network_mode: \"service:keyhole\""));
+}
+
+#[test]
+fn the_image_runs_as_non_root_and_checks_health_without_a_shell() {
+    let dockerfile = read("Dockerfile");
+    assert!(
+        dockerfile.contains("FROM gcr.io/distroless/static"),
+        "minimal runtime image"
+    );
+    assert!(dockerfile.contains("USER 65532:65532"));
+    assert!(
+        dockerfile.contains(r#"HEALTHCHECK"#)
+            && dockerfile.contains(r#"CMD ["/keyhole", "health"]"#)
+    );
+    assert!(dockerfile.contains("--locked"));
+    assert!(dockerfile.contains("AS build"), "multi-stage");
+}
+
+#[test]
+fn gallery_writes_a_page_of_urls_keyhole_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["gallery", dir.path().to_str().unwrap(), "--ttl", "10m"])
+        .env_clear()
+        .env("KEYHOLE_KEYS", common::KEY_LINE)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    let sources: Vec<String> = html
+        .split("src=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
+        .collect();
+    assert_eq!(sources.len(), 7);
+    let authorizer = Authorizer::new(
+        Arc::new(KeyRing::parse(common::KEY_LINE).unwrap()),
+        Policy::default(),
+    );
+    let codes: Vec<&str> = sources
+        .iter()
+        .map(|src| {
+            let headers = NginxHeaders {
+                original_uri: HeaderField::One(src.as_bytes()),
+                original_method: HeaderField::One(b"GET"),
+                real_ip: HeaderField::One(b"127.0.0.1"),
+            };
+            authorizer.decide(&headers, SystemClock.now()).code()
+        })
+        .collect();
+    assert_eq!(codes, ["ok", "ok", "ok", "ok", "ok", "ok", "bad-signature"]);
+    for src in &sources[..6] {
+        let file = src.split('?').next().unwrap();
+        assert!(
+            dir.path().join(file.trim_start_matches('/')).is_file(),
+            "{file}"
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! The optional decision cache (`nginx/keyhole-cached.conf`) through a real nginx:
+//! cacheable allows are reused, and nothing that depends on the client, or that has
+//! expired or been denied, is ever served from the cache.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use common::{Env, ip, now};
+
+fn get_from(env: &Env, source: Ipv4Addr, target: &str) -> common::Response {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    env.remember_secrets(request.as_bytes());
+    common::send_raw_from(source, env.port, request.as_bytes())
+}
+
+fn cached_env() -> Env {
+    let env = Env::start_full(&[("KEYHOLE_LEEWAY", "0")], "", true);
+    env.put("protected/a.png", b"a bytes");
+    env
+}
+
+#[test]
+fn a_cacheable_allow_is_reused_without_asking_keyhole() {
+    let mut env = cached_env();
+    let url = env.sign("/protected/a.png");
+    assert_eq!(env.get(&url).status, 200);
+    // keyhole gone: the cached allow still serves this URL, and nothing else.
+    env.keyhole.stop();
+    let again = env.get(&url);
+    assert_eq!(
+        (again.status, again.body.as_slice()),
+        (200, b"a bytes".as_slice())
+    );
+    let other = env.sign_with("/protected/a.png", |g| g.exp = now().plus(601));
+    assert_ne!(
+        env.get(&other).status,
+        200,
+        "an uncached URL must need keyhole"
+    );
+}
+
+#[test]
+fn an_ip_bound_allow_is_never_cached_for_another_client() {
+    let env = cached_env();
+    let url = env.sign_with("/protected/a.png", |g| g.ip = ip("127.0.0.1"));
+    assert_eq!(
+        get_from(&env, Ipv4Addr::new(127, 0, 0, 1), &url).status,
+        200
+    );
+    let other = get_from(&env, Ipv4Addr::new(127, 0, 0, 2), &url);
+    assert_eq!(other.status, 403);
+    assert_eq!(env.last_reason(), "ip-mismatch");
+    assert_eq!(
+        get_from(&env, Ipv4Addr::new(127, 0, 0, 1), &url).status,
+        200
+    );
+}
+
+#[test]
+fn denials_are_never_cached_and_allows_end_at_expiry() {
+    let env = cached_env();
+    // Not yet valid for 2 more seconds: denied now, allowed after, so the denial was
+    // not cached.
+    let later = env.sign_with("/protected/a.png", |g| g.nbf = Some(now().plus(2)));
+    assert_eq!(env.get(&later).status, 403);
+    assert_eq!(env.last_reason(), "not-yet-valid");
+    std::thread::sleep(Duration::from_millis(3100));
+    assert_eq!(env.get(&later).status, 200);
+
+    // Expiring in 2 seconds (leeway 0): allowed and cached, then denied after expiry,
+    // so the cached allow did not outlive the credential.
+    let short = env.sign_with("/protected/a.png", |g| g.exp = now().plus(2));
+    assert_eq!(env.get(&short).status, 200);
+    assert_eq!(env.get(&short).status, 200);
+    std::thread::sleep(Duration::from_millis(3100));
+    let expired = env.get(&short);
+    assert_eq!(expired.status, 403);
+    assert_eq!(env.last_reason(), "expired");
+}
