@@ -107,7 +107,8 @@ pub struct JwtVerifier {
 /// A use limit the replay store must enforce before the request is allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Uses {
-    /// The store id: the key id and the `jti`.
+    /// The store id: `jwt:<kid length>:<kid>:<jti>`; the length keeps key ids that
+    /// contain `:` from colliding with another key's `jti`.
     pub id: String,
     /// How many uses the token grants (1 for single use).
     pub count: u64,
@@ -294,7 +295,7 @@ impl JwtVerifier {
             Some(count) => {
                 let jti = claims.jti.as_deref().ok_or(Deny::MissingClaim)?;
                 Some(Uses {
-                    id: format!("jwt:{kid}:{jti}"),
+                    id: format!("jwt:{}:{kid}:{jti}", kid.len()),
                     count,
                     expires_at: claims.exp.plus(policy.leeway),
                 })

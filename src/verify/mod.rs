@@ -185,15 +185,13 @@ impl Authorizer {
                 .is_some_and(|jwt| jwt.is_present(&request.params))
     }
 
-    /// Takes one of the token's uses: slot ids `id`, `id#2`, … `id#count`, each
+    /// Takes one of the token's uses: slot ids `id#1`, `id#2`, … `id#count`, each
     /// recorded atomically, so concurrent requests can never share one.
     async fn consume(&self, uses: &jwt::Uses) -> Result<(), Deny> {
         for slot in 1..=uses.count {
-            let id = if slot == 1 {
-                uses.id.clone()
-            } else {
-                format!("{}#{slot}", uses.id)
-            };
+            // The slot number always ends the id, so a `jti` containing `#` cannot
+            // name another token's slot.
+            let id = format!("{}#{slot}", uses.id);
             match self.store.check_and_record(&id, uses.expires_at).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => continue,

@@ -102,7 +102,7 @@ fn minted_tokens_verify() {
     let grant = check_at(&token, "/d/b.jpg", NOW).unwrap();
     let uses = grant.uses.unwrap();
     assert_eq!(uses.count, 1);
-    assert!(uses.id.starts_with("jwt:j1:"));
+    assert!(uses.id.starts_with("jwt:2:j1:"));
     assert_eq!(uses.expires_at, UnixTime(NOW + 90));
     assert_eq!(check_at(&token, "/e/b.jpg", NOW), Err(Deny::OutOfScope));
 }
@@ -329,7 +329,7 @@ fn forged_tokens_are_bad_signature_before_any_claim() {
 fn uses_and_the_always_policy() {
     let once = with(with(claims(), "kh_once", json!(true)), "jti", json!("t-1"));
     let uses = check(&token(&header(), &once)).unwrap().uses.unwrap();
-    assert_eq!((uses.id.as_str(), uses.count), ("jwt:j1:t-1", 1));
+    assert_eq!((uses.id.as_str(), uses.count), ("jwt:2:j1:t-1", 1));
     let three = with(with(claims(), "kh_uses", json!(3)), "jti", json!("t-2"));
     assert_eq!(
         check(&token(&header(), &three))
