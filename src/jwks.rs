@@ -19,8 +19,10 @@ use crate::verify::jwt::{JwtKey, RemoteKeys};
 /// Largest JWKS document read.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
-/// How long one fetch may take, connection included.
-pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one fetch may take, connection included. A request that triggered an
+/// unknown-kid refetch waits for it, so this stays below nginx's 5 s
+/// `proxy_read_timeout` in the shipped `keyhole.conf`.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// An `http://host[:port]/path` URL, checked at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
