@@ -138,11 +138,12 @@ fn parse_query(query: &[u8]) -> Result<Vec<Param<'_>>, Deny> {
         return Err(Deny::Malformed);
     }
     let text = std::str::from_utf8(query).map_err(|_| Deny::Malformed)?;
-    let mut params = Vec::new();
+    let items = query.iter().filter(|&&b| b == b'&').count() + 1;
+    if items > MAX_PARAMS {
+        return Err(Deny::TooManyParams);
+    }
+    let mut params = Vec::with_capacity(items);
     for raw in text.split('&') {
-        if params.len() == MAX_PARAMS {
-            return Err(Deny::TooManyParams);
-        }
         if raw.is_empty() {
             return Err(Deny::Malformed);
         }

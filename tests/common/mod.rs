@@ -425,3 +425,4 @@ pub fn send_raw_from(source: std::net::Ipv4Addr, port: u16, request: &[u8]) -> R
     let _ = stream.read_to_end(&mut bytes);
     parse_response(&bytes)
 }
+pub mod browser;
