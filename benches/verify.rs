@@ -22,10 +22,7 @@ fn signed_url(c: &mut Criterion) {
         NOW.plus(600),
     );
     let url = sign(&grant, keys.signing_key()).unwrap();
-    let authorizer = Authorizer {
-        keys: Arc::new(keys),
-        policy: Policy::default(),
-    };
+    let authorizer = Authorizer::new(Arc::new(keys), Policy::default());
     let headers = NginxHeaders {
         original_uri: HeaderField::One(url.as_bytes()),
         original_method: HeaderField::One(b"GET"),

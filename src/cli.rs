@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `sign`, `keygen`, `explain` and `demo`. This
+//! The command line: `serve` (default), `sign`, `mint`, `keygen`, `explain` and `demo`. This
 //! is the only module that prints. Exit codes: 0 success, 1 "would deny" from
 //! `explain`, 2 usage or configuration error.
 
@@ -41,6 +41,9 @@ enum Command {
         #[arg(long)]
         kid: Option<String>,
     },
+    /// Print a URL with a file-scoped JWT for PATH, signed with the first
+    /// KEYHOLE_JWT_KEYS entry or with --key-file.
+    Mint(MintArgs),
     /// Say whether keyhole would allow URL, and why.
     Explain(ExplainArgs),
     /// Run nginx and keyhole on localhost with a demo gallery.
@@ -95,6 +98,34 @@ struct SignArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct MintArgs {
+    /// The URL path, percent-encoded as it will appear in the URL (`/photos/a%20b.jpg`).
+    path: String,
+    /// Lifetime from now (`60s`, `5m`); at most KEYHOLE_JWT_MAX_LIFETIME.
+    #[arg(long, default_value = "60s")]
+    ttl: String,
+    /// Grant this path prefix (ending in `/`) instead of the exact path.
+    #[arg(long)]
+    scope: Option<String>,
+    /// Make the token single-use (adds a random `jti` and `kh_once`).
+    #[arg(long)]
+    once: bool,
+    /// Sign with this key instead: a base64url secret for HS*, a PKCS#8 PEM private
+    /// key otherwise. Needs --kid and --alg.
+    #[arg(long, requires_all = ["kid", "alg"])]
+    key_file: Option<std::path::PathBuf>,
+    /// The key id keyhole knows the --key-file key by.
+    #[arg(long, requires = "key_file")]
+    kid: Option<String>,
+    /// The algorithm of the --key-file key (HS256 … EdDSA).
+    #[arg(long, requires = "key_file")]
+    alg: Option<String>,
+    /// Prefix for the printed URL (`https://files.example.com`).
+    #[arg(long, default_value = "")]
+    base: String,
+}
+
+#[derive(Debug, clap::Args)]
 struct ExplainArgs {
     /// A full URL (`https://host/path?…`) or a path with its query.
     url: String,
@@ -113,6 +144,7 @@ pub fn main() -> ExitCode {
         Command::Serve => serve(),
         Command::Sign(args) => with_config(|config| sign(config, &args)),
         Command::Keygen { kid } => keygen(kid),
+        Command::Mint(args) => with_config(|config| mint(config, &args)),
         Command::Explain(args) => with_config(|config| explain(config, &args)),
         Command::Demo(args) => crate::demo::run(&args),
         Command::Health { ready } => health(ready),
@@ -194,6 +226,17 @@ async fn serve_until_signal(config: Config) -> ExitCode {
         },
         None => None,
     };
+    if let Some(jwks) = &config.jwks {
+        match jwks.fetch().await {
+            Ok(count) => tracing::info!(url = %jwks.url(), keys = count, "JWKS fetched"),
+            Err(error) => tracing::error!(
+                url = %jwks.url(),
+                %error,
+                "JWKS fetch at start failed; tokens of its keys are denied until a fetch succeeds"
+            ),
+        }
+        Arc::clone(jwks).spawn_refresher();
+    }
     let state = State::new(config.authorizer(), Arc::new(SystemClock));
     let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
@@ -381,6 +424,69 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
     signed_url::sign(&grant, config.keys.signing_key()).map_err(|e| e.to_string())
 }
 
+fn mint(config: &Config, args: &MintArgs) -> ExitCode {
+    match build_minted_url(config, args, SystemClock.now()) {
+        Ok(url) => {
+            println!("{}{url}", args.base.trim_end_matches('/'));
+            ExitCode::SUCCESS
+        }
+        Err(message) => usage_error(message),
+    }
+}
+
+fn build_minted_url(config: &Config, args: &MintArgs, now: UnixTime) -> Result<String, String> {
+    use crate::verify::jwt;
+    let path = CanonicalPath::parse(args.path.as_bytes()).map_err(|reason| {
+        format!("PATH `{}` is not canonical ({reason}); percent-encode spaces and non-ASCII, no `..`, `//` or trailing `/`", args.path)
+    })?;
+    let policy = config
+        .jwt
+        .as_ref()
+        .map(|v| v.policy.clone())
+        .unwrap_or_default();
+    let ttl = parse_seconds(Some(&args.ttl), 0).map_err(|m| format!("--ttl {m}"))?;
+    if ttl > policy.max_lifetime {
+        return Err(format!(
+            "--ttl {} exceeds the JWT maximum lifetime of {}s (KEYHOLE_JWT_MAX_LIFETIME); keyhole would deny it as {}",
+            args.ttl,
+            policy.max_lifetime,
+            Deny::TtlTooLong
+        ));
+    }
+    let scope = args
+        .scope
+        .as_deref()
+        .map(|s| {
+            Scope::parse(s.as_bytes())
+                .map_err(|r| format!("--scope `{s}` is not a canonical prefix ending in `/` ({r})"))
+        })
+        .transpose()?;
+    let (kid, alg, key) = match (&args.key_file, &args.kid, &args.alg) {
+        (Some(file), Some(kid), Some(alg_name)) => {
+            let alg = jwt::parse_algorithm(alg_name)
+                .ok_or_else(|| format!("--alg `{alg_name}` is not one of HS256, HS384, HS512, RS256…PS512, ES256, ES384, EdDSA"))?;
+            let bytes = std::fs::read(file).map_err(|e| format!("--key-file {}: {e}", file.display()))?;
+            let key = jwt::encoding_key(alg, &bytes).map_err(|e| format!("--key-file {}: {e}", file.display()))?;
+            (kid.clone(), alg, key)
+        }
+        _ => config
+            .jwt
+            .as_ref()
+            .and_then(|verifier| verifier.signing_key())
+            .ok_or("no HMAC key to sign with: set KEYHOLE_JWT_KEYS (or _FILE), or pass --key-file, --kid and --alg")?,
+    };
+    let grant = jwt::TokenGrant {
+        path: path.clone(),
+        scope,
+        iat: now,
+        exp: now.plus(ttl),
+        audience: policy.audience.clone(),
+        once: args.once,
+    };
+    let token = jwt::mint(&grant, &kid, alg, &key).map_err(|e| e.to_string())?;
+    Ok(format!("{}?{}={token}", path.to_url_form(), policy.param))
+}
+
 fn keygen(kid: Option<String>) -> ExitCode {
     let kid = kid.unwrap_or_else(|| {
         let date = SystemClock.now().to_rfc3339();
@@ -507,6 +613,13 @@ fn explain_report(config: &Config, args: &ExplainArgs, now: UnixTime) -> Report 
         Err(_) => {
             let _ = writeln!(text, "signed url: none in this URL");
         }
+    }
+    if let Some(jwt) = config.jwt.as_ref().filter(|jwt| jwt.is_present(&params)) {
+        let _ = writeln!(
+            text,
+            "jwt:        present in `{}` (not shown; a single-use token is not used up by explain)",
+            jwt.policy.param
+        );
     }
     Report { decision, text }
 }

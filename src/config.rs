@@ -11,12 +11,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::clock::SystemClock;
+use crate::jwks::{JwksSource, JwksUrl};
 use crate::keys::KeyRing;
+use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
+use crate::verify::jwt::{self, JwtPolicy, JwtVerifier, SingleUse};
 use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
-pub const KNOWN_VARIABLES: [&str; 13] = [
+pub const KNOWN_VARIABLES: [&str; 25] = [
     "KEYHOLE_LISTEN",
     "KEYHOLE_ADMIN_LISTEN",
     "KEYHOLE_SOCKET_MODE",
@@ -30,6 +34,18 @@ pub const KNOWN_VARIABLES: [&str; 13] = [
     "KEYHOLE_DECISION_CACHE_MAX",
     "KEYHOLE_LOG",
     "KEYHOLE_LOG_FORMAT",
+    "KEYHOLE_JWT_KEYS",
+    "KEYHOLE_JWT_KEYS_FILE",
+    "KEYHOLE_JWKS_FILE",
+    "KEYHOLE_JWT_AUDIENCE",
+    "KEYHOLE_JWT_ISSUERS",
+    "KEYHOLE_JWT_MAX_LIFETIME",
+    "KEYHOLE_JWT_PARAM",
+    "KEYHOLE_JWT_SINGLE_USE",
+    "KEYHOLE_REPLAY_CAPACITY",
+    "KEYHOLE_JWKS_URL",
+    "KEYHOLE_JWKS_REFRESH",
+    "KEYHOLE_JWKS_REFETCH_INTERVAL",
 ];
 
 /// The variables as strings, before validation (field `foo_bar` is `KEYHOLE_FOO_BAR`).
@@ -48,7 +64,22 @@ pub struct RawConfig {
     decision_cache_max: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
+    jwt_keys: Option<String>,
+    jwt_keys_file: Option<PathBuf>,
+    jwks_file: Option<PathBuf>,
+    jwt_audience: Option<String>,
+    jwt_issuers: Option<String>,
+    jwt_max_lifetime: Option<String>,
+    jwt_param: Option<String>,
+    jwt_single_use: Option<String>,
+    replay_capacity: Option<String>,
+    jwks_url: Option<String>,
+    jwks_refresh: Option<String>,
+    jwks_refetch_interval: Option<String>,
 }
+
+/// The JWT verifier and the remote JWKS feeding it, both optional.
+type JwtParts = (Option<Arc<JwtVerifier>>, Option<Arc<JwksSource>>);
 
 /// Where the auth listener listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,14 +141,26 @@ pub struct Config {
     pub log_filter: String,
     /// Log line format.
     pub log_format: LogFormat,
+    /// The JWT verifier, when any JWT key source is set.
+    pub jwt: Option<Arc<JwtVerifier>>,
+    /// Most live ids in the in-memory replay store.
+    pub replay_capacity: usize,
+    /// The remote JWKS, when `KEYHOLE_JWKS_URL` is set (fetched by `serve`).
+    pub jwks: Option<Arc<JwksSource>>,
 }
 
 impl Config {
-    /// The authorizer this configuration describes.
+    /// The authorizer this configuration describes, with a fresh replay store.
     pub fn authorizer(&self) -> Authorizer {
         Authorizer {
             keys: Arc::clone(&self.keys),
             policy: self.policy,
+            jwt: self.jwt.clone(),
+            store: Arc::new(MemoryStore::new(
+                self.replay_capacity,
+                Arc::new(SystemClock),
+            )),
+            jwks: self.jwks.clone(),
         }
     }
 }
@@ -267,6 +310,18 @@ impl RawConfig {
                 None
             }
         };
+        let jwt = self.load_jwt(leeway.unwrap_or(30), &mut report);
+        let replay_capacity = match self.replay_capacity.as_deref().map(str::parse::<usize>) {
+            None => Some(DEFAULT_CAPACITY),
+            Some(Ok(capacity)) if capacity > 0 => Some(capacity),
+            Some(_) => {
+                report(
+                    "KEYHOLE_REPLAY_CAPACITY",
+                    "must be a whole number greater than zero".into(),
+                );
+                None
+            }
+        };
         Some(Config {
             listen: listen?,
             server: ServerSettings {
@@ -284,7 +339,187 @@ impl RawConfig {
             },
             log_filter: self.log.unwrap_or_else(|| "info".into()),
             log_format: log_format?,
+            jwt: jwt.as_ref()?.0.clone(),
+            jwks: jwt?.1,
+            replay_capacity: replay_capacity?,
         })
+    }
+
+    /// The JWT verifier and remote JWKS: `(None, None)` when no JWT key source is set;
+    /// `None` when anything is wrong.
+    fn load_jwt(
+        &self,
+        leeway: u64,
+        report: &mut impl FnMut(&'static str, String),
+    ) -> Option<JwtParts> {
+        let mut ok = true;
+        let mut keys = Vec::new();
+        let mut any_source = false;
+        if self.jwt_keys.is_some() && self.jwt_keys_file.is_some() {
+            report(
+                "KEYHOLE_JWT_KEYS",
+                "set either KEYHOLE_JWT_KEYS or KEYHOLE_JWT_KEYS_FILE, not both".into(),
+            );
+            ok = false;
+        }
+        if let Some(text) = &self.jwt_keys {
+            any_source = true;
+            match jwt::keys::parse_hmac_keys(text) {
+                Ok(more) => keys.extend(more),
+                Err(error) => {
+                    report("KEYHOLE_JWT_KEYS", error.to_string());
+                    ok = false;
+                }
+            }
+        }
+        let files: [(&'static str, &Option<PathBuf>, bool); 2] = [
+            ("KEYHOLE_JWT_KEYS_FILE", &self.jwt_keys_file, false),
+            ("KEYHOLE_JWKS_FILE", &self.jwks_file, true),
+        ];
+        for (variable, path, is_jwks) in files {
+            let Some(path) = path else { continue };
+            any_source = true;
+            let parsed = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))
+                .and_then(|text| {
+                    let parsed = if is_jwks {
+                        jwt::keys::parse_jwks(&text)
+                    } else {
+                        jwt::keys::parse_hmac_keys(&text)
+                    };
+                    parsed.map_err(|error| format!("{}: {error}", path.display()))
+                });
+            match parsed {
+                Ok(more) => keys.extend(more),
+                Err(message) => {
+                    report(variable, message);
+                    ok = false;
+                }
+            }
+        }
+        let max_lifetime =
+            parse_seconds(self.jwt_max_lifetime.as_deref(), jwt::DEFAULT_MAX_LIFETIME)
+                .map_err(|message| report("KEYHOLE_JWT_MAX_LIFETIME", message))
+                .ok();
+        if max_lifetime == Some(0) {
+            report(
+                "KEYHOLE_JWT_MAX_LIFETIME",
+                "must be greater than zero".into(),
+            );
+            ok = false;
+        }
+        let param = self
+            .jwt_param
+            .clone()
+            .unwrap_or_else(|| jwt::DEFAULT_PARAM.into());
+        let param_ok = !param.is_empty()
+            && param.len() <= 32
+            && param
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && !param.starts_with(crate::verify::signed_url::PARAM_PREFIX);
+        if !param_ok {
+            report(
+                "KEYHOLE_JWT_PARAM",
+                format!(
+                    "must be 1 to 32 characters of A-Z a-z 0-9 `_` `-` and not start with `kh_` (reserved for signed URLs), got `{param}`"
+                ),
+            );
+            ok = false;
+        }
+        let audience = self
+            .jwt_audience
+            .clone()
+            .unwrap_or_else(|| jwt::DEFAULT_AUDIENCE.into());
+        if audience.is_empty() {
+            report("KEYHOLE_JWT_AUDIENCE", "must not be empty".into());
+            ok = false;
+        }
+        let issuers = self.jwt_issuers.as_deref().map(|text| {
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        });
+        if issuers.as_ref().is_some_and(Vec::is_empty) {
+            report(
+                "KEYHOLE_JWT_ISSUERS",
+                "lists no issuer; unset it to accept any `iss`".into(),
+            );
+            ok = false;
+        }
+        let single_use = match self.jwt_single_use.as_deref().unwrap_or("on-request") {
+            "on-request" => Some(SingleUse::OnRequest),
+            "always" => Some(SingleUse::Always),
+            other => {
+                report(
+                    "KEYHOLE_JWT_SINGLE_USE",
+                    format!("must be `on-request` or `always`, got `{other}`"),
+                );
+                None
+            }
+        };
+        let jwks_url = match self.jwks_url.as_deref().map(JwksUrl::parse) {
+            None => None,
+            Some(Ok(url)) => {
+                any_source = true;
+                Some(url)
+            }
+            Some(Err(message)) => {
+                report("KEYHOLE_JWKS_URL", message);
+                ok = false;
+                None
+            }
+        };
+        let refresh = parse_seconds(self.jwks_refresh.as_deref(), 300)
+            .map_err(|message| report("KEYHOLE_JWKS_REFRESH", message))
+            .ok();
+        let refetch = parse_seconds(self.jwks_refetch_interval.as_deref(), 60)
+            .map_err(|message| report("KEYHOLE_JWKS_REFETCH_INTERVAL", message))
+            .ok();
+        if refresh == Some(0) {
+            report("KEYHOLE_JWKS_REFRESH", "must be greater than zero".into());
+            ok = false;
+        }
+        if !any_source {
+            return ok.then_some((None, None));
+        }
+        if keys.is_empty() && jwks_url.is_none() && ok {
+            report("KEYHOLE_JWT_KEYS", "the JWT key sources hold no key".into());
+            ok = false;
+        }
+        let policy = JwtPolicy {
+            param,
+            audience,
+            issuers,
+            max_lifetime: max_lifetime?,
+            leeway,
+            single_use: single_use?,
+        };
+        let local_kids: Vec<String> = keys.iter().map(|key| key.kid.clone()).collect();
+        let mut verifier = match JwtVerifier::new(keys, policy) {
+            Ok(verifier) => verifier,
+            Err(error) => {
+                report("KEYHOLE_JWT_KEYS", error.to_string());
+                return None;
+            }
+        };
+        let jwks = match jwks_url {
+            Some(url) => {
+                let remote = Arc::new(jwt::RemoteKeys::default());
+                verifier.remote = Some(Arc::clone(&remote));
+                Some(Arc::new(JwksSource::new(
+                    url,
+                    remote,
+                    local_kids,
+                    std::time::Duration::from_secs(refresh?),
+                    std::time::Duration::from_secs(refetch?),
+                )))
+            }
+            None => None,
+        };
+        ok.then_some((Some(Arc::new(verifier)), jwks))
     }
 }
 
@@ -457,6 +692,46 @@ mod tests {
         assert_eq!(parse_seconds(Some("7d"), 0), Ok(604800));
         assert_eq!(parse_seconds(None, 5), Ok(5));
         assert!(parse_seconds(Some("-1"), 0).is_err());
+    }
+
+    #[test]
+    fn jwt_variables_are_validated_together() {
+        let error = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &format!("k1:{SECRET}")),
+            ("KEYHOLE_JWT_KEYS", &format!("j1:RS256:{SECRET}")),
+            ("KEYHOLE_JWT_PARAM", "kh_token"),
+            ("KEYHOLE_JWKS_URL", "https://idp.example/jwks"),
+            ("KEYHOLE_JWT_SINGLE_USE", "sometimes"),
+            ("KEYHOLE_REPLAY_CAPACITY", "0"),
+        ]))
+        .unwrap_err();
+        let variables: Vec<_> = error.problems.iter().map(|p| p.variable).collect();
+        for expected in [
+            "KEYHOLE_JWT_KEYS",
+            "KEYHOLE_JWT_PARAM",
+            "KEYHOLE_JWKS_URL",
+            "KEYHOLE_JWT_SINGLE_USE",
+            "KEYHOLE_REPLAY_CAPACITY",
+        ] {
+            assert!(
+                variables.contains(&expected),
+                "{expected} missing from {error}"
+            );
+        }
+        assert!(!error.to_string().contains(SECRET));
+
+        let config = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &format!("k1:{SECRET}")),
+            ("KEYHOLE_JWT_KEYS", &format!("j1:HS256:{SECRET}")),
+        ]))
+        .unwrap();
+        let jwt = config.jwt.unwrap();
+        assert_eq!(jwt.policy.param, "token");
+        assert_eq!(jwt.policy.max_lifetime, 300);
+        assert!(config.jwks.is_none());
+        let without =
+            Config::from_vars(vars(&[("KEYHOLE_KEYS", &format!("k1:{SECRET}"))])).unwrap();
+        assert!(without.jwt.is_none());
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::clock::UnixTime;
 pub enum Credential {
     /// An HMAC-signed URL (`kh_sig`).
     SignedUrl,
+    /// A file-scoped JWT in the query string.
+    Jwt,
 }
 
 impl Credential {
@@ -20,6 +22,7 @@ impl Credential {
     pub fn name(self) -> &'static str {
         match self {
             Credential::SignedUrl => "signed-url",
+            Credential::Jwt => "jwt",
         }
     }
 }
@@ -141,11 +144,35 @@ pub enum Deny {
     IpMismatch,
     /// The request method is not one the credential allows.
     MethodNotAllowed,
+    /// The request carries more than one kind of credential (a signed URL and a JWT).
+    AmbiguousCredential,
+    /// The token is longer than keyhole reads (checked before any cryptography).
+    TokenTooLarge,
+    /// The token's `alg` is `none`, unknown, or not the one algorithm of its key.
+    AlgNotAllowed,
+    /// The token's header carries a parameter keyhole refuses (`crit`, `b64`, `jku`,
+    /// `x5u`, `jwk`, `x5c`, `cty`, `enc`, `zip`, or any unknown one).
+    HeaderNotAllowed,
+    /// The token is not a keyhole file token: wrong or missing `typ`, or no resource
+    /// claim (a login or API token).
+    NotAFileToken,
+    /// A claim keyhole requires (`exp`, `iat`, `aud`) is absent.
+    MissingClaim,
+    /// The token's `aud` is not the configured audience.
+    WrongAudience,
+    /// The token's `iss` is not in the configured allow-list.
+    WrongIssuer,
+    /// A single-use token was already used (or a limited-use token used up).
+    Replayed,
+    /// The replay store did not answer; single-use tokens fail closed.
+    StoreUnavailable,
+    /// The replay store is full of live entries; new single-use tokens are refused.
+    StoreFull,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 26] = [
+    pub const ALL: [Deny; 37] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -172,6 +199,17 @@ impl Deny {
         Deny::OutOfScope,
         Deny::IpMismatch,
         Deny::MethodNotAllowed,
+        Deny::AmbiguousCredential,
+        Deny::TokenTooLarge,
+        Deny::AlgNotAllowed,
+        Deny::HeaderNotAllowed,
+        Deny::NotAFileToken,
+        Deny::MissingClaim,
+        Deny::WrongAudience,
+        Deny::WrongIssuer,
+        Deny::Replayed,
+        Deny::StoreUnavailable,
+        Deny::StoreFull,
     ];
 
     /// The stable reason code.
@@ -203,6 +241,17 @@ impl Deny {
             Deny::OutOfScope => "out-of-scope",
             Deny::IpMismatch => "ip-mismatch",
             Deny::MethodNotAllowed => "method-not-allowed",
+            Deny::AmbiguousCredential => "ambiguous-credential",
+            Deny::TokenTooLarge => "token-too-large",
+            Deny::AlgNotAllowed => "alg-not-allowed",
+            Deny::HeaderNotAllowed => "header-not-allowed",
+            Deny::NotAFileToken => "not-a-file-token",
+            Deny::MissingClaim => "missing-claim",
+            Deny::WrongAudience => "wrong-audience",
+            Deny::WrongIssuer => "wrong-issuer",
+            Deny::Replayed => "replayed",
+            Deny::StoreUnavailable => "store-unavailable",
+            Deny::StoreFull => "store-full",
         }
     }
 }

@@ -73,7 +73,7 @@ fn run_inner(args: &DemoArgs) -> Result<(), String> {
         let keyhole_addr = listener.local_addr();
         let keyhole = Listen::Tcp(keyhole_addr.parse().map_err(|_| "keyhole address".to_string())?);
         let state = crate::server::State::new(
-            Authorizer { keys, policy: Policy::default() },
+            Authorizer::new(keys, Policy::default()),
             Arc::new(SystemClock),
         );
         let limits = crate::server::Limits {

@@ -11,7 +11,9 @@
 //! - [`request`]: nginx's headers into a typed [`request::AuthRequest`].
 //! - [`canonical`]: canonical paths and scopes, shared by signing and verifying.
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
-//! - [`verify`]: one verifier per credential; [`verify::Authorizer`] picks one.
+//! - [`verify`]: one verifier per credential (signed URL, JWT); [`verify::Authorizer`] picks one.
+//! - [`jwks`]: fetching and refreshing a remote JWKS (the only JWT code doing IO).
+//! - [`store`]: the replay store trait and its in-memory implementation.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
 //! - [`metrics`]: Prometheus metrics for the admin listener.
 //! - [`health`]: `keyhole health`, a client of the admin listener.
@@ -25,9 +27,11 @@ pub mod config;
 pub mod decision;
 pub mod demo;
 pub mod health;
+pub mod jwks;
 pub mod keys;
 pub mod metrics;
 pub mod nginx;
 pub mod request;
 pub mod server;
+pub mod store;
 pub mod verify;

@@ -284,9 +284,12 @@ pub type Routes = BoxedFilter<(warp::reply::Response,)>;
 pub fn auth_routes(state: Arc<State>) -> Routes {
     warp::path!("auth")
         .and(warp::header::headers_cloned())
-        .map(move |headers: HeaderMap| {
-            let decision = decide(&state, &headers);
-            warp::Reply::into_response(reply(&decision))
+        .then(move |headers: HeaderMap| {
+            let state = Arc::clone(&state);
+            async move {
+                let decision = decide(&state, &headers).await;
+                warp::Reply::into_response(reply(&decision))
+            }
         })
         .boxed()
 }
@@ -322,7 +325,7 @@ pub fn admin_routes(state: Arc<State>) -> Routes {
 
 /// Runs one decision from raw headers, logs it (denials at info, allows at debug) and
 /// counts it.
-pub fn decide(state: &State, headers: &HeaderMap) -> Decision {
+pub async fn decide(state: &State, headers: &HeaderMap) -> Decision {
     let started = Instant::now();
     let nginx = NginxHeaders {
         original_uri: field(headers, "x-original-uri"),
@@ -340,8 +343,10 @@ pub fn decide(state: &State, headers: &HeaderMap) -> Decision {
             return decision;
         }
     };
-    let authorizer = state.authorizer.load();
-    let decision = authorizer.decide_request(&request, state.clock.now());
+    // An owned snapshot: the decision may wait on the replay store or a JWKS fetch,
+    // and a key reload meanwhile must not change the keys under it.
+    let authorizer = state.authorizer.load_full();
+    let decision = authorizer.decide_request(&request, state.clock.now()).await;
     let presented = authorizer.presented(&request);
     state
         .metrics

@@ -593,10 +593,7 @@ fn rust_example_in_signing_md() {
         "{url}"
     );
     assert!(photo_url(&keys, "/photos/../etc/passwd").is_err());
-    let authorizer = Authorizer {
-        keys: Arc::new(keys),
-        policy: Policy::default(),
-    };
+    let authorizer = Authorizer::new(Arc::new(keys), Policy::default());
     let headers = NginxHeaders {
         original_uri: HeaderField::One(url.as_bytes()),
         original_method: HeaderField::One(b"GET"),

@@ -104,10 +104,10 @@ fn gallery_writes_a_page_of_urls_keyhole_allows() {
         .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"))
         .collect();
     assert_eq!(sources.len(), 7);
-    let authorizer = Authorizer {
-        keys: Arc::new(KeyRing::parse(common::KEY_LINE).unwrap()),
-        policy: Policy::default(),
-    };
+    let authorizer = Authorizer::new(
+        Arc::new(KeyRing::parse(common::KEY_LINE).unwrap()),
+        Policy::default(),
+    );
     let codes: Vec<&str> = sources
         .iter()
         .map(|src| {

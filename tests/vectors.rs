@@ -88,10 +88,7 @@ fn signer_reproduces_every_signing_vector() {
 #[test]
 fn verifier_answers_every_verification_vector() {
     let v = vectors();
-    let authorizer = Authorizer {
-        keys: Arc::new(ring(&v)),
-        policy: Policy::default(),
-    };
+    let authorizer = Authorizer::new(Arc::new(ring(&v)), Policy::default());
     let now = UnixTime(v["now"].as_u64().unwrap());
     let signed: Vec<&str> = v["signing"]
         .as_array()

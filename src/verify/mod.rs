@@ -4,14 +4,17 @@
 //! Verifiers do no IO, never read the environment or the system clock (the time is
 //! an argument), and never panic on input.
 
+pub mod jwt;
 pub mod signed_url;
 
 use std::sync::Arc;
 
-use crate::clock::UnixTime;
-use crate::decision::{Decision, Deny};
+use crate::clock::{SystemClock, UnixTime};
+use crate::decision::{Credential, Decision, Deny, Grant};
 use crate::keys::KeyRing;
 use crate::request::{AuthRequest, NginxHeaders};
+use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
+use crate::store::{ReplayStore, StoreError};
 
 /// Time rules shared by every credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,22 +38,52 @@ impl Default for Policy {
     }
 }
 
-/// Everything a decision needs that is not in the request: keys and policy.
+/// Everything a decision needs that is not in the request: keys, policy, and the
+/// replay store.
 #[derive(Clone, Debug)]
 pub struct Authorizer {
     /// Signed-URL (and cookie) keys.
     pub keys: Arc<KeyRing>,
     /// Time rules.
     pub policy: Policy,
+    /// The JWT verifier, when JWT keys are configured.
+    pub jwt: Option<Arc<jwt::JwtVerifier>>,
+    /// Where single-use token ids are recorded.
+    pub store: Arc<dyn ReplayStore>,
+    /// The remote JWKS, refetched (rate-limited) when a token names an unknown key.
+    pub jwks: Option<Arc<crate::jwks::JwksSource>>,
+}
+
+/// A stateless verdict that still needs the replay store before it is an allow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allowance {
+    /// The credential that passed, and how long nginx may cache the answer.
+    pub grant: Grant,
+    /// A use limit to enforce, for single- and limited-use tokens.
+    pub uses: Option<jwt::Uses>,
 }
 
 impl Authorizer {
-    /// Decides about one request: nginx's headers in, one [`Decision`] out.
-    pub fn decide(&self, headers: &NginxHeaders<'_>, now: UnixTime) -> Decision {
-        match headers.parse() {
-            Ok(request) => self.decide_request(&request, now),
-            Err(reason) => Decision::Deny(reason),
+    /// Signed URLs only, with an in-memory replay store.
+    pub fn new(keys: Arc<KeyRing>, policy: Policy) -> Self {
+        Authorizer {
+            keys,
+            policy,
+            jwt: None,
+            store: Arc::new(MemoryStore::new(DEFAULT_CAPACITY, Arc::new(SystemClock))),
+            jwks: None,
         }
+    }
+
+    /// Decides about one request without consulting the replay store: a single-use
+    /// token is reported as allowed and not used up (for `explain`).
+    pub fn decide(&self, headers: &NginxHeaders<'_>, now: UnixTime) -> Decision {
+        let decision = headers
+            .parse()
+            .and_then(|request| self.check(&request, now))
+            .map(|a| a.grant)
+            .into();
+        self.cap_cache(decision, now)
     }
 
     /// The same authorizer with other keys (a reload); everything else is kept.
@@ -62,24 +95,19 @@ impl Authorizer {
     }
 
     /// The kind of credential a request presents, for metrics and logs: the name of a
-    /// [`crate::decision::Credential`], or `none`.
+    /// [`crate::decision::Credential`], or `none` (or `ambiguous` for two kinds).
     pub fn presented(&self, request: &AuthRequest<'_>) -> &'static str {
-        if signed_url::is_present(&request.params) {
-            crate::decision::Credential::SignedUrl.name()
-        } else {
-            "none"
+        let signed = signed_url::is_present(&request.params);
+        let jwt = self
+            .jwt
+            .as_ref()
+            .is_some_and(|jwt| jwt.is_present(&request.params));
+        match (signed, jwt) {
+            (true, true) => "ambiguous",
+            (true, false) => Credential::SignedUrl.name(),
+            (false, true) => Credential::Jwt.name(),
+            (false, false) => "none",
         }
-    }
-
-    /// Decides about a request whose headers already parsed.
-    pub fn decide_request(&self, request: &AuthRequest<'_>, now: UnixTime) -> Decision {
-        if !signed_url::is_present(&request.params) {
-            return Decision::Deny(Deny::MissingCredential);
-        }
-        let decision: Decision = signed_url::SignedUrl::parse(&request.params)
-            .and_then(|url| url.verify(request, &self.keys, &self.policy, now))
-            .into();
-        self.cap_cache(decision, now)
     }
 
     /// Applies [`Policy::max_cache`] to a cacheable allow.
@@ -95,5 +123,210 @@ impl Authorizer {
             }
             deny => deny,
         }
+    }
+
+    /// Every stateless check: which credential, and whether it holds.
+    pub fn check(&self, request: &AuthRequest<'_>, now: UnixTime) -> Result<Allowance, Deny> {
+        let signed = signed_url::is_present(&request.params);
+        let jwt = self
+            .jwt
+            .as_ref()
+            .filter(|jwt| jwt.is_present(&request.params));
+        match (signed, jwt) {
+            (true, Some(_)) => Err(Deny::AmbiguousCredential),
+            (true, None) => signed_url::SignedUrl::parse(&request.params)
+                .and_then(|url| url.verify(request, &self.keys, &self.policy, now))
+                .map(|grant| Allowance { grant, uses: None }),
+            // A JWT allow is never cached by nginx: a cached answer would replay a
+            // single-use token and outlive a key removed from a JWKS.
+            (false, Some(jwt)) => jwt.verify(request, now).map(|grant| Allowance {
+                grant: Grant::uncacheable(Credential::Jwt),
+                uses: grant.uses,
+            }),
+            (false, None) => Err(Deny::MissingCredential),
+        }
+    }
+
+    /// Decides about a request whose headers already parsed, recording single-use
+    /// tokens in the replay store.
+    pub async fn decide_request(&self, request: &AuthRequest<'_>, now: UnixTime) -> Decision {
+        let allowance = match self.check(request, now) {
+            Ok(allowance) => allowance,
+            Err(Deny::UnknownKey) if self.may_refetch(request) => {
+                if let Some(jwks) = &self.jwks {
+                    // Rate-limited; concurrent callers wait for one fetch. Either way
+                    // the current set is consulted again.
+                    jwks.refetch_for_unknown_kid().await;
+                }
+                match self.check(request, now) {
+                    Ok(allowance) => allowance,
+                    Err(reason) => return Decision::Deny(reason),
+                }
+            }
+            Err(reason) => return Decision::Deny(reason),
+        };
+        let Some(uses) = &allowance.uses else {
+            return self.cap_cache(Decision::Allow(allowance.grant), now);
+        };
+        match self.consume(uses).await {
+            Ok(()) => Decision::Allow(allowance.grant),
+            Err(reason) => Decision::Deny(reason),
+        }
+    }
+
+    /// Whether an unknown key id may be a key the remote JWKS gained since the last
+    /// fetch: a JWKS URL is configured and the request carries only a JWT.
+    fn may_refetch(&self, request: &AuthRequest<'_>) -> bool {
+        self.jwks.is_some()
+            && !signed_url::is_present(&request.params)
+            && self
+                .jwt
+                .as_ref()
+                .is_some_and(|jwt| jwt.is_present(&request.params))
+    }
+
+    /// Takes one of the token's uses: slot ids `id#1`, `id#2`, … `id#count`, each
+    /// recorded atomically, so concurrent requests can never share one.
+    async fn consume(&self, uses: &jwt::Uses) -> Result<(), Deny> {
+        for slot in 1..=uses.count {
+            // The slot number always ends the id, so a `jti` containing `#` cannot
+            // name another token's slot.
+            let id = format!("{}#{slot}", uses.id);
+            match self.store.check_and_record(&id, uses.expires_at).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => continue,
+                Err(StoreError::Full) => return Err(Deny::StoreFull),
+                Err(StoreError::Unavailable(error)) => {
+                    tracing::warn!(%error, "replay store unavailable");
+                    return Err(Deny::StoreUnavailable);
+                }
+            }
+        }
+        Err(Deny::Replayed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canonical::CanonicalPath;
+    use crate::clock::FixedClock;
+    use crate::request::HeaderField;
+    use crate::store::StoreFuture;
+    use jsonwebtoken::{Algorithm, EncodingKey};
+
+    const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    const NOW: UnixTime = UnixTime(1_800_000_000);
+
+    #[derive(Debug)]
+    struct DownStore;
+
+    impl ReplayStore for DownStore {
+        fn check_and_record<'a>(&'a self, _: &'a str, _: UnixTime) -> StoreFuture<'a> {
+            Box::pin(std::future::ready(Err(StoreError::Unavailable(
+                "down".into(),
+            ))))
+        }
+    }
+
+    fn authorizer(store: Arc<dyn ReplayStore>) -> Authorizer {
+        let keys = Arc::new(KeyRing::parse(&format!("k1:{SECRET}")).unwrap());
+        let jwt_keys = jwt::keys::parse_hmac_keys(&format!("j1:HS256:{SECRET}")).unwrap();
+        let verifier = jwt::JwtVerifier::new(jwt_keys, jwt::JwtPolicy::default()).unwrap();
+        Authorizer {
+            jwt: Some(Arc::new(verifier)),
+            store,
+            ..Authorizer::new(keys, Policy::default())
+        }
+    }
+
+    fn token(once: bool) -> String {
+        let grant = jwt::TokenGrant {
+            path: CanonicalPath::parse(b"/a.jpg").unwrap(),
+            scope: None,
+            iat: NOW,
+            exp: NOW.plus(60),
+            audience: "keyhole".into(),
+            once,
+        };
+        let secret = crate::keys::Secret::from_base64url(SECRET).unwrap();
+        jwt::mint(
+            &grant,
+            "j1",
+            Algorithm::HS256,
+            &EncodingKey::from_secret(secret.expose()),
+        )
+        .unwrap()
+    }
+
+    async fn decide(authorizer: &Authorizer, target: &str) -> Decision {
+        let headers = NginxHeaders {
+            original_uri: HeaderField::One(target.as_bytes()),
+            original_method: HeaderField::One(b"GET"),
+            real_ip: HeaderField::One(b"127.0.0.1"),
+        };
+        match headers.parse() {
+            Ok(request) => authorizer.decide_request(&request, NOW).await,
+            Err(reason) => Decision::Deny(reason),
+        }
+    }
+
+    #[tokio::test]
+    async fn single_use_tokens_are_recorded_and_fail_closed() {
+        let memory = Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW))));
+        let authorizer = authorizer(memory);
+        let once = format!("/a.jpg?token={}", token(true));
+        assert_eq!(
+            decide(&authorizer, &once).await,
+            Decision::Allow(Grant::uncacheable(Credential::Jwt))
+        );
+        assert_eq!(
+            decide(&authorizer, &once).await,
+            Decision::Deny(Deny::Replayed)
+        );
+        // `decide` (explain) never consumes a use.
+        let headers = NginxHeaders {
+            original_uri: HeaderField::One(once.as_bytes()),
+            original_method: HeaderField::One(b"GET"),
+            real_ip: HeaderField::One(b"127.0.0.1"),
+        };
+        assert!(authorizer.decide(&headers, NOW).is_allow());
+
+        let down = authorizer_with_down_store();
+        assert_eq!(
+            decide(&down, &once).await,
+            Decision::Deny(Deny::StoreUnavailable)
+        );
+        // A reusable token does not touch the store.
+        let reusable = format!("/a.jpg?token={}", token(false));
+        assert_eq!(
+            decide(&down, &reusable).await,
+            Decision::Allow(Grant::uncacheable(Credential::Jwt))
+        );
+    }
+
+    fn authorizer_with_down_store() -> Authorizer {
+        authorizer(Arc::new(DownStore))
+    }
+
+    #[tokio::test]
+    async fn two_kinds_of_credential_are_ambiguous() {
+        let authorizer = authorizer_with_down_store();
+        let target = format!("/a.jpg?kh_v=1&token={}", token(false));
+        assert_eq!(
+            decide(&authorizer, &target).await,
+            Decision::Deny(Deny::AmbiguousCredential)
+        );
+        assert_eq!(
+            decide(&authorizer, "/a.jpg").await,
+            Decision::Deny(Deny::MissingCredential)
+        );
+        // Without JWT keys, the parameter is not a credential.
+        let plain = Authorizer::new(Arc::clone(&authorizer.keys), Policy::default());
+        let target = format!("/a.jpg?token={}", token(false));
+        assert_eq!(
+            decide(&plain, &target).await,
+            Decision::Deny(Deny::MissingCredential)
+        );
     }
 }

@@ -1,0 +1,366 @@
+//! Unit tests for the JWT verifier: hand-built tokens, a fixed clock.
+
+use std::net::IpAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::EncodingKey;
+use serde_json::json;
+
+use super::*;
+use crate::keys::Secret;
+use crate::request::NginxHeaders;
+
+const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const NOW: u64 = 1_800_000_000;
+
+fn verifier() -> JwtVerifier {
+    let keys = keys::parse_hmac_keys(&format!("j1:HS256:{SECRET},j2:HS512:{SECRET}")).unwrap();
+    JwtVerifier::new(keys, JwtPolicy::default()).unwrap()
+}
+
+fn b64(value: &serde_json::Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+}
+
+/// Signs raw header and claims JSON text with the HS256 test key.
+fn sign_raw(header: &str, claims: &str, alg: Algorithm) -> String {
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let secret = Secret::from_base64url(SECRET).unwrap();
+    let key = EncodingKey::from_secret(secret.expose());
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, alg).unwrap();
+    format!("{message}.{signature}")
+}
+
+fn header() -> serde_json::Value {
+    json!({"alg": "HS256", "typ": "keyhole+jwt", "kid": "j1"})
+}
+
+fn claims() -> serde_json::Value {
+    json!({"aud": "keyhole", "iat": NOW, "exp": NOW + 60, "kh_path": "/a.jpg"})
+}
+
+fn token(header: &serde_json::Value, claims: &serde_json::Value) -> String {
+    sign_raw(&header.to_string(), &claims.to_string(), Algorithm::HS256)
+}
+
+fn check_at(token: &str, path: &str, now: u64) -> Result<JwtGrant, Deny> {
+    let uri = format!("{path}?token={token}");
+    let headers = NginxHeaders {
+        original_uri: crate::request::HeaderField::One(uri.as_bytes()),
+        original_method: crate::request::HeaderField::One(b"GET"),
+        real_ip: crate::request::HeaderField::One(b"10.0.0.1"),
+    };
+    let request = headers.parse()?;
+    verifier().verify(&request, UnixTime(now))
+}
+
+fn check(token: &str) -> Result<JwtGrant, Deny> {
+    check_at(token, "/a.jpg", NOW)
+}
+
+fn with(mut value: serde_json::Value, key: &str, field: serde_json::Value) -> serde_json::Value {
+    value.as_object_mut().unwrap().insert(key.into(), field);
+    value
+}
+
+fn without(mut value: serde_json::Value, key: &str) -> serde_json::Value {
+    value.as_object_mut().unwrap().remove(key);
+    value
+}
+
+#[test]
+fn a_good_token_passes() {
+    assert_eq!(
+        check(&token(&header(), &claims())),
+        Ok(JwtGrant { uses: None })
+    );
+}
+
+#[test]
+fn minted_tokens_verify() {
+    let secret = Secret::from_base64url(SECRET).unwrap();
+    let grant = TokenGrant {
+        path: CanonicalPath::parse(b"/d/a.jpg").unwrap(),
+        scope: Some(Scope::parse(b"/d/").unwrap()),
+        iat: UnixTime(NOW),
+        exp: UnixTime(NOW + 60),
+        audience: "keyhole".into(),
+        once: true,
+    };
+    let token = mint(
+        &grant,
+        "j1",
+        Algorithm::HS256,
+        &EncodingKey::from_secret(secret.expose()),
+    )
+    .unwrap();
+    let grant = check_at(&token, "/d/b.jpg", NOW).unwrap();
+    let uses = grant.uses.unwrap();
+    assert_eq!(uses.count, 1);
+    assert!(uses.id.starts_with("jwt:2:j1:"));
+    assert_eq!(uses.expires_at, UnixTime(NOW + 90));
+    assert_eq!(check_at(&token, "/e/b.jpg", NOW), Err(Deny::OutOfScope));
+}
+
+#[test]
+fn header_rules() {
+    let cases = [
+        (with(header(), "alg", json!("none")), Deny::AlgNotAllowed),
+        (with(header(), "alg", json!("nOnE")), Deny::AlgNotAllowed),
+        (with(header(), "alg", json!("HS512")), Deny::AlgNotAllowed),
+        (with(header(), "alg", json!("RS256")), Deny::AlgNotAllowed),
+        (with(header(), "alg", json!("hs256")), Deny::AlgNotAllowed),
+        (with(header(), "alg", json!(1)), Deny::Malformed),
+        (without(header(), "alg"), Deny::Malformed),
+        (
+            with(header(), "crit", json!(["exp"])),
+            Deny::HeaderNotAllowed,
+        ),
+        (with(header(), "b64", json!(false)), Deny::HeaderNotAllowed),
+        (
+            with(header(), "jku", json!("http://127.0.0.1:1/")),
+            Deny::HeaderNotAllowed,
+        ),
+        (
+            with(header(), "x5u", json!("http://127.0.0.1:1/")),
+            Deny::HeaderNotAllowed,
+        ),
+        (
+            with(header(), "jwk", json!({"kty": "oct", "k": SECRET})),
+            Deny::HeaderNotAllowed,
+        ),
+        (
+            with(header(), "x5c", json!(["MIIB"])),
+            Deny::HeaderNotAllowed,
+        ),
+        (with(header(), "cty", json!("JWT")), Deny::HeaderNotAllowed),
+        (with(header(), "typ", json!("JWT")), Deny::NotAFileToken),
+        (without(header(), "typ"), Deny::NotAFileToken),
+        (with(header(), "kid", json!("nope")), Deny::UnknownKey),
+        (
+            with(header(), "kid", json!("../../etc/passwd")),
+            Deny::UnknownKey,
+        ),
+        (
+            with(header(), "kid", json!("' OR 1=1 --")),
+            Deny::UnknownKey,
+        ),
+        (with(header(), "kid", json!(7)), Deny::Malformed),
+        (without(header(), "kid"), Deny::UnknownKey),
+    ];
+    for (header, expected) in cases {
+        assert_eq!(check(&token(&header, &claims())), Err(expected), "{header}");
+    }
+    assert!(
+        check(&token(
+            &with(header(), "typ", json!("application/KEYHOLE+JWT")),
+            &claims()
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
+fn shape_rules() {
+    let good = token(&header(), &claims());
+    let (message, signature) = good.rsplit_once('.').unwrap();
+    let cases = [
+        (message.to_string(), Deny::Malformed),
+        (format!("{good}.x.y"), Deny::Malformed),
+        (format!("{good}="), Deny::Malformed),
+        (format!("{message}.{signature}+"), Deny::Malformed),
+        (format!("{message}.{signature}/"), Deny::Malformed),
+        (format!("{message}.{signature}%41"), Deny::Malformed),
+        (format!("{message}."), Deny::BadSignature),
+        ("a".repeat(MAX_TOKEN_LEN + 1), Deny::TokenTooLarge),
+        (format!("{message}.{}A", signature), Deny::BadSignature),
+    ];
+    for (token, expected) in cases {
+        assert_eq!(check(&token), Err(expected), "{token}");
+    }
+    // A padded header segment.
+    let padded = format!("{}=.{}", b64(&header()), good.split_once('.').unwrap().1);
+    assert_eq!(check(&padded), Err(Deny::Malformed));
+}
+
+#[test]
+fn duplicate_keys_and_deep_json_are_malformed() {
+    let dup_header = r#"{"alg":"HS256","typ":"keyhole+jwt","kid":"j1","kid":"j2"}"#;
+    assert_eq!(
+        check(&sign_raw(
+            dup_header,
+            &claims().to_string(),
+            Algorithm::HS256
+        )),
+        Err(Deny::Malformed)
+    );
+    let dup_claims = format!(
+        r#"{{"aud":"keyhole","iat":{NOW},"exp":{},"kh_path":"/b.jpg","kh_path":"/a.jpg"}}"#,
+        NOW + 60
+    );
+    assert_eq!(
+        check(&sign_raw(
+            &header().to_string(),
+            &dup_claims,
+            Algorithm::HS256
+        )),
+        Err(Deny::Malformed)
+    );
+    let deep = format!(
+        r#"{{"aud":"keyhole","iat":{NOW},"exp":{},"kh_path":"/a.jpg","x":{}1{}}}"#,
+        NOW + 60,
+        "[".repeat(3000),
+        "]".repeat(3000)
+    );
+    let token = sign_raw(&header().to_string(), &deep, Algorithm::HS256);
+    assert!(token.len() > MAX_TOKEN_LEN);
+    let deep = format!(
+        r#"{{"aud":"keyhole","iat":{NOW},"exp":{},"kh_path":"/a.jpg","x":{}1{}}}"#,
+        NOW + 60,
+        "[".repeat(1000),
+        "]".repeat(1000)
+    );
+    let token = sign_raw(&header().to_string(), &deep, Algorithm::HS256);
+    assert!(token.len() < MAX_TOKEN_LEN);
+    assert_eq!(check(&token), Err(Deny::Malformed));
+}
+
+#[test]
+fn claim_rules() {
+    let cases = [
+        (without(claims(), "exp"), Deny::MissingClaim),
+        (without(claims(), "iat"), Deny::MissingClaim),
+        (without(claims(), "aud"), Deny::MissingClaim),
+        (
+            with(claims(), "exp", json!((NOW + 60).to_string())),
+            Deny::Malformed,
+        ),
+        (
+            with(claims(), "exp", json!(NOW as f64 + 60.5)),
+            Deny::Malformed,
+        ),
+        (with(claims(), "exp", json!(-1)), Deny::Malformed),
+        (
+            with(claims(), "exp", json!(NOW + 365 * 86400)),
+            Deny::TtlTooLong,
+        ),
+        (with(claims(), "nbf", json!(NOW + 31)), Deny::NotYetValid),
+        (
+            with(
+                with(claims(), "iat", json!(NOW + 31)),
+                "exp",
+                json!(NOW + 60),
+            ),
+            Deny::NotYetValid,
+        ),
+        (with(claims(), "aud", json!("other")), Deny::WrongAudience),
+        (
+            with(claims(), "aud", json!(["keyhole", "other"])),
+            Deny::WrongAudience,
+        ),
+        (without(claims(), "kh_path"), Deny::NotAFileToken),
+        (with(claims(), "kh_path", json!("/b.jpg")), Deny::OutOfScope),
+        (with(claims(), "kh_scope", json!("/")), Deny::Malformed),
+        (
+            with(claims(), "kh_path", json!("/x/../a.jpg")),
+            Deny::Malformed,
+        ),
+        (with(claims(), "kh_ip", json!("10.0.0.2")), Deny::IpMismatch),
+        (
+            with(claims(), "kh_m", json!("POST")),
+            Deny::MethodNotAllowed,
+        ),
+        (with(claims(), "kh_once", json!(true)), Deny::MissingClaim),
+        (with(claims(), "kh_uses", json!(9)), Deny::Malformed),
+        (with(claims(), "kh_once", json!("yes")), Deny::Malformed),
+    ];
+    for (claims, expected) in cases {
+        assert_eq!(check(&token(&header(), &claims)), Err(expected), "{claims}");
+    }
+    // Inside the leeway; a one-element audience array; a network binding.
+    let edge = with(
+        with(claims(), "iat", json!(NOW - 60)),
+        "exp",
+        json!(NOW - 30),
+    );
+    assert!(check(&token(&header(), &edge)).is_ok());
+    let past = with(
+        with(claims(), "iat", json!(NOW - 60)),
+        "exp",
+        json!(NOW - 31),
+    );
+    assert_eq!(check(&token(&header(), &past)), Err(Deny::Expired));
+    assert!(
+        check(&token(
+            &header(),
+            &with(claims(), "aud", json!(["keyhole"]))
+        ))
+        .is_ok()
+    );
+    assert!(
+        check(&token(
+            &header(),
+            &with(claims(), "kh_ip", json!("10.0.0.0/8"))
+        ))
+        .is_ok()
+    );
+    let login = json!({"sub": "alice", "aud": "keyhole", "iat": NOW, "exp": NOW + 60});
+    assert_eq!(check(&token(&header(), &login)), Err(Deny::NotAFileToken));
+}
+
+#[test]
+fn forged_tokens_are_bad_signature_before_any_claim() {
+    let expired = with(claims(), "exp", json!(NOW - 1000));
+    let good = token(&header(), &expired);
+    let (message, _) = good.rsplit_once('.').unwrap();
+    let forged = format!("{message}.{}", URL_SAFE_NO_PAD.encode([0u8; 32]));
+    assert_eq!(check(&forged), Err(Deny::BadSignature));
+    // The HS512 key with an HS256-signed token under its kid.
+    let other = token(&with(header(), "kid", json!("j2")), &claims());
+    assert_eq!(check(&other), Err(Deny::AlgNotAllowed));
+}
+
+#[test]
+fn uses_and_the_always_policy() {
+    let once = with(with(claims(), "kh_once", json!(true)), "jti", json!("t-1"));
+    let uses = check(&token(&header(), &once)).unwrap().uses.unwrap();
+    assert_eq!((uses.id.as_str(), uses.count), ("jwt:2:j1:t-1", 1));
+    let three = with(with(claims(), "kh_uses", json!(3)), "jti", json!("t-2"));
+    assert_eq!(
+        check(&token(&header(), &three))
+            .unwrap()
+            .uses
+            .unwrap()
+            .count,
+        3
+    );
+
+    let mut always = verifier();
+    always.policy.single_use = SingleUse::Always;
+    let uri = format!("/a.jpg?token={}", token(&header(), &claims()));
+    let headers = NginxHeaders {
+        original_uri: crate::request::HeaderField::One(uri.as_bytes()),
+        original_method: crate::request::HeaderField::One(b"GET"),
+        real_ip: crate::request::HeaderField::One(b"10.0.0.1"),
+    };
+    let request = headers.parse().unwrap();
+    assert_eq!(
+        always.verify(&request, UnixTime(NOW)),
+        Err(Deny::MissingClaim)
+    );
+    assert_eq!(request.client_ip, "10.0.0.1".parse::<IpAddr>().unwrap());
+}
+
+#[test]
+fn two_token_params_are_refused() {
+    let good = token(&header(), &claims());
+    assert_eq!(
+        check(&format!("{good}&token={good}")),
+        Err(Deny::DuplicateParam)
+    );
+}
