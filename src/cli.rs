@@ -535,11 +535,11 @@ fn explain_report(config: &Config, args: &ExplainArgs, now: UnixTime) -> Report 
     let mut text = String::new();
     let target = request_target(&args.url);
     let client_ip = args.ip.to_string();
-    let headers = crate::request::NginxHeaders {
-        original_uri: crate::request::HeaderField::One(target.as_bytes()),
-        original_method: crate::request::HeaderField::One(args.method.as_bytes()),
-        real_ip: crate::request::HeaderField::One(client_ip.as_bytes()),
-    };
+    let headers = crate::request::NginxHeaders::new(
+        target.as_bytes(),
+        args.method.as_bytes(),
+        client_ip.as_bytes(),
+    );
     let authorizer = config.authorizer();
     let decision = authorizer.decide(&headers, now);
     let verdict = if decision.is_allow() { "allow" } else { "deny" };

@@ -15,6 +15,8 @@ pub enum Credential {
     SignedUrl,
     /// A file-scoped JWT in the query string.
     Jwt,
+    /// A keyhole-signed cookie grant.
+    Cookie,
 }
 
 impl Credential {
@@ -23,6 +25,7 @@ impl Credential {
         match self {
             Credential::SignedUrl => "signed-url",
             Credential::Jwt => "jwt",
+            Credential::Cookie => "cookie",
         }
     }
 }
@@ -168,11 +171,24 @@ pub enum Deny {
     StoreUnavailable,
     /// The replay store is full of live entries; new single-use tokens are refused.
     StoreFull,
+    /// Two cookies carry keyhole's cookie name.
+    DuplicateCookie,
+    /// keyhole's cookie value is longer than it reads.
+    CookieTooLarge,
+    /// A cookie-authenticated request came from another site (`Sec-Fetch-Site:
+    /// cross-site`) that is not on the allow-list.
+    CrossSite,
+    /// The credential's session was revoked.
+    Revoked,
+    /// The cookie exchange needs a credential for a path prefix, not for one file.
+    ScopeRequired,
+    /// The exchange's `return_to` is not a same-origin path inside the granted scope.
+    BadReturnTo,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 37] = [
+    pub const ALL: [Deny; 43] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -210,6 +226,12 @@ impl Deny {
         Deny::Replayed,
         Deny::StoreUnavailable,
         Deny::StoreFull,
+        Deny::DuplicateCookie,
+        Deny::CookieTooLarge,
+        Deny::CrossSite,
+        Deny::Revoked,
+        Deny::ScopeRequired,
+        Deny::BadReturnTo,
     ];
 
     /// The stable reason code.
@@ -252,6 +274,12 @@ impl Deny {
             Deny::Replayed => "replayed",
             Deny::StoreUnavailable => "store-unavailable",
             Deny::StoreFull => "store-full",
+            Deny::DuplicateCookie => "duplicate-cookie",
+            Deny::CookieTooLarge => "cookie-too-large",
+            Deny::CrossSite => "cross-site",
+            Deny::Revoked => "revoked",
+            Deny::ScopeRequired => "scope-required",
+            Deny::BadReturnTo => "bad-return-to",
         }
     }
 }

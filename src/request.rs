@@ -39,6 +39,13 @@ pub struct NginxHeaders<'a> {
     pub original_method: HeaderField<'a>,
     /// `X-Real-IP`: nginx's `$remote_addr`.
     pub real_ip: HeaderField<'a>,
+    /// `Cookie`: the client's cookies (nginx's `$http_cookie`), read only when the
+    /// URL carries no credential.
+    pub cookie: HeaderField<'a>,
+    /// `Sec-Fetch-Site`: where the browser says the request comes from.
+    pub fetch_site: HeaderField<'a>,
+    /// `Referer`: consulted only to match a cross-site request against the allow-list.
+    pub referer: HeaderField<'a>,
 }
 
 /// One `name=value` query parameter, still percent-encoded.
@@ -63,6 +70,12 @@ pub struct AuthRequest<'a> {
     pub params: Vec<Param<'a>>,
     /// The client address, IPv4-mapped IPv6 folded to IPv4.
     pub client_ip: IpAddr,
+    /// The `Cookie` header, if sent.
+    pub cookie: Option<&'a [u8]>,
+    /// The `Sec-Fetch-Site` header, if sent.
+    pub fetch_site: Option<&'a [u8]>,
+    /// The `Referer` header, if sent.
+    pub referer: Option<&'a [u8]>,
 }
 
 /// The request target split at the first `?`, with its parameters parsed.
@@ -75,6 +88,18 @@ pub struct Target<'a> {
 }
 
 impl<'a> NginxHeaders<'a> {
+    /// The three headers every request carries, each sent once; no browser headers.
+    pub fn new(uri: &'a [u8], method: &'a [u8], real_ip: &'a [u8]) -> Self {
+        NginxHeaders {
+            original_uri: HeaderField::One(uri),
+            original_method: HeaderField::One(method),
+            real_ip: HeaderField::One(real_ip),
+            cookie: HeaderField::Missing,
+            fetch_site: HeaderField::Missing,
+            referer: HeaderField::Missing,
+        }
+    }
+
     /// Checks every header and builds the request, or names the first rule broken.
     pub fn parse(&self) -> Result<AuthRequest<'a>, Deny> {
         let uri = single(self.original_uri)?;
@@ -87,7 +112,18 @@ impl<'a> NginxHeaders<'a> {
             path,
             params: target.params,
             client_ip,
+            cookie: optional(self.cookie)?,
+            fetch_site: optional(self.fetch_site)?,
+            referer: optional(self.referer)?,
         })
+    }
+}
+
+fn optional(field: HeaderField<'_>) -> Result<Option<&[u8]>, Deny> {
+    match field {
+        HeaderField::Missing => Ok(None),
+        HeaderField::Duplicated => Err(Deny::DuplicateHeader),
+        HeaderField::One(value) => Ok(Some(value)),
     }
 }
 
@@ -158,11 +194,7 @@ mod tests {
     use super::*;
 
     fn headers<'a>(uri: &'a [u8], method: &'a [u8], ip: &'a [u8]) -> NginxHeaders<'a> {
-        NginxHeaders {
-            original_uri: HeaderField::One(uri),
-            original_method: HeaderField::One(method),
-            real_ip: HeaderField::One(ip),
-        }
+        NginxHeaders::new(uri, method, ip)
     }
 
     #[test]

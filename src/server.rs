@@ -331,6 +331,9 @@ pub async fn decide(state: &State, headers: &HeaderMap) -> Decision {
         original_uri: field(headers, "x-original-uri"),
         original_method: field(headers, "x-original-method"),
         real_ip: field(headers, "x-real-ip"),
+        cookie: field(headers, "cookie"),
+        fetch_site: field(headers, "sec-fetch-site"),
+        referer: field(headers, "referer"),
     };
     let request = match nginx.parse() {
         Ok(request) => request,

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use keyhole::canonical::{CanonicalPath, Scope, encode};
 use keyhole::clock::{Clock, SystemClock, UnixTime};
 use keyhole::keys::KeyRing;
-use keyhole::request::{HeaderField, NginxHeaders};
+use keyhole::request::NginxHeaders;
 use keyhole::verify::signed_url::{IpBinding, UrlGrant, sign};
 use keyhole::verify::{Authorizer, Policy};
 use serde_json::Value;
@@ -594,10 +594,6 @@ fn rust_example_in_signing_md() {
     );
     assert!(photo_url(&keys, "/photos/../etc/passwd").is_err());
     let authorizer = Authorizer::new(Arc::new(keys), Policy::default());
-    let headers = NginxHeaders {
-        original_uri: HeaderField::One(url.as_bytes()),
-        original_method: HeaderField::One(b"GET"),
-        real_ip: HeaderField::One(b"198.51.100.1"),
-    };
+    let headers = NginxHeaders::new(url.as_bytes(), b"GET", b"198.51.100.1");
     assert_eq!(authorizer.decide(&headers, now()).code(), "ok");
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use keyhole::clock::{Clock, SystemClock};
 use keyhole::keys::KeyRing;
-use keyhole::request::{HeaderField, NginxHeaders};
+use keyhole::request::NginxHeaders;
 use keyhole::verify::{Authorizer, Policy};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -111,11 +111,7 @@ fn gallery_writes_a_page_of_urls_keyhole_allows() {
     let codes: Vec<&str> = sources
         .iter()
         .map(|src| {
-            let headers = NginxHeaders {
-                original_uri: HeaderField::One(src.as_bytes()),
-                original_method: HeaderField::One(b"GET"),
-                real_ip: HeaderField::One(b"127.0.0.1"),
-            };
+            let headers = NginxHeaders::new(src.as_bytes(), b"GET", b"127.0.0.1");
             authorizer.decide(&headers, SystemClock.now()).code()
         })
         .collect();

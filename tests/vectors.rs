@@ -13,7 +13,7 @@ use std::sync::Arc;
 use keyhole::canonical::{CanonicalPath, Scope, encode};
 use keyhole::clock::UnixTime;
 use keyhole::keys::KeyRing;
-use keyhole::request::{HeaderField, NginxHeaders};
+use keyhole::request::NginxHeaders;
 use keyhole::verify::signed_url::{
     IpBinding, Methods, SignedFields, TargetRef, UrlGrant, sign, string_to_sign,
 };
@@ -131,10 +131,6 @@ fn decide(
     ip: &str,
     now: UnixTime,
 ) -> &'static str {
-    let headers = NginxHeaders {
-        original_uri: HeaderField::One(uri.as_bytes()),
-        original_method: HeaderField::One(method.as_bytes()),
-        real_ip: HeaderField::One(ip.as_bytes()),
-    };
+    let headers = NginxHeaders::new(uri.as_bytes(), method.as_bytes(), ip.as_bytes());
     authorizer.decide(&headers, now).code()
 }

@@ -211,7 +211,6 @@ mod tests {
     use super::*;
     use crate::canonical::CanonicalPath;
     use crate::clock::FixedClock;
-    use crate::request::HeaderField;
     use crate::store::StoreFuture;
     use jsonwebtoken::{Algorithm, EncodingKey};
 
@@ -260,11 +259,7 @@ mod tests {
     }
 
     async fn decide(authorizer: &Authorizer, target: &str) -> Decision {
-        let headers = NginxHeaders {
-            original_uri: HeaderField::One(target.as_bytes()),
-            original_method: HeaderField::One(b"GET"),
-            real_ip: HeaderField::One(b"127.0.0.1"),
-        };
+        let headers = NginxHeaders::new(target.as_bytes(), b"GET", b"127.0.0.1");
         match headers.parse() {
             Ok(request) => authorizer.decide_request(&request, NOW).await,
             Err(reason) => Decision::Deny(reason),
@@ -285,11 +280,7 @@ mod tests {
             Decision::Deny(Deny::Replayed)
         );
         // `decide` (explain) never consumes a use.
-        let headers = NginxHeaders {
-            original_uri: HeaderField::One(once.as_bytes()),
-            original_method: HeaderField::One(b"GET"),
-            real_ip: HeaderField::One(b"127.0.0.1"),
-        };
+        let headers = NginxHeaders::new(once.as_bytes(), b"GET", b"127.0.0.1");
         assert!(authorizer.decide(&headers, NOW).is_allow());
 
         let down = authorizer_with_down_store();

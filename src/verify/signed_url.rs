@@ -528,7 +528,7 @@ pub fn encode_path(decoded: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{HeaderField, NginxHeaders};
+    use crate::request::NginxHeaders;
 
     const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
     const NOW: UnixTime = UnixTime(1_800_000_000);
@@ -557,11 +557,7 @@ mod tests {
     }
 
     fn check_grant(uri: &str, method: &str, ip: &str) -> Result<Grant, Deny> {
-        let headers = NginxHeaders {
-            original_uri: HeaderField::One(uri.as_bytes()),
-            original_method: HeaderField::One(method.as_bytes()),
-            real_ip: HeaderField::One(ip.as_bytes()),
-        };
+        let headers = NginxHeaders::new(uri.as_bytes(), method.as_bytes(), ip.as_bytes());
         let request = headers.parse()?;
         SignedUrl::parse(&request.params)?.verify(&request, &ring(), &policy(), NOW)
     }

@@ -50,11 +50,7 @@ fn token(header: &serde_json::Value, claims: &serde_json::Value) -> String {
 
 fn check_at(token: &str, path: &str, now: u64) -> Result<JwtGrant, Deny> {
     let uri = format!("{path}?token={token}");
-    let headers = NginxHeaders {
-        original_uri: crate::request::HeaderField::One(uri.as_bytes()),
-        original_method: crate::request::HeaderField::One(b"GET"),
-        real_ip: crate::request::HeaderField::One(b"10.0.0.1"),
-    };
+    let headers = NginxHeaders::new(uri.as_bytes(), b"GET", b"10.0.0.1");
     let request = headers.parse()?;
     verifier().verify(&request, UnixTime(now))
 }
@@ -343,11 +339,7 @@ fn uses_and_the_always_policy() {
     let mut always = verifier();
     always.policy.single_use = SingleUse::Always;
     let uri = format!("/a.jpg?token={}", token(&header(), &claims()));
-    let headers = NginxHeaders {
-        original_uri: crate::request::HeaderField::One(uri.as_bytes()),
-        original_method: crate::request::HeaderField::One(b"GET"),
-        real_ip: crate::request::HeaderField::One(b"10.0.0.1"),
-    };
+    let headers = NginxHeaders::new(uri.as_bytes(), b"GET", b"10.0.0.1");
     let request = headers.parse().unwrap();
     assert_eq!(
         always.verify(&request, UnixTime(NOW)),
