@@ -57,6 +57,25 @@ enum Command {
         #[arg(long, default_value = "1h")]
         ttl: String,
     },
+    /// Print a `Set-Cookie` header value granting SCOPE (a path prefix ending in `/`),
+    /// signed with the first key of KEYHOLE_KEYS, for back ends that set the cookie.
+    Cookie {
+        /// The path prefix the cookie grants.
+        scope: String,
+        /// Lifetime (at most KEYHOLE_COOKIE_MAX_LIFETIME).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Session id to name in revocations; a random one by default.
+        #[arg(long)]
+        sid: Option<String>,
+    },
+    /// Revoke a cookie session on a running keyhole (through its admin listener,
+    /// KEYHOLE_ADMIN_LISTEN); denied from the next request on.
+    Revoke {
+        /// The session id (printed by `keyhole cookie`, logged by the exchange).
+        #[arg(long)]
+        sid: String,
+    },
     /// Ask a running keyhole's admin listener (KEYHOLE_ADMIN_LISTEN) whether it is
     /// alive; exit 0 if so, 1 if not. For container health checks.
     Health {
@@ -148,6 +167,10 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => with_config(|config| explain(config, &args)),
         Command::Demo(args) => crate::demo::run(&args),
         Command::Health { ready } => health(ready),
+        Command::Cookie { scope, ttl, sid } => {
+            with_config(|config| cookie(config, &scope, &ttl, sid.as_deref()))
+        }
+        Command::Revoke { sid } => revoke(&sid),
         Command::Gallery { dir, ttl } => with_config(|config| {
             let written = parse_seconds(Some(&ttl), 0)
                 .map_err(|m| format!("--ttl {m}"))
@@ -306,6 +329,94 @@ async fn reload_on_sighup(state: Arc<crate::server::State>) {
     }
 }
 
+fn cookie(config: &Config, scope: &str, ttl: &str, sid: Option<&str>) -> ExitCode {
+    use crate::verify::cookie::{self, CookieGrant, SessionId};
+    let grant = (|| {
+        let scope = Scope::parse(scope.as_bytes()).map_err(|r| {
+            format!("SCOPE `{scope}` is not a canonical prefix ending in `/` ({r})")
+        })?;
+        let ttl = parse_seconds(Some(ttl), 0).map_err(|m| format!("--ttl {m}"))?;
+        if ttl == 0 || ttl > config.cookies.max_lifetime {
+            return Err(format!(
+                "--ttl must be more than 0 and at most KEYHOLE_COOKIE_MAX_LIFETIME ({}s)",
+                config.cookies.max_lifetime
+            ));
+        }
+        let sid = match sid {
+            Some(text) => SessionId::parse(text)
+                .map_err(|_| format!("--sid `{text}`: 1 to 64 of A-Z a-z 0-9 _ -"))?,
+            None => SessionId::generate().map_err(|e| e.to_string())?,
+        };
+        Ok((
+            CookieGrant {
+                scope,
+                exp: SystemClock.now().plus(ttl),
+                sid: Some(sid),
+            },
+            ttl,
+        ))
+    })();
+    match grant {
+        Ok((grant, ttl)) => {
+            let value = cookie::sign(&grant, config.keys.signing_key());
+            println!(
+                "{}",
+                cookie::set_cookie_header(
+                    &config.cookies.name,
+                    &value,
+                    ttl,
+                    config.cookies.same_site
+                )
+            );
+            if let Some(sid) = &grant.sid {
+                eprintln!(
+                    "session id: {} (keyhole revoke --sid {})",
+                    sid.as_str(),
+                    sid.as_str()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(message) => usage_error(message),
+    }
+}
+
+fn revoke(sid: &str) -> ExitCode {
+    if crate::verify::cookie::SessionId::parse(sid).is_err() {
+        return usage_error(format!("--sid `{sid}`: 1 to 64 of A-Z a-z 0-9 _ -"));
+    }
+    let addr = match crate::config::admin_listen_from_env() {
+        Ok(Some(addr)) => addr,
+        Ok(None) => {
+            return usage_error(
+                "KEYHOLE_ADMIN_LISTEN is off; revoke through a running keyhole needs it",
+            );
+        }
+        Err(message) => return usage_error(format!("KEYHOLE_ADMIN_LISTEN {message}")),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return usage_error(format!("cannot start the async runtime: {error}")),
+    };
+    match runtime.block_on(crate::admin_client::post(
+        addr,
+        &format!("/revoke?sid={sid}"),
+        "/revoke",
+    )) {
+        Ok(()) => {
+            println!("revoked session {sid}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("keyhole: {error}");
+            ExitCode::from(EXIT_DENY)
+        }
+    }
+}
+
 fn health(ready: bool) -> ExitCode {
     let addr = match crate::config::admin_listen_from_env() {
         Ok(Some(addr)) => addr,
@@ -320,7 +431,7 @@ fn health(ready: bool) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return usage_error(format!("cannot start the async runtime: {error}")),
     };
-    match runtime.block_on(crate::health::check(addr, path)) {
+    match runtime.block_on(crate::admin_client::check(addr, path)) {
         Ok(()) => {
             println!("ok");
             ExitCode::SUCCESS

@@ -15,12 +15,13 @@ use crate::clock::SystemClock;
 use crate::jwks::{JwksSource, JwksUrl};
 use crate::keys::KeyRing;
 use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
+use crate::verify::cookie::{self, CookiePolicy};
 use crate::verify::jwt::{self, JwtPolicy, JwtVerifier, SingleUse};
 use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
-pub const KNOWN_VARIABLES: [&str; 25] = [
+pub const KNOWN_VARIABLES: [&str; 29] = [
     "KEYHOLE_LISTEN",
     "KEYHOLE_ADMIN_LISTEN",
     "KEYHOLE_SOCKET_MODE",
@@ -46,6 +47,10 @@ pub const KNOWN_VARIABLES: [&str; 25] = [
     "KEYHOLE_JWKS_URL",
     "KEYHOLE_JWKS_REFRESH",
     "KEYHOLE_JWKS_REFETCH_INTERVAL",
+    "KEYHOLE_COOKIE_NAME",
+    "KEYHOLE_COOKIE_SAMESITE",
+    "KEYHOLE_COOKIE_MAX_LIFETIME",
+    "KEYHOLE_COOKIE_CROSS_SITE_ALLOW",
 ];
 
 /// The variables as strings, before validation (field `foo_bar` is `KEYHOLE_FOO_BAR`).
@@ -76,6 +81,10 @@ pub struct RawConfig {
     jwks_url: Option<String>,
     jwks_refresh: Option<String>,
     jwks_refetch_interval: Option<String>,
+    cookie_name: Option<String>,
+    cookie_samesite: Option<String>,
+    cookie_max_lifetime: Option<String>,
+    cookie_cross_site_allow: Option<String>,
 }
 
 /// The JWT verifier and the remote JWKS feeding it, both optional.
@@ -147,6 +156,8 @@ pub struct Config {
     pub replay_capacity: usize,
     /// The remote JWKS, when `KEYHOLE_JWKS_URL` is set (fetched by `serve`).
     pub jwks: Option<Arc<JwksSource>>,
+    /// Cookie name, attributes and cross-site rules.
+    pub cookies: CookiePolicy,
 }
 
 impl Config {
@@ -161,6 +172,7 @@ impl Config {
                 Arc::new(SystemClock),
             )),
             jwks: self.jwks.clone(),
+            cookies: self.cookies.clone(),
         }
     }
 }
@@ -322,6 +334,13 @@ impl RawConfig {
                 None
             }
         };
+        let cookies = parse_cookie_policy(
+            self.cookie_name.as_deref(),
+            self.cookie_samesite.as_deref(),
+            self.cookie_max_lifetime.as_deref(),
+            self.cookie_cross_site_allow.as_deref(),
+            &mut report,
+        );
         Some(Config {
             listen: listen?,
             server: ServerSettings {
@@ -342,6 +361,7 @@ impl RawConfig {
             jwt: jwt.as_ref()?.0.clone(),
             jwks: jwt?.1,
             replay_capacity: replay_capacity?,
+            cookies: cookies?,
         })
     }
 
@@ -534,6 +554,81 @@ fn parse_listen(text: &str) -> Result<Listen, String> {
     }
     text.parse().map(Listen::Tcp).map_err(|_| {
         format!("must be `HOST:PORT` with an IP address (`127.0.0.1:9181`, `[::1]:9181`) or `unix:/path`, got `{text}`")
+    })
+}
+
+/// The `KEYHOLE_COOKIE_*` variables.
+fn parse_cookie_policy(
+    name: Option<&str>,
+    same_site: Option<&str>,
+    max_lifetime: Option<&str>,
+    cross_site_allow: Option<&str>,
+    report: &mut impl FnMut(&'static str, String),
+) -> Option<CookiePolicy> {
+    let defaults = CookiePolicy::default();
+    let name = name.unwrap_or(cookie::DEFAULT_NAME);
+    // RFC 6265 token characters only; `__Host-` is recommended, not required.
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !name_ok {
+        report(
+            "KEYHOLE_COOKIE_NAME",
+            format!(
+                "must be a cookie name of letters, digits and `-_.` (such as `__Host-keyhole`), got `{name}`"
+            ),
+        );
+    }
+    let same_site = match same_site.unwrap_or("lax") {
+        "lax" | "Lax" => Some(cookie::SameSite::Lax),
+        "strict" | "Strict" => Some(cookie::SameSite::Strict),
+        other => {
+            report(
+                "KEYHOLE_COOKIE_SAMESITE",
+                format!("must be `lax` or `strict`, got `{other}`"),
+            );
+            None
+        }
+    };
+    let max_lifetime = parse_seconds(max_lifetime, defaults.max_lifetime)
+        .map_err(|message| report("KEYHOLE_COOKIE_MAX_LIFETIME", message))
+        .ok()
+        .filter(|seconds| {
+            let ok = *seconds > 0;
+            if !ok {
+                report(
+                    "KEYHOLE_COOKIE_MAX_LIFETIME",
+                    "must be greater than zero".into(),
+                );
+            }
+            ok
+        });
+    let mut origins = Vec::new();
+    for origin in cross_site_allow
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        if rest.is_some_and(|rest| !rest.is_empty() && !rest.contains(['/', '?', '#', '@'])) {
+            origins.push(origin.to_owned());
+        } else {
+            report(
+                "KEYHOLE_COOKIE_CROSS_SITE_ALLOW",
+                format!("must list origins such as `https://partner.example`, got `{origin}`"),
+            );
+        }
+    }
+    Some(CookiePolicy {
+        name: name_ok.then(|| name.to_owned())?,
+        same_site: same_site?,
+        max_lifetime: max_lifetime?,
+        cross_site_allow: origins,
     })
 }
 

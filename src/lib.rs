@@ -16,17 +16,18 @@
 //! - [`store`]: the replay store trait and its in-memory implementation.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
 //! - [`metrics`]: Prometheus metrics for the admin listener.
-//! - [`health`]: `keyhole health`, a client of the admin listener.
+//! - [`admin_client`]: `keyhole health` and `keyhole revoke`, clients of the admin
+//!   listener.
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
 //! - [`demo`]: `keyhole demo`.
 
+pub mod admin_client;
 pub mod canonical;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod decision;
 pub mod demo;
-pub mod health;
 pub mod jwks;
 pub mod keys;
 pub mod metrics;

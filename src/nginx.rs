@@ -169,6 +169,14 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
         &layout.access_log().display().to_string(),
     )?;
     let site_error_log = layout.site_error_log().display().to_string();
+    let error_log = "/var/log/nginx/keyhole-error.log";
+    let auth = replace(AUTH_CONF, "keyhole.conf", error_log, &site_error_log)?;
+    let cached_auth = replace(
+        CACHED_AUTH_CONF,
+        "keyhole-cached.conf",
+        error_log,
+        &site_error_log,
+    )?;
     site = replace(
         &site,
         "example-site.conf",
@@ -184,10 +192,10 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
     )?;
     let files = [
         ("keyhole-upstream.conf", upstream.as_str()),
-        ("keyhole.conf", AUTH_CONF),
+        ("keyhole.conf", auth.as_str()),
         ("keyhole-log.conf", LOG_CONF),
         ("example-site.conf", site.as_str()),
-        ("keyhole-cached.conf", CACHED_AUTH_CONF),
+        ("keyhole-cached.conf", cached_auth.as_str()),
         ("keyhole-cache-path.conf", cache_path.as_str()),
     ];
     for (name, text) in files {

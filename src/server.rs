@@ -22,7 +22,7 @@ use warp::http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::clock::Clock;
 use crate::config::{Listen, ServerSettings};
-use crate::decision::Decision;
+use crate::decision::{Decision, Deny};
 use crate::metrics::Metrics;
 use crate::request::{HeaderField, NginxHeaders};
 use crate::verify::Authorizer;
@@ -282,7 +282,8 @@ pub type Routes = BoxedFilter<(warp::reply::Response,)>;
 
 /// The auth listener's routes: `/auth` (any method) and nothing else.
 pub fn auth_routes(state: Arc<State>) -> Routes {
-    warp::path!("auth")
+    let session_state = Arc::clone(&state);
+    let auth = warp::path!("auth")
         .and(warp::header::headers_cloned())
         .then(move |headers: HeaderMap| {
             let state = Arc::clone(&state);
@@ -290,13 +291,72 @@ pub fn auth_routes(state: Arc<State>) -> Routes {
                 let decision = decide(&state, &headers).await;
                 warp::Reply::into_response(reply(&decision))
             }
-        })
-        .boxed()
+        });
+    // The cookie exchange, which nginx exposes as /_keyhole/session: 303 with the
+    // cookie, or 403 with a reason code.
+    let session = warp::path!("session")
+        .and(warp::header::headers_cloned())
+        .then(move |headers: HeaderMap| {
+            let state = Arc::clone(&session_state);
+            async move { exchange(&state, &headers).await }
+        });
+    auth.or(session).unify().boxed()
+}
+
+fn nginx_headers(headers: &HeaderMap) -> NginxHeaders<'_> {
+    NginxHeaders {
+        original_uri: field(headers, "x-original-uri"),
+        original_method: field(headers, "x-original-method"),
+        real_ip: field(headers, "x-real-ip"),
+        cookie: field(headers, "cookie"),
+        fetch_site: field(headers, "sec-fetch-site"),
+        referer: field(headers, "referer"),
+    }
+}
+
+/// Runs the cookie exchange and builds its reply.
+async fn exchange(state: &State, headers: &HeaderMap) -> warp::reply::Response {
+    let nginx = nginx_headers(headers);
+    let result = match nginx.parse() {
+        Ok(request) => {
+            let authorizer = state.authorizer.load_full();
+            let result = authorizer.exchange(&request, state.clock.now()).await;
+            if let Err(reason) = &result {
+                tracing::info!(reason = reason.code(), client_ip = %request.client_ip, "exchange denied");
+            }
+            result
+        }
+        Err(reason) => Err(reason),
+    };
+    let mut response = Response::new(String::new());
+    let headers = response.headers_mut();
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    let built = result.and_then(|exchange| {
+        let location = HeaderValue::from_str(&exchange.location).map_err(|_| Deny::BadReturnTo)?;
+        let cookie = HeaderValue::from_str(&exchange.set_cookie).map_err(|_| Deny::Malformed)?;
+        Ok((location, cookie))
+    });
+    let status = match built {
+        Ok((location, cookie)) => {
+            headers.insert("location", location);
+            headers.insert("set-cookie", cookie);
+            headers.insert(REASON_HEADER, HeaderValue::from_static("ok"));
+            StatusCode::SEE_OTHER
+        }
+        Err(reason) => {
+            headers.insert(REASON_HEADER, HeaderValue::from_static(reason.code()));
+            StatusCode::FORBIDDEN
+        }
+    };
+    *response.status_mut() = status;
+    warp::Reply::into_response(response)
 }
 
 /// The admin listener's routes.
 pub fn admin_routes(state: Arc<State>) -> Routes {
     let metrics_state = Arc::clone(&state);
+    let revoke_state = Arc::clone(&state);
     let metrics = warp::path!("metrics").map(move || {
         let mut response = Response::new(metrics_state.metrics.encode());
         response.headers_mut().insert(
@@ -320,21 +380,63 @@ pub fn admin_routes(state: Arc<State>) -> Routes {
         *response.status_mut() = status;
         warp::Reply::into_response(response)
     });
-    metrics.or(healthz).unify().or(readyz).unify().boxed()
+    // POST /revoke?sid=ID: the session is denied from now on (nginx never exposes the
+    // admin listener). Kept in the store as long as a cookie can live.
+    let revoke = warp::post()
+        .and(warp::path!("revoke"))
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .then(move |query: String| {
+            let state = Arc::clone(&revoke_state);
+            async move { revoke(&state, &query).await }
+        });
+    metrics
+        .or(healthz)
+        .unify()
+        .or(readyz)
+        .unify()
+        .or(revoke)
+        .unify()
+        .boxed()
+}
+
+/// Records a session revocation named by `sid=` in the admin request's query.
+async fn revoke(state: &State, query: &str) -> warp::reply::Response {
+    let sid = query
+        .split('&')
+        .filter_map(|item| item.strip_prefix("sid="))
+        .next()
+        .map(crate::verify::cookie::SessionId::parse);
+    let (status, body) = match sid {
+        Some(Ok(sid)) => {
+            let authorizer = state.authorizer.load_full();
+            let until = state.clock.now().plus(authorizer.cookies.max_lifetime);
+            let id = format!("sid:{}", sid.as_str());
+            match authorizer.store.revoke(&id, until).await {
+                Ok(()) => {
+                    tracing::info!(sid = sid.as_str(), "session revoked");
+                    (StatusCode::OK, "revoked\n".to_owned())
+                }
+                Err(error) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("not revoked: {error}\n"),
+                ),
+            }
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            "need sid=ID (1 to 64 of A-Z a-z 0-9 _ -)\n".to_owned(),
+        ),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    warp::Reply::into_response(response)
 }
 
 /// Runs one decision from raw headers, logs it (denials at info, allows at debug) and
 /// counts it.
 pub async fn decide(state: &State, headers: &HeaderMap) -> Decision {
     let started = Instant::now();
-    let nginx = NginxHeaders {
-        original_uri: field(headers, "x-original-uri"),
-        original_method: field(headers, "x-original-method"),
-        real_ip: field(headers, "x-real-ip"),
-        cookie: field(headers, "cookie"),
-        fetch_site: field(headers, "sec-fetch-site"),
-        referer: field(headers, "referer"),
-    };
+    let nginx = nginx_headers(headers);
     let request = match nginx.parse() {
         Ok(request) => request,
         Err(reason) => {

@@ -85,3 +85,24 @@ fn denials_are_never_cached_and_allows_end_at_expiry() {
     assert_eq!(expired.status, 403);
     assert_eq!(env.last_reason(), "expired");
 }
+
+#[test]
+fn keyhole_cached_conf_is_keyhole_conf_plus_the_cache() {
+    // Everything after the header comment, with the cache block taken out, must be
+    // keyhole.conf's: the two shipped files cannot drift apart.
+    let body = |text: &str| -> String {
+        text.lines()
+            .skip_while(|line| line.starts_with('#') || line.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let cached = body(keyhole::nginx::CACHED_AUTH_CONF);
+    let start = cached.find("\n\n    # The decision cache").unwrap();
+    let end = start
+        + cached[start..]
+            .find("proxy_no_cache $http_cookie;")
+            .unwrap()
+        + "proxy_no_cache $http_cookie;".len();
+    let without_cache = format!("{}{}", &cached[..start], &cached[end..]);
+    assert_eq!(without_cache, body(keyhole::nginx::AUTH_CONF));
+}

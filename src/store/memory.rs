@@ -54,14 +54,14 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn record(&self, id: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
-        let mut state = self
-            .state
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, StoreError> {
+        self.state
             .lock()
-            .map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))?;
-        if state.entries.contains_key(id) {
-            return Ok(false);
-        }
+            .map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))
+    }
+
+    /// When full, sweeps expired entries; still full of live ones is an error.
+    fn make_room(&self, state: &mut State) -> Result<(), StoreError> {
         if state.entries.len() >= self.capacity {
             let now = self.clock.now();
             if state.earliest.is_some_and(|earliest| earliest < now) {
@@ -72,11 +72,47 @@ impl MemoryStore {
                 return Err(StoreError::Full);
             }
         }
-        state.entries.insert(id.to_owned(), expires_at);
+        Ok(())
+    }
+
+    fn insert(state: &mut State, key: String, expires_at: UnixTime) {
+        state.entries.insert(key, expires_at);
         state.earliest = Some(state.earliest.map_or(expires_at, |e| e.min(expires_at)));
+    }
+
+    fn record(&self, id: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
+        let mut state = self.lock()?;
+        if state.entries.contains_key(id) {
+            return Ok(false);
+        }
+        self.make_room(&mut state)?;
+        Self::insert(&mut state, id.to_owned(), expires_at);
         Ok(true)
     }
+
+    fn record_revocation(&self, id: &str, until: UnixTime) -> Result<(), StoreError> {
+        let key = format!("{REVOKED_PREFIX}{id}");
+        let mut state = self.lock()?;
+        if let Some(existing) = state.entries.get_mut(&key) {
+            *existing = (*existing).max(until);
+            return Ok(());
+        }
+        self.make_room(&mut state)?;
+        Self::insert(&mut state, key, until);
+        Ok(())
+    }
+
+    fn revoked(&self, id: &str) -> Result<bool, StoreError> {
+        let key = format!("{REVOKED_PREFIX}{id}");
+        let now = self.clock.now();
+        let state = self.lock()?;
+        Ok(state.entries.get(&key).is_some_and(|until| *until >= now))
+    }
 }
+
+/// Revocations share the map with replay ids under their own prefix; replay ids start
+/// with their credential kind (`jwt:`), so the two never meet.
+const REVOKED_PREFIX: &str = "revoked:";
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,6 +127,14 @@ impl ReplayStore for MemoryStore {
     fn check_and_record<'a>(&'a self, id: &'a str, expires_at: UnixTime) -> StoreFuture<'a> {
         let result = self.record(id, expires_at);
         Box::pin(std::future::ready(result))
+    }
+
+    fn revoke<'a>(&'a self, id: &'a str, until: UnixTime) -> StoreFuture<'a, ()> {
+        Box::pin(std::future::ready(self.record_revocation(id, until)))
+    }
+
+    fn is_revoked<'a>(&'a self, id: &'a str) -> StoreFuture<'a> {
+        Box::pin(std::future::ready(self.revoked(id)))
     }
 }
 
@@ -138,6 +182,24 @@ mod tests {
             store.check_and_record("live", UnixTime(200)).await,
             Ok(false)
         );
+    }
+
+    #[tokio::test]
+    async fn revocations_hold_until_their_time_and_keep_the_later_one() {
+        let store = store(10, 100);
+        assert_eq!(store.is_revoked("sid:a").await, Ok(false));
+        store.revoke("sid:a", UnixTime(150)).await.unwrap();
+        store.revoke("sid:a", UnixTime(120)).await.unwrap();
+        assert_eq!(store.is_revoked("sid:a").await, Ok(true));
+        assert_eq!(store.is_revoked("sid:b").await, Ok(false));
+        // A replay id of the same text is another entry.
+        assert_eq!(
+            store.check_and_record("sid:a", UnixTime(150)).await,
+            Ok(true)
+        );
+        let later = MemoryStore::new(10, Arc::new(FixedClock(UnixTime(151))));
+        later.revoke("sid:a", UnixTime(150)).await.unwrap();
+        assert_eq!(later.is_revoked("sid:a").await, Ok(false));
     }
 
     #[test]

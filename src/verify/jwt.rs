@@ -121,6 +121,19 @@ pub struct Uses {
 pub struct JwtGrant {
     /// A use limit, when the token is single- or limited-use.
     pub uses: Option<Uses>,
+    /// The `kh_scope` claim, when the token grants a prefix (not one path).
+    pub scope: Option<Scope>,
+    /// The token's expiry.
+    pub exp: UnixTime,
+}
+
+/// Whether the request's own path must lie in the token's resource.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Containment {
+    /// An `/auth` decision: the file requested must be the token's.
+    RequestPath,
+    /// The cookie exchange: the caller checks `return_to` against the scope.
+    Caller,
 }
 
 impl JwtVerifier {
@@ -180,6 +193,29 @@ impl JwtVerifier {
 
     /// Verifies the request's token: shape, header, key, signature, then claims.
     pub fn verify(&self, request: &AuthRequest<'_>, now: UnixTime) -> Result<JwtGrant, Deny> {
+        self.verify_with(request, now, Containment::RequestPath)
+    }
+
+    /// For the cookie exchange: every check except the request path's containment;
+    /// a token for one path (`kh_path`) is `scope-required`.
+    pub fn verify_scope_grant(
+        &self,
+        request: &AuthRequest<'_>,
+        now: UnixTime,
+    ) -> Result<JwtGrant, Deny> {
+        let grant = self.verify_with(request, now, Containment::Caller)?;
+        if grant.scope.is_none() {
+            return Err(Deny::ScopeRequired);
+        }
+        Ok(grant)
+    }
+
+    fn verify_with(
+        &self,
+        request: &AuthRequest<'_>,
+        now: UnixTime,
+        containment: Containment,
+    ) -> Result<JwtGrant, Deny> {
         let mut values = request
             .params
             .iter()
@@ -196,7 +232,7 @@ impl JwtVerifier {
             .map_err(|_| Deny::Malformed)?;
         let claims = json::parse_object(&payload).map_err(|_| Deny::Malformed)?;
         let claims = Claims::parse(&claims)?;
-        self.check_claims(&claims, &key.kid, request, now)
+        self.check_claims(&claims, &key.kid, request, now, containment)
     }
 
     /// The JWS layer: shape, header, key, algorithm, signature. Returns the key and
@@ -244,6 +280,7 @@ impl JwtVerifier {
         kid: &str,
         request: &AuthRequest<'_>,
         now: UnixTime,
+        containment: Containment,
     ) -> Result<JwtGrant, Deny> {
         let policy = &self.policy;
         if now.minus(policy.leeway) > claims.exp {
@@ -271,6 +308,7 @@ impl JwtVerifier {
             }
         }
         let allowed = match &claims.resource {
+            _ if containment == Containment::Caller => true,
             Resource::Path(path) => *path == request.path,
             Resource::Scope(scope) => scope.contains(&request.path),
         };
@@ -301,7 +339,15 @@ impl JwtVerifier {
                 })
             }
         };
-        Ok(JwtGrant { uses })
+        let scope = match &claims.resource {
+            Resource::Scope(scope) => Some(scope.clone()),
+            Resource::Path(_) => None,
+        };
+        Ok(JwtGrant {
+            uses,
+            scope,
+            exp: claims.exp,
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 //! Verifiers do no IO, never read the environment or the system clock (the time is
 //! an argument), and never panic on input.
 
+pub mod cookie;
 pub mod jwt;
 pub mod signed_url;
 
@@ -52,6 +53,17 @@ pub struct Authorizer {
     pub store: Arc<dyn ReplayStore>,
     /// The remote JWKS, refetched (rate-limited) when a token names an unknown key.
     pub jwks: Option<Arc<crate::jwks::JwksSource>>,
+    /// Cookie name, attributes and cross-site rules.
+    pub cookies: cookie::CookiePolicy,
+}
+
+/// What the cookie exchange answers: the cookie to set and where to go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// The `Set-Cookie` header value.
+    pub set_cookie: String,
+    /// The `Location` (a same-origin path inside the granted scope).
+    pub location: String,
 }
 
 /// A stateless verdict that still needs the replay store before it is an allow.
@@ -61,6 +73,8 @@ pub struct Allowance {
     pub grant: Grant,
     /// A use limit to enforce, for single- and limited-use tokens.
     pub uses: Option<jwt::Uses>,
+    /// A store id (`sid:<session id>`) that must not be revoked.
+    pub revocable: Option<String>,
 }
 
 impl Authorizer {
@@ -72,6 +86,7 @@ impl Authorizer {
             jwt: None,
             store: Arc::new(MemoryStore::new(DEFAULT_CAPACITY, Arc::new(SystemClock))),
             jwks: None,
+            cookies: cookie::CookiePolicy::default(),
         }
     }
 
@@ -106,6 +121,7 @@ impl Authorizer {
             (true, true) => "ambiguous",
             (true, false) => Credential::SignedUrl.name(),
             (false, true) => Credential::Jwt.name(),
+            (false, false) if self.carries_cookie(request) => Credential::Cookie.name(),
             (false, false) => "none",
         }
     }
@@ -136,15 +152,59 @@ impl Authorizer {
             (true, Some(_)) => Err(Deny::AmbiguousCredential),
             (true, None) => signed_url::SignedUrl::parse(&request.params)
                 .and_then(|url| url.verify(request, &self.keys, &self.policy, now))
-                .map(|grant| Allowance { grant, uses: None }),
+                .map(|grant| Allowance {
+                    grant,
+                    uses: None,
+                    revocable: None,
+                }),
             // A JWT allow is never cached by nginx: a cached answer would replay a
             // single-use token and outlive a key removed from a JWKS.
             (false, Some(jwt)) => jwt.verify(request, now).map(|grant| Allowance {
                 grant: Grant::uncacheable(Credential::Jwt),
                 uses: grant.uses,
+                revocable: None,
             }),
-            (false, None) => Err(Deny::MissingCredential),
+            // No credential in the URL: only now is the cookie consulted. A URL
+            // credential that fails never falls through to it.
+            (false, None) => self.check_cookie(request, now),
         }
+    }
+
+    /// Whether the request carries keyhole's cookie (for metrics and logs).
+    fn carries_cookie(&self, request: &AuthRequest<'_>) -> bool {
+        request
+            .cookie
+            .and_then(|header| std::str::from_utf8(header).ok())
+            .is_some_and(|header| {
+                matches!(
+                    cookie::find(header, &self.cookies.name),
+                    Ok(Some(_)) | Err(_)
+                )
+            })
+    }
+
+    /// The cookie credential: where the request comes from, then the signed grant.
+    fn check_cookie(&self, request: &AuthRequest<'_>, now: UnixTime) -> Result<Allowance, Deny> {
+        let Some(header) = request.cookie else {
+            return Err(Deny::MissingCredential);
+        };
+        let header = std::str::from_utf8(header).map_err(|_| Deny::Malformed)?;
+        let value = cookie::find(header, &self.cookies.name)?.ok_or(Deny::MissingCredential)?;
+        self.cookies
+            .check_site(request.fetch_site, request.referer)?;
+        let signed = cookie::SignedCookie::parse(&value)?;
+        let grant = signed.verify(
+            &request.path,
+            &self.keys,
+            &self.policy,
+            self.cookies.max_lifetime,
+            now,
+        )?;
+        Ok(Allowance {
+            grant,
+            uses: None,
+            revocable: signed.grant.sid.map(|sid| format!("sid:{}", sid.as_str())),
+        })
     }
 
     /// Decides about a request whose headers already parsed, recording single-use
@@ -165,13 +225,83 @@ impl Authorizer {
             }
             Err(reason) => return Decision::Deny(reason),
         };
-        let Some(uses) = &allowance.uses else {
-            return self.cap_cache(Decision::Allow(allowance.grant), now);
-        };
-        match self.consume(uses).await {
-            Ok(()) => Decision::Allow(allowance.grant),
-            Err(reason) => Decision::Deny(reason),
+        if let Err(reason) = self.check_state(&allowance).await {
+            return Decision::Deny(reason);
         }
+        self.cap_cache(Decision::Allow(allowance.grant), now)
+    }
+
+    /// What needs the store: revocation, then use limits. Fails closed.
+    async fn check_state(&self, allowance: &Allowance) -> Result<(), Deny> {
+        if let Some(id) = &allowance.revocable {
+            match self.store.is_revoked(id).await {
+                Ok(false) => {}
+                Ok(true) => return Err(Deny::Revoked),
+                Err(error) => {
+                    tracing::warn!(%error, "store unavailable for a revocation check");
+                    return Err(Deny::StoreUnavailable);
+                }
+            }
+        }
+        match &allowance.uses {
+            Some(uses) => self.consume(uses).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The cookie exchange: a valid scope credential in the URL (a scope-signed URL or
+    /// a scope JWT) and a `return_to` inside its scope give a signed cookie for that
+    /// scope with a fresh session id, living no longer than the credential.
+    pub async fn exchange(
+        &self,
+        request: &AuthRequest<'_>,
+        now: UnixTime,
+    ) -> Result<Exchange, Deny> {
+        let signed = signed_url::is_present(&request.params);
+        let jwt = self
+            .jwt
+            .as_ref()
+            .filter(|jwt| jwt.is_present(&request.params));
+        let (scope, exp, uses) = match (signed, jwt) {
+            (true, Some(_)) => return Err(Deny::AmbiguousCredential),
+            (true, None) => {
+                let url = signed_url::SignedUrl::parse(&request.params)?;
+                let (scope, exp) =
+                    url.verify_scope_grant(request, &self.keys, &self.policy, now)?;
+                (scope, exp, None)
+            }
+            (false, Some(jwt)) => {
+                let grant = jwt.verify_scope_grant(request, now)?;
+                let scope = grant.scope.ok_or(Deny::ScopeRequired)?;
+                (scope, grant.exp, grant.uses)
+            }
+            (false, None) => return Err(Deny::MissingCredential),
+        };
+        let location = return_to(&request.params, &scope)?;
+        if let Some(uses) = &uses {
+            self.consume(uses).await?;
+        }
+        let exp = exp.min(now.plus(self.cookies.max_lifetime));
+        let max_age = exp.0.saturating_sub(now.0);
+        if max_age == 0 {
+            return Err(Deny::Expired);
+        }
+        let sid = cookie::SessionId::generate().map_err(|_| Deny::StoreUnavailable)?;
+        let grant = cookie::CookieGrant {
+            scope,
+            exp,
+            sid: Some(sid),
+        };
+        let value = cookie::sign(&grant, self.keys.signing_key());
+        Ok(Exchange {
+            set_cookie: cookie::set_cookie_header(
+                &self.cookies.name,
+                &value,
+                max_age,
+                self.cookies.same_site,
+            ),
+            location,
+        })
     }
 
     /// Whether an unknown key id may be a key the remote JWKS gained since the last
@@ -206,6 +336,34 @@ impl Authorizer {
     }
 }
 
+/// The exchange's `return_to`: absent means the scope itself; present, it must be a
+/// canonical path (file, or directory ending in `/`) inside the scope, written back in
+/// keyhole's URL form, so the `Location` is always a same-origin path. Absolute URLs,
+/// `//host`, backslashes and their encodings all fail the canonical rules.
+fn return_to(
+    params: &[crate::request::Param<'_>],
+    scope: &crate::canonical::Scope,
+) -> Result<String, Deny> {
+    let mut values = params.iter().filter(|p| p.name == "return_to");
+    let raw = match (values.next(), values.next()) {
+        (None, _) => return Ok(scope.to_url_form()),
+        (Some(param), None) => param.value,
+        (Some(_), Some(_)) => return Err(Deny::DuplicateParam),
+    };
+    let inside = if raw.ends_with('/') {
+        crate::canonical::Scope::parse(raw.as_bytes())
+            .ok()
+            .filter(|dir| dir.as_str().starts_with(scope.as_str()))
+            .map(|dir| dir.to_url_form())
+    } else {
+        crate::canonical::CanonicalPath::parse(raw.as_bytes())
+            .ok()
+            .filter(|path| scope.contains(path))
+            .map(|path| path.to_url_form())
+    };
+    inside.ok_or(Deny::BadReturnTo)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,11 +378,21 @@ mod tests {
     #[derive(Debug)]
     struct DownStore;
 
+    fn down<T>() -> Result<T, StoreError> {
+        Err(StoreError::Unavailable("down".into()))
+    }
+
     impl ReplayStore for DownStore {
         fn check_and_record<'a>(&'a self, _: &'a str, _: UnixTime) -> StoreFuture<'a> {
-            Box::pin(std::future::ready(Err(StoreError::Unavailable(
-                "down".into(),
-            ))))
+            Box::pin(std::future::ready(down()))
+        }
+
+        fn revoke<'a>(&'a self, _: &'a str, _: UnixTime) -> StoreFuture<'a, ()> {
+            Box::pin(std::future::ready(down()))
+        }
+
+        fn is_revoked<'a>(&'a self, _: &'a str) -> StoreFuture<'a> {
+            Box::pin(std::future::ready(down()))
         }
     }
 

@@ -327,12 +327,44 @@ impl<'a> SignedUrl<'a> {
         policy: &Policy,
         now: UnixTime,
     ) -> Result<Grant, Deny> {
-        let key = keys.find(self.kid).ok_or(Deny::UnknownKey)?;
-        let mut mac = key.mac();
-        mac.update(string_to_sign(&self.fields(&request.path)).as_bytes());
-        mac.verify_slice(&self.signature)
-            .map_err(|_| Deny::BadSignature)?;
+        self.verify_claims(request, keys, policy, now)?;
+        if let Some(scope) = &self.scope {
+            if !scope.contains(&request.path) {
+                return Err(Deny::OutOfScope);
+            }
+        }
+        Ok(Grant {
+            credential: Credential::SignedUrl,
+            cacheable_until: self.ip.is_none().then_some(self.exp),
+        })
+    }
 
+    /// For the cookie exchange: a valid scope grant (signature, time, IP and method
+    /// checked) and its scope and expiry. A URL for one file is `scope-required`.
+    pub fn verify_scope_grant(
+        &self,
+        request: &AuthRequest<'_>,
+        keys: &KeyRing,
+        policy: &Policy,
+        now: UnixTime,
+    ) -> Result<(Scope, UnixTime), Deny> {
+        let scope = self.scope.clone().ok_or(Deny::ScopeRequired)?;
+        self.verify_claims(request, keys, policy, now)?;
+        Ok((scope, self.exp))
+    }
+
+    /// Key, signature, then time, address and method; not the path's containment.
+    fn verify_claims(
+        &self,
+        request: &AuthRequest<'_>,
+        keys: &KeyRing,
+        policy: &Policy,
+        now: UnixTime,
+    ) -> Result<(), Deny> {
+        let key = keys.find(self.kid).ok_or(Deny::UnknownKey)?;
+        mac_of(&self.fields(&request.path), key)
+            .verify_slice(&self.signature)
+            .map_err(|_| Deny::BadSignature)?;
         if now.minus(policy.leeway) > self.exp {
             return Err(Deny::Expired);
         }
@@ -344,11 +376,6 @@ impl<'a> SignedUrl<'a> {
         if self.exp > now.plus(policy.max_lifetime) {
             return Err(Deny::TtlTooLong);
         }
-        if let Some(scope) = &self.scope {
-            if !scope.contains(&request.path) {
-                return Err(Deny::OutOfScope);
-            }
-        }
         if let Some(ip) = &self.ip {
             if !ip.contains(&request.client_ip) {
                 return Err(Deny::IpMismatch);
@@ -357,10 +384,7 @@ impl<'a> SignedUrl<'a> {
         if !self.methods.allows(request.method) {
             return Err(Deny::MethodNotAllowed);
         }
-        Ok(Grant {
-            credential: Credential::SignedUrl,
-            cacheable_until: self.ip.is_none().then_some(self.exp),
-        })
+        Ok(())
     }
 }
 
@@ -379,7 +403,7 @@ struct RawFields<'a> {
 }
 
 /// Plain decimal digits, 1 to 12 of them, no leading zero (except `0` itself).
-fn parse_timestamp(text: &str) -> Result<UnixTime, Deny> {
+pub(crate) fn parse_timestamp(text: &str) -> Result<UnixTime, Deny> {
     let digits_only = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
     let leading_zero = text.len() > 1 && text.starts_with('0');
     if !digits_only || leading_zero || text.len() > MAX_TIMESTAMP_DIGITS {
@@ -389,7 +413,7 @@ fn parse_timestamp(text: &str) -> Result<UnixTime, Deny> {
 }
 
 /// Exactly 43 base64url characters in canonical form (no padding, no stray bits).
-fn parse_signature(text: &str) -> Result<[u8; 32], Deny> {
+pub(crate) fn parse_signature(text: &str) -> Result<[u8; 32], Deny> {
     if text.len() != SIGNATURE_LEN {
         return Err(Deny::Malformed);
     }

@@ -73,7 +73,11 @@ fn without(mut value: serde_json::Value, key: &str) -> serde_json::Value {
 fn a_good_token_passes() {
     assert_eq!(
         check(&token(&header(), &claims())),
-        Ok(JwtGrant { uses: None })
+        Ok(JwtGrant {
+            uses: None,
+            scope: None,
+            exp: UnixTime(NOW + 60),
+        })
     );
 }
 

@@ -1,5 +1,6 @@
-//! `keyhole health`: asks a running keyhole's admin listener for `/healthz` (or
-//! `/readyz`), so a container `HEALTHCHECK` needs no shell and no curl.
+//! A client of a running keyhole's admin listener: `keyhole health` asks `/healthz`
+//! (or `/readyz`), so a container `HEALTHCHECK` needs no shell and no curl; `keyhole
+//! revoke` posts to `/revoke`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,13 +33,32 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// GETs `path` (`/healthz` or `/readyz`) from the admin listener; Ok on a 200.
 pub async fn check(addr: SocketAddr, path: &'static str) -> Result<(), HealthError> {
-    match tokio::time::timeout(TIMEOUT, get(addr, path)).await {
+    call(addr, hyper::Method::GET, path, path).await
+}
+
+/// POSTs to `target` (path and query) on the admin listener; Ok on a 200.
+pub async fn post(addr: SocketAddr, target: &str, path: &'static str) -> Result<(), HealthError> {
+    call(addr, hyper::Method::POST, target, path).await
+}
+
+async fn call(
+    addr: SocketAddr,
+    method: hyper::Method,
+    target: &str,
+    path: &'static str,
+) -> Result<(), HealthError> {
+    match tokio::time::timeout(TIMEOUT, send(addr, method, target, path)).await {
         Ok(result) => result,
         Err(_) => Err(HealthError::Timeout { addr }),
     }
 }
 
-async fn get(addr: SocketAddr, path: &'static str) -> Result<(), HealthError> {
+async fn send(
+    addr: SocketAddr,
+    method: hyper::Method,
+    target: &str,
+    path: &'static str,
+) -> Result<(), HealthError> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|source| HealthError::Connect { addr, source })?;
@@ -50,7 +70,9 @@ async fn get(addr: SocketAddr, path: &'static str) -> Result<(), HealthError> {
         .await
         .map_err(http)?;
     tokio::spawn(connection);
-    let request = hyper::Request::get(path)
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(target)
         .header("host", addr.to_string())
         .body(Empty::<Bytes>::new())
         .map_err(|error| HealthError::Http {
