@@ -68,7 +68,10 @@ fn a_signed_url_serves_the_exact_bytes() {
         response.header("referrer-policy").as_deref(),
         Some("no-referrer")
     );
-    assert_eq!(response.header("cache-control").as_deref(), Some("private"));
+    assert_eq!(
+        response.header("cache-control").as_deref(),
+        Some("private, no-cache")
+    );
     assert!(response.header("x-keyhole-reason").is_none());
 
     let head = env.request("HEAD", url.as_bytes(), "");
