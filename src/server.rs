@@ -321,8 +321,18 @@ async fn exchange(state: &State, headers: &HeaderMap) -> warp::reply::Response {
         Ok(request) => {
             let authorizer = state.authorizer.load_full();
             let result = authorizer.exchange(&request, state.clock.now()).await;
-            if let Err(reason) = &result {
-                tracing::info!(reason = reason.code(), client_ip = %request.client_ip, "exchange denied");
+            match &result {
+                Ok(exchange) => tracing::info!(
+                    sid = exchange.sid,
+                    scope = exchange.scope,
+                    client_ip = %request.client_ip,
+                    "cookie issued"
+                ),
+                Err(reason) => tracing::info!(
+                    reason = reason.code(),
+                    client_ip = %request.client_ip,
+                    "exchange denied"
+                ),
             }
             result
         }

@@ -64,6 +64,10 @@ pub struct Exchange {
     pub set_cookie: String,
     /// The `Location` (a same-origin path inside the granted scope).
     pub location: String,
+    /// The new session's id (not a secret: it names the session in revocations).
+    pub sid: String,
+    /// The granted scope.
+    pub scope: String,
 }
 
 /// A stateless verdict that still needs the replay store before it is an allow.
@@ -287,6 +291,7 @@ impl Authorizer {
             return Err(Deny::Expired);
         }
         let sid = cookie::SessionId::generate().map_err(|_| Deny::StoreUnavailable)?;
+        let (sid_text, scope_text) = (sid.as_str().to_owned(), scope.as_str().to_owned());
         let grant = cookie::CookieGrant {
             scope,
             exp,
@@ -294,6 +299,8 @@ impl Authorizer {
         };
         let value = cookie::sign(&grant, self.keys.signing_key());
         Ok(Exchange {
+            sid: sid_text,
+            scope: scope_text,
             set_cookie: cookie::set_cookie_header(
                 &self.cookies.name,
                 &value,
