@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::canonical::CanonicalPath;
+use crate::canonical::{CanonicalPath, Scope};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Listen;
 use crate::keys::{Key, KeyId, KeyRing, Secret};
@@ -104,14 +104,16 @@ fn run_inner(args: &DemoArgs) -> Result<(), String> {
     })
 }
 
-/// Writes the demo gallery below `root`: SVG images under `protected/gallery/` and an
+/// Writes the demo gallery below `root`: SVG images under `protected/gallery/`, an
 /// `index.html` whose `<img>` tags carry URLs signed with `keys` for `ttl` seconds (and
-/// one tampered URL).
+/// one tampered URL) plus a cookie-exchange link, and `protected/gallery/index.html`,
+/// the page that link leads to, whose images have clean URLs.
 pub fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String> {
     let gallery = root.join("protected").join("gallery");
     std::fs::create_dir_all(&gallery).map_err(|e| e.to_string())?;
     let now = SystemClock.now();
     let mut figures = String::new();
+    let mut clean = String::new();
     let mut last_url = String::new();
     for (name, colour) in COLOURS {
         let svg = format!(
@@ -123,6 +125,9 @@ pub fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String
         let grant = UrlGrant::new(path, now.plus(ttl));
         let url = signed_url::sign(&grant, keys.signing_key()).map_err(|e| e.to_string())?;
         last_url.clone_from(&url);
+        clean.push_str(&format!(
+            "<figure><img src=\"{name}.svg\" alt=\"{name}\"><figcaption>{name}</figcaption></figure>\n"
+        ));
         figures.push_str(&format!(
             "<figure><img src=\"{}\" alt=\"{name}\"><figcaption>{name}</figcaption></figure>\n",
             html_escape(&url)
@@ -137,10 +142,37 @@ pub fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String
         "<figure><img src=\"{}\" alt=\"tampered\"><figcaption>tampered signature: denied</figcaption></figure>\n",
         html_escape(&broken)
     ));
-    let page = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\"><title>keyhole demo</title>\n<style>body{{font-family:sans-serif}} figure{{display:inline-block;margin:8px}}</style></head>\n<body><h1>keyhole demo gallery</h1>\n<p>Every image below /protected/ is served by nginx only after keyhole answered 204 for its signed URL.</p>\n{figures}</body></html>\n"
+    // A link that trades a scope-signed URL for a cookie and lands on a page of clean
+    // URLs (`/_keyhole/session`, docs/cookies.md).
+    let scope = Scope::parse(b"/protected/gallery/").map_err(|r| r.to_string())?;
+    let landing =
+        CanonicalPath::parse(b"/protected/gallery/index.html").map_err(|r| r.to_string())?;
+    let mut grant = UrlGrant::new(landing, now.plus(ttl));
+    grant.scope = Some(scope);
+    let scope_url = signed_url::sign(&grant, keys.signing_key()).map_err(|e| e.to_string())?;
+    let query = scope_url.split_once('?').map_or("", |(_, query)| query);
+    let exchange = format!("/_keyhole/session?return_to=/protected/gallery/index.html&{query}");
+    let public_page = page(
+        "keyhole demo gallery",
+        "Every image below /protected/ is served by nginx only after keyhole answered 204 for its signed URL.",
+        &format!(
+            "<p><a href=\"{}\">Sign in with a cookie</a>: the same images from clean URLs.</p>\n{figures}",
+            html_escape(&exchange)
+        ),
     );
-    std::fs::write(root.join("index.html"), page).map_err(|e| e.to_string())
+    std::fs::write(root.join("index.html"), public_page).map_err(|e| e.to_string())?;
+    let protected_page = page(
+        "keyhole demo: cookie gallery",
+        "These images have clean URLs: keyhole allowed each one for the __Host-keyhole cookie the exchange set.",
+        &clean,
+    );
+    std::fs::write(gallery.join("index.html"), protected_page).map_err(|e| e.to_string())
+}
+
+fn page(title: &str, intro: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\"><title>{title}</title>\n<style>body{{font-family:sans-serif}} figure{{display:inline-block;margin:8px}}</style></head>\n<body><h1>{title}</h1>\n<p>{intro}</p>\n{body}</body></html>\n"
+    )
 }
 
 fn html_escape(text: &str) -> String {

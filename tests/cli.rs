@@ -267,6 +267,31 @@ fn demo_serves_a_gallery_of_signed_images_and_stops_cleanly() {
         .collect();
     assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 403], "{sources:?}");
 
+    // The cookie-exchange link leads to a page of clean URLs that the cookie opens.
+    let exchange = html
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(exchange.starts_with("/_keyhole/session?return_to=/protected/gallery/index.html&"));
+    let get = |target: &str, cookie: &str| {
+        common::send_raw(
+            port,
+            format!("GET {target} HTTP/1.1\r\nHost: l\r\nConnection: close\r\n{cookie}\r\n")
+                .as_bytes(),
+        )
+    };
+    let exchanged = get(&exchange, "");
+    assert_eq!(exchanged.status, 303, "{}", exchanged.head);
+    let cookie = exchanged.header("set-cookie").unwrap();
+    let cookie = format!("Cookie: {}\r\n", cookie.split(';').next().unwrap());
+    let protected_page = get("/protected/gallery/index.html", &cookie);
+    assert_eq!(protected_page.status, 200);
+    assert!(String::from_utf8_lossy(&protected_page.body).contains("src=\"sea.svg\""));
+    assert_eq!(get("/protected/gallery/sea.svg", &cookie).status, 200);
+    assert_eq!(get("/protected/gallery/sea.svg", "").status, 403);
+
     // Ctrl-C (SIGINT) stops nginx and keyhole.
     let status = Command::new("kill")
         .args(["-INT", &pid.to_string()])
