@@ -311,10 +311,15 @@ async fn reload_on_sighup(state: Arc<crate::server::State>) {
                 let current = state.authorizer.load();
                 state
                     .authorizer
-                    .store(Arc::new(current.with_keys(Arc::clone(&config.keys))));
+                    .store(Arc::new(current.reloaded(config.authorizer())));
                 state.metrics.record_reload(true);
                 let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
-                tracing::info!(keys = ?kids, "keys reloaded");
+                let jwt_kids = config
+                    .jwt
+                    .as_ref()
+                    .map(|jwt| jwt.key_ids())
+                    .unwrap_or_default();
+                tracing::info!(keys = ?kids, jwt_keys = ?jwt_kids, "keys reloaded");
             }
             Err(error) => {
                 state.metrics.record_reload(false);

@@ -442,3 +442,50 @@ fn json_logs_carry_the_reason_and_never_the_credential() {
     assert_eq!(json["client_ip"], "127.0.0.1");
     assert_eq!(json["level"], "INFO");
 }
+
+#[test]
+fn sighup_reloads_jwt_keys_and_keeps_the_replay_store() {
+    use keyhole::verify::jwt::{self, JwtVerifier, TokenGrant};
+    let j1 = "j1:HS256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let j2 = "j2:HS256:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
+    let mint = |line: &str, once: bool| {
+        let verifier = JwtVerifier::new(
+            jwt::keys::parse_hmac_keys(line).unwrap(),
+            Default::default(),
+        )
+        .unwrap();
+        let (kid, alg, key) = verifier.signing_key().unwrap();
+        let grant = TokenGrant {
+            path: CanonicalPath::parse(b"/protected/a.png").unwrap(),
+            scope: None,
+            iat: common::now(),
+            exp: common::now().plus(120),
+            audience: "keyhole".into(),
+            once,
+        };
+        format!(
+            "/protected/a.png?token={}",
+            jwt::mint(&grant, &kid, alg, &key).unwrap()
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwt-keys");
+    std::fs::write(&file, format!("{j1}\n")).unwrap();
+    let env = Env::start_with(&[("KEYHOLE_JWT_KEYS_FILE", file.to_str().unwrap())], "");
+    env.put("protected/a.png", b"a");
+    let once = mint(j1, true);
+    assert_eq!(env.get(&once).status, 200);
+    let by_j2 = mint(j2, false);
+    assert_eq!(env.get(&by_j2).status, 403);
+    assert_eq!(env.last_reason(), "unknown-key");
+
+    std::fs::write(&file, format!("{j2}\n{j1}\n")).unwrap();
+    signal(env.keyhole.pid(), "HUP");
+    wait_for("reload", Duration::from_secs(5), || {
+        env.keyhole.log_text().contains("keys reloaded")
+    });
+    assert_eq!(env.get(&by_j2).status, 200);
+    // The single-use token used before the reload stays used.
+    assert_eq!(env.get(&once).status, 403);
+    assert_eq!(env.last_reason(), "replayed");
+}

@@ -105,11 +105,23 @@ impl Authorizer {
         self.cap_cache(decision, now)
     }
 
-    /// The same authorizer with other keys (a reload); everything else is kept.
-    pub fn with_keys(&self, keys: Arc<KeyRing>) -> Authorizer {
+    /// A reload: keys, JWT keys and rules from `fresh` (built from the re-read
+    /// configuration); the state that must survive from `self`: the replay and
+    /// revocation store, the JWKS source and the remote keys it fetched.
+    pub fn reloaded(&self, fresh: Authorizer) -> Authorizer {
+        let remote = self.jwt.as_ref().and_then(|jwt| jwt.remote.clone());
+        let jwt = fresh.jwt.map(|jwt| {
+            let mut jwt = (*jwt).clone();
+            if remote.is_some() {
+                jwt.remote = remote;
+            }
+            Arc::new(jwt)
+        });
         Authorizer {
-            keys,
-            ..self.clone()
+            jwt,
+            store: Arc::clone(&self.store),
+            jwks: self.jwks.clone(),
+            ..fresh
         }
     }
 
