@@ -144,11 +144,25 @@ def main():
             with open(os.path.join(www, f"img-{n}.bin"), "wb") as f:
                 f.write(body)
 
+        # JWT keys: HS256 inline, ES256 as a JWKS file (from an openssl key).
+        ec_pem = os.path.join(work, "ec.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-out", ec_pem], check=True, capture_output=True)
+        der = subprocess.run(["openssl", "pkey", "-in", ec_pem, "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        b64 = lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        jwks = os.path.join(work, "jwks.json")
+        with open(jwks, "w") as f:
+            f.write('{"keys":[{"kty":"EC","crv":"P-256","x":"%s","y":"%s","kid":"e1","alg":"ES256"}]}'
+                    % (b64(der[-64:-32]), b64(der[-32:])))
+
         # keyhole: TCP and Unix socket.
         kh_port = free_port()
         kh_sock = os.path.join(work, "keyhole.sock")
         base_env = {"PATH": os.environ.get("PATH", ""), "KEYHOLE_KEYS": KEY_LINE, "KEYHOLE_LOG": "warn",
-                    "KEYHOLE_ADMIN_LISTEN": "off", "KEYHOLE_SOCKET_MODE": "0666"}
+                    "KEYHOLE_ADMIN_LISTEN": "off", "KEYHOLE_SOCKET_MODE": "0666",
+                    "KEYHOLE_JWT_KEYS": f"j1:HS256:{KEY_B64}", "KEYHOLE_JWKS_FILE": jwks,
+                    "KEYHOLE_JWT_MAX_LIFETIME": "1h"}
         kh_tcp = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"127.0.0.1:{kh_port}"), os.path.join(work, "keyhole-tcp.log"))
         kh_unix = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"unix:{kh_sock}"), os.path.join(work, "keyhole-unix.log"))
         wait_port(kh_port)
@@ -260,7 +274,19 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
             env=dict(base_env), check=True, capture_output=True, text=True).stdout
         with open(signed, "w") as f:
             f.write(urls)
+        mint = "for p in \"$@\"; do \"$0\" mint \"$p\" --ttl 1h %s; done"
+        for alg, extra in [("HS256", ""), ("ES256", f"--key-file {ec_pem} --kid e1 --alg ES256")]:
+            path = os.path.join(work, f"jwt-{alg}.txt")
+            out = subprocess.run(["sh", "-c", mint % extra, keyhole_bin, *paths],
+                                 env=dict(base_env), check=True, capture_output=True, text=True).stdout
+            with open(path, "w") as f:
+                f.write(out)
+            name = f"keyhole, JWT {alg}, TCP"
+            modes[name] = modes["keyhole, signed URL, TCP"]
+            lists[name] = path
         for name in modes:
+            if name in lists:
+                continue
             if name.startswith("nginx static") or name.startswith("auth_request, internal") or "no-op" in name:
                 lists[name] = plain
             elif "secure_link" in name:

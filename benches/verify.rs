@@ -1,5 +1,7 @@
-//! Microbenchmarks of the request path without IO: canonicalise and verify a signed
-//! URL, from nginx's raw header values to a Decision. Run with `cargo bench --bench verify`.
+//! Microbenchmarks of the request path without IO, from nginx's raw header values to
+//! a Decision: a signed URL, JWTs of each algorithm family (HS256, RS256, ES256,
+//! EdDSA), and a signed cookie. Run with `cargo bench --bench verify`. Test keys for
+//! RS256, ES256 and EdDSA are generated with `openssl` into the bench's temp folder.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -42,5 +44,146 @@ fn signed_url(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signed_url);
+/// Runs openssl, or stops the benchmark with an install hint.
+fn openssl(args: &[&str]) {
+    let status = std::process::Command::new("openssl").args(args).status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "openssl {args:?} failed (apt-get install openssl)"
+    );
+}
+
+fn jwt(c: &mut Criterion) {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::jwk::{Jwk, KeyAlgorithm};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use keyhole::verify::jwt::{JwtVerifier, keys};
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-jwt-keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    if !dir.join("complete").is_file() {
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            &p("rsa.pem"),
+        ]);
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &p("ec.pem"),
+        ]);
+        openssl(&["genpkey", "-algorithm", "ED25519", "-out", &p("ed.pem")]);
+        openssl(&[
+            "pkey",
+            "-in",
+            &p("ed.pem"),
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            &p("ed.pub.der"),
+        ]);
+        std::fs::write(dir.join("complete"), b"").unwrap();
+    }
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let signers = [
+        (
+            "hs256",
+            Algorithm::HS256,
+            EncodingKey::from_secret(&URL_SAFE_NO_PAD.decode(secret).unwrap()),
+        ),
+        (
+            "rs256",
+            Algorithm::RS256,
+            EncodingKey::from_rsa_pem(&read("rsa.pem")).unwrap(),
+        ),
+        (
+            "es256",
+            Algorithm::ES256,
+            EncodingKey::from_ec_pem(&read("ec.pem")).unwrap(),
+        ),
+        (
+            "eddsa",
+            Algorithm::EdDSA,
+            EncodingKey::from_ed_pem(&read("ed.pem")).unwrap(),
+        ),
+    ];
+    let mut jwks = Vec::new();
+    for (kid, alg, key) in &signers {
+        match alg {
+            Algorithm::HS256 => {}
+            Algorithm::EdDSA => {
+                let der = read("ed.pub.der");
+                let x = URL_SAFE_NO_PAD.encode(&der[der.len() - 32..]);
+                jwks.push(serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA"}));
+            }
+            _ => {
+                let mut jwk = Jwk::from_encoding_key(key, *alg).unwrap();
+                jwk.common.key_id = Some((*kid).to_owned());
+                jwk.common.key_algorithm =
+                    Some(format!("{alg:?}").parse::<KeyAlgorithm>().unwrap());
+                jwks.push(serde_json::to_value(&jwk).unwrap());
+            }
+        }
+    }
+    let mut all = keys::parse_hmac_keys(&format!("hs256:HS256:{secret}")).unwrap();
+    all.extend(keys::parse_jwks(&serde_json::json!({"keys": jwks}).to_string()).unwrap());
+    let verifier = JwtVerifier::new(all, Default::default()).unwrap();
+    let ring = Arc::new(KeyRing::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap());
+    let authorizer = Authorizer {
+        jwt: Some(Arc::new(verifier)),
+        ..Authorizer::new(ring, Policy::default())
+    };
+    let claims = serde_json::json!({
+        "aud": "keyhole", "iat": NOW.0 - 10, "exp": NOW.0 + 60,
+        "kh_path": "/protected/gallery/2026/0042.jpg",
+    });
+    for (kid, alg, key) in &signers {
+        let mut header = Header::new(*alg);
+        header.typ = Some("keyhole+jwt".into());
+        header.kid = Some((*kid).into());
+        let token = jsonwebtoken::encode(&header, &claims, key).unwrap();
+        let uri = format!("/protected/gallery/2026/0042.jpg?token={token}");
+        let headers = NginxHeaders::new(uri.as_bytes(), b"GET", b"203.0.113.7");
+        assert!(authorizer.decide(&headers, NOW).is_allow(), "{kid}");
+        c.bench_function(&format!("jwt/decide {kid}"), |b| {
+            b.iter(|| black_box(authorizer.decide(black_box(&headers), NOW)))
+        });
+    }
+}
+
+fn cookie(c: &mut Criterion) {
+    use keyhole::canonical::Scope;
+    use keyhole::verify::cookie::{CookieGrant, SessionId, SignedCookie, sign};
+    let ring = KeyRing::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+    let grant = CookieGrant {
+        scope: Scope::parse(b"/protected/gallery/").unwrap(),
+        exp: NOW.plus(3600),
+        sid: Some(SessionId::parse("Zm9vYmFyYmF6cXV4cXV1eA").unwrap()),
+    };
+    let value = sign(&grant, ring.signing_key());
+    let path = CanonicalPath::parse(b"/protected/gallery/2026/0042.jpg").unwrap();
+    c.bench_function("cookie/parse grant", |b| {
+        b.iter(|| black_box(SignedCookie::parse(black_box(&value))))
+    });
+    c.bench_function("cookie/parse and verify grant", |b| {
+        b.iter(|| {
+            let cookie = SignedCookie::parse(black_box(&value)).unwrap();
+            black_box(cookie.verify(&path, &ring, &Policy::default(), 86400, NOW))
+        })
+    });
+}
+
+criterion_group!(benches, signed_url, jwt, cookie);
 criterion_main!(benches);
