@@ -2,7 +2,7 @@
 //! a Decision: a signed URL, JWTs of each algorithm family (HS256, RS256, ES256,
 //! EdDSA), and a signed cookie. Run with `cargo bench --bench verify`. Test keys for
 //! RS256, ES256 and EdDSA are generated with `openssl` into the bench's temp folder.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::hint::black_box;
 use std::sync::Arc;
