@@ -2,6 +2,8 @@
 //! with the rule and round-trip properties of `properties::canonical`.
 #![no_main]
 
+// Each target uses one of the shared properties.
+#[allow(dead_code)]
 #[path = "../properties.rs"]
 mod properties;
 

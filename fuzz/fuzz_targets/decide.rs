@@ -3,6 +3,8 @@
 //! `properties::decide`.
 #![no_main]
 
+// Each target uses one of the shared properties.
+#[allow(dead_code)]
 #[path = "../properties.rs"]
 mod properties;
 

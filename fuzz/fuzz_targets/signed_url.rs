@@ -2,6 +2,8 @@
 //! arbitrary request target, with the properties of `properties::signed_url`.
 #![no_main]
 
+// Each target uses one of the shared properties.
+#[allow(dead_code)]
 #[path = "../properties.rs"]
 mod properties;
 
