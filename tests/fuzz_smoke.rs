@@ -1,0 +1,161 @@
+//! The fuzz targets' properties (`fuzz/properties.rs`) on the stable toolchain, without
+//! cargo-fuzz: every committed seed (`fuzz/seeds/TARGET/`), then deterministic
+//! mutations of them (bit flips, interesting bytes and tokens, deletions, repeats,
+//! splices). Not coverage-guided, so no substitute for `fuzz/run`; it keeps the
+//! properties and the seeds checked on every test run. Any libFuzzer finding added to
+//! the seeds is replayed here.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[path = "../fuzz/properties.rs"]
+mod properties;
+
+use std::path::PathBuf;
+
+/// Mutated inputs per target.
+const MUTATIONS: usize = 100_000;
+
+/// Tokens that move the parsers across their rules.
+const TOKENS: &[&[u8]] = &[
+    b"%",
+    b"%2e",
+    b"%2E",
+    b"%2F",
+    b"%2f",
+    b"%25",
+    b"%00",
+    b"%C3%A9",
+    b"%C3",
+    b"%FF",
+    b"%5C",
+    b"%3F",
+    b"%23",
+    b"%3B",
+    b"..",
+    b"/",
+    b"//",
+    b"/./",
+    b"/../",
+    b".",
+    b"\\",
+    b";",
+    b"?",
+    b"#",
+    b"&",
+    b"=",
+    b"kh_",
+    b"&kh_v=1",
+    b"&kh_kid=k1",
+    b"&kh_exp=1800000600",
+    b"&kh_sig=",
+    b"&kh_scope=/",
+    b"&kh_ip=198.51.100.1",
+    b"&kh_m=GET",
+    b"&kh_q=1",
+    b"&kh_nbf=0",
+    b"\n",
+    b"\xc3\xa9",
+    b"\xff",
+    b"\x80",
+    b" ",
+    b"::ffff:",
+    b"GET",
+    b"HEAD",
+];
+
+/// A small deterministic PRNG (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join("seeds")
+        .join(target);
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    names.sort();
+    let seeds: Vec<Vec<u8>> = names.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert!(seeds.len() >= 20, "{target}: only {} seeds", seeds.len());
+    seeds
+}
+
+/// One to four mutations of a seed.
+fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
+    let mut input = seeds[rng.below(seeds.len())].clone();
+    for _ in 0..1 + rng.below(4) {
+        let at = rng.below(input.len() + 1);
+        match rng.below(6) {
+            0 if at < input.len() => input[at] ^= 1 << rng.below(8),
+            1 if at < input.len() => input[at] = rng.next() as u8,
+            2 => {
+                let token = TOKENS[rng.below(TOKENS.len())];
+                input.splice(at..at, token.iter().copied());
+            }
+            3 if at < input.len() => {
+                let end = (at + 1 + rng.below(8)).min(input.len());
+                input.drain(at..end);
+            }
+            4 if at < input.len() => {
+                let end = (at + 1 + rng.below(16)).min(input.len());
+                let piece = input[at..end].to_vec();
+                for _ in 0..1 + rng.below(200) {
+                    input.splice(end..end, piece.iter().copied());
+                }
+            }
+            _ => {
+                let other = &seeds[rng.below(seeds.len())];
+                let from = rng.below(other.len() + 1);
+                input.truncate(at);
+                input.extend_from_slice(&other[from..]);
+            }
+        }
+    }
+    input
+}
+
+fn run(target: &str, property: fn(&[u8]), seed: u64) {
+    let seeds = seeds(target);
+    for input in &seeds {
+        property(input);
+    }
+    let mut rng = Rng(seed);
+    for _ in 0..MUTATIONS {
+        property(&mutate(&mut rng, &seeds));
+    }
+}
+
+#[test]
+fn canonicaliser_properties_hold_on_seeds_and_mutations() {
+    run("canonical", properties::canonical, 1);
+}
+
+#[test]
+fn signed_url_parser_properties_hold_on_seeds_and_mutations() {
+    run("signed_url", properties::signed_url, 2);
+}
+
+#[test]
+fn decision_properties_hold_on_seeds_and_mutations() {
+    run("decide", properties::decide, 3);
+}
