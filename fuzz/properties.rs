@@ -145,9 +145,11 @@ const KEY_LINE: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 /// The vectors' `now`.
 const NOW: u64 = 1_800_000_000;
 
-static AUTHORIZER: LazyLock<Authorizer> = LazyLock::new(|| Authorizer {
-    keys: Arc::new(KeyRing::parse(KEY_LINE).unwrap_or_else(|e| panic!("test key: {e}"))),
-    policy: Policy::default(),
+static AUTHORIZER: LazyLock<Authorizer> = LazyLock::new(|| {
+    Authorizer::new(
+        Arc::new(KeyRing::parse(KEY_LINE).unwrap_or_else(|e| panic!("test key: {e}"))),
+        Policy::default(),
+    )
 });
 
 fn field(shape: u8, value: &[u8]) -> HeaderField<'_> {
@@ -177,6 +179,9 @@ pub fn decide(data: &[u8]) {
         original_uri: field(shapes, uri),
         original_method: field(shapes >> 2, method),
         real_ip: field(shapes >> 4, ip),
+        cookie: HeaderField::Missing,
+        fetch_site: HeaderField::Missing,
+        referer: HeaderField::Missing,
     };
     let now = UnixTime(NOW.saturating_add_signed((i64::from(clock) - 128) * 10));
     let authorizer = &*AUTHORIZER;
