@@ -392,8 +392,8 @@ pub fn admin_routes(state: Arc<State>) -> Routes {
     });
     // POST /revoke?sid=ID: the session is denied from now on (nginx never exposes the
     // admin listener). Kept in the store as long as a cookie can live.
-    let revoke = warp::post()
-        .and(warp::path!("revoke"))
+    let revoke = warp::path!("revoke")
+        .and(warp::post())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .then(move |query: String| {
             let state = Arc::clone(&revoke_state);
