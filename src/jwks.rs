@@ -120,6 +120,8 @@ pub struct JwksSource {
     /// When the last unknown-kid refetch started; the lock also makes concurrent
     /// unknown-kid requests wait for one fetch instead of each starting their own.
     last_refetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Fetches by result, exported as `keyhole_jwks_fetches_total`.
+    pub fetches: crate::metrics::ResultCounter,
 }
 
 impl JwksSource {
@@ -138,6 +140,7 @@ impl JwksSource {
             refresh,
             refetch_interval,
             last_refetch: tokio::sync::Mutex::new(None),
+            fetches: crate::metrics::ResultCounter::default(),
         }
     }
 
@@ -148,6 +151,12 @@ impl JwksSource {
 
     /// Fetches now, replacing the keys on success; returns how many keys were loaded.
     pub async fn fetch(&self) -> Result<usize, JwksError> {
+        let result = self.fetch_once().await;
+        self.fetches.record(result.is_ok());
+        result
+    }
+
+    async fn fetch_once(&self) -> Result<usize, JwksError> {
         let text = tokio::time::timeout(FETCH_TIMEOUT, self.download())
             .await
             .map_err(|_| JwksError::Timeout)??;

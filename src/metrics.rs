@@ -24,11 +24,25 @@ pub struct DecisionLabels {
     pub reason: &'static str,
 }
 
-/// Labels of `keyhole_key_reloads_total`.
+/// Labels of counters by outcome (`keyhole_key_reloads_total`,
+/// `keyhole_jwks_fetches_total`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReloadLabels {
+pub struct ResultLabels {
     /// `ok` or `error`.
     pub result: &'static str,
+}
+
+/// A counter family by outcome; clones share their values, so a component can count
+/// before the registry exists.
+#[derive(Clone, Debug, Default)]
+pub struct ResultCounter(Family<ResultLabels, Counter>);
+
+impl ResultCounter {
+    /// Counts one outcome.
+    pub fn record(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.0.get_or_create(&ResultLabels { result }).inc();
+    }
 }
 
 /// Every metric keyhole exports.
@@ -37,18 +51,19 @@ pub struct Metrics {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
     latency: Histogram,
-    reloads: Family<ReloadLabels, Counter>,
+    reloads: ResultCounter,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new()
+        Metrics::new(None)
     }
 }
 
 impl Metrics {
-    /// Registers every metric under the `keyhole_` prefix.
-    pub fn new() -> Self {
+    /// Registers every metric under the `keyhole_` prefix; `jwks_fetches` is the
+    /// remote JWKS source's counter, when one is configured.
+    pub fn new(jwks_fetches: Option<ResultCounter>) -> Self {
         let mut registry = Registry::with_prefix("keyhole");
         let decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
@@ -63,12 +78,19 @@ impl Metrics {
             "Time from nginx's headers to a decision, excluding network and HTTP parsing",
             latency.clone(),
         );
-        let reloads = Family::<ReloadLabels, Counter>::default();
+        let reloads = ResultCounter::default();
         registry.register(
             "key_reloads",
             "Key reloads (SIGHUP) by result",
-            reloads.clone(),
+            reloads.0.clone(),
         );
+        if let Some(fetches) = jwks_fetches {
+            registry.register(
+                "jwks_fetches",
+                "Fetches of KEYHOLE_JWKS_URL by result (start, refresh, unknown key id)",
+                fetches.0,
+            );
+        }
         Metrics {
             registry,
             decisions,
@@ -95,8 +117,7 @@ impl Metrics {
 
     /// Counts one key reload.
     pub fn record_reload(&self, ok: bool) {
-        let result = if ok { "ok" } else { "error" };
-        self.reloads.get_or_create(&ReloadLabels { result }).inc();
+        self.reloads.record(ok);
     }
 
     /// The OpenMetrics text exposition.
@@ -115,7 +136,9 @@ mod tests {
 
     #[test]
     fn decisions_and_reloads_are_exported_with_stable_names() {
-        let metrics = Metrics::new();
+        let fetches = ResultCounter::default();
+        let metrics = Metrics::new(Some(fetches.clone()));
+        fetches.record(true);
         metrics.record_decision(
             &Decision::Deny(Deny::Expired),
             "signed-url",
@@ -139,6 +162,10 @@ mod tests {
         );
         assert!(
             text.contains(r#"keyhole_key_reloads_total{result="error"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keyhole_jwks_fetches_total{result="ok"} 1"#),
             "{text}"
         );
     }

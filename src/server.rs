@@ -69,10 +69,11 @@ pub struct State {
 impl State {
     /// State for an authorizer and a clock, with fresh metrics.
     pub fn new(authorizer: Authorizer, clock: Arc<dyn Clock>) -> Arc<State> {
+        let jwks_fetches = authorizer.jwks.as_ref().map(|jwks| jwks.fetches.clone());
         Arc::new(State {
             authorizer: ArcSwap::from_pointee(authorizer),
             clock,
-            metrics: Metrics::new(),
+            metrics: Metrics::new(jwks_fetches),
         })
     }
 }

@@ -1288,6 +1288,24 @@ fn a_jwks_url_is_refreshed_and_the_last_good_set_survives_failures() {
         "unknown-key",
         "key removed by the refresh",
     );
+    // Fetches are counted by result on the admin listener.
+    let metrics = common::send_raw(
+        env.keyhole.admin_port,
+        b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&metrics.body);
+    for result in ["ok", "error"] {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "keyhole_jwks_fetches_total{{result=\"{result}\"}}"
+                ))
+            })
+            .unwrap_or_else(|| panic!("no {result} fetch counted:\n{text}"));
+        let count: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(count >= 2, "{line}");
+    }
 }
 
 #[test]
