@@ -903,4 +903,17 @@ mod tests {
         assert_eq!(request_target("http://h.example"), "/");
         assert_eq!(request_target("/a?x"), "/a?x");
     }
+
+    #[test]
+    fn revoke_times_and_query_values() {
+        let now = UnixTime(1_800_000_000);
+        assert_eq!(parse_before("now", now), Ok(now));
+        assert_eq!(parse_before("17", now), Ok(UnixTime(17)));
+        assert_eq!(
+            parse_before("2027-01-15T08:00:00Z", now),
+            Ok(UnixTime(1_800_000_000))
+        );
+        assert!(parse_before("tomorrow", now).is_err());
+        assert_eq!(query_value("a@b.c/d e"), "a%40b.c%2Fd%20e");
+    }
 }

@@ -593,3 +593,43 @@ pub fn reply(decision: &Decision) -> Response<&'static str> {
     headers.insert(ACCEL_EXPIRES_HEADER, expires);
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::UnixTime;
+
+    #[test]
+    fn revocations_parse_from_the_admin_query() {
+        assert_eq!(parse_revoke("sid=s-1"), Ok(Revoke::Session("s-1".into())));
+        assert_eq!(
+            parse_revoke("jti=a%2Fb&kid=j1"),
+            Ok(Revoke::TokenId {
+                kid: "j1".into(),
+                jti: "a/b".into()
+            })
+        );
+        assert_eq!(
+            parse_revoke("before=1800000000&subject=alice%40example.com"),
+            Ok(Revoke::IssuedBefore {
+                before: UnixTime(1_800_000_000),
+                kid: None,
+                subject: Some("alice@example.com".into()),
+            })
+        );
+        for bad in [
+            "",
+            "sid=a&sid=b",
+            "sid=bad%20id",
+            "jti=x",
+            "before=soon&kid=j1",
+            "before=1",
+            "sid=s&kid=j1",
+            "kid=%zz",
+            "other=1",
+            "jti=%0a&kid=j1",
+        ] {
+            assert!(parse_revoke(bad).is_err(), "{bad}");
+        }
+    }
+}

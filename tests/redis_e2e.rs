@@ -409,3 +409,45 @@ fn redis_down_fails_closed_within_the_bound_and_recovery_needs_no_restart() {
         "{text}"
     );
 }
+
+#[test]
+fn without_redis_keyhole_revoke_goes_through_the_admin_listener() {
+    let env = common::Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEY)], "");
+    let admin = format!("127.0.0.1:{}", env.keyhole.admin_port);
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .arg("revoke")
+            .args(args)
+            .env_clear()
+            .env("KEYHOLE_ADMIN_LISTEN", &admin)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "keyhole revoke {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let t1 = format!("{PATH}?token={}", token(json!({"jti": "m-1"})));
+    let carol = format!(
+        "{PATH}?token={}",
+        token(json!({"sub": "carol", "iat": now().0 - 5}))
+    );
+    assert_eq!(auth(&env.keyhole, &t1, None), (204, "ok".to_owned()));
+    assert_eq!(auth(&env.keyhole, &carol, None), (204, "ok".to_owned()));
+    run(&["--jti", "m-1", "--kid", "j1"]);
+    run(&["--before", "now", "--subject", "carol"]);
+    assert_eq!(auth(&env.keyhole, &t1, None), (403, "revoked".to_owned()));
+    assert_eq!(
+        auth(&env.keyhole, &carol, None),
+        (403, "revoked".to_owned())
+    );
+    // The command refuses what names no single revocation.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["revoke", "--before", "now"])
+        .env_clear()
+        .env("KEYHOLE_ADMIN_LISTEN", &admin)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+}
