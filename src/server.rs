@@ -415,8 +415,9 @@ pub fn admin_routes(state: Arc<State>) -> Routes {
     // POST /revoke?sid=ID (or jti=ID&kid=K, or before=UNIX&kid=K&subject=S): denied
     // from now on (nginx never exposes the admin listener). Kept in the store as long
     // as what it names can live.
-    let revoke = warp::post()
-        .and(warp::path!("revoke"))
+    // The path first: any other path is a 404, not a 405.
+    let revoke = warp::path!("revoke")
+        .and(warp::post())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .then(move |query: String| {
             let state = Arc::clone(&revoke_state);

@@ -451,3 +451,49 @@ fn without_redis_keyhole_revoke_goes_through_the_admin_listener() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
 }
+
+#[test]
+fn a_redis_that_hangs_is_cut_off_by_the_timeout() {
+    let cluster = Cluster::start(Redis::start(), false, &[]);
+    let keyhole = &cluster.instances[0];
+    assert_eq!(auth(keyhole, &once("hang-0"), None), (204, "ok".to_owned()));
+    cluster.redis.freeze(true);
+    for round in 0..3 {
+        let start = Instant::now();
+        let answer = auth(keyhole, &once(&format!("hang-{}", round + 1)), None);
+        let took = start.elapsed();
+        assert_eq!(answer, (403, "store-unavailable".to_owned()));
+        // KEYHOLE_STORE_TIMEOUT is 100 ms; the rest is slack for a busy machine.
+        assert!(took < Duration::from_millis(600), "took {took:?}");
+        assert!(
+            took >= Duration::from_millis(90),
+            "took {took:?}: not a timeout?"
+        );
+    }
+    assert_eq!(auth(keyhole, &signed_url(), None), (204, "ok".to_owned()));
+    assert_eq!(readyz(keyhole), 503);
+    cluster.redis.freeze(false);
+    let start = Instant::now();
+    loop {
+        let answer = auth(keyhole, &once("hang-after"), None);
+        if answer == (204, "ok".to_owned()) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no recovery: {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let metrics = send_raw(
+        keyhole.admin_port,
+        b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8_lossy(&metrics.body);
+    // The revocation lookups come first and time out (a JWT is checked for
+    // revocation before a use is taken).
+    assert!(
+        text.contains(r#"keyhole_store_errors_total{op="latest_cut_off",kind="timeout"}"#),
+        "{text}"
+    );
+}

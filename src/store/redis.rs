@@ -188,7 +188,12 @@ impl RedisStore {
                     "redis {op}: {:?}",
                     error.kind()
                 ))),
-                Some("error"),
+                // The connection's own response timeout (the same bound) is a timeout.
+                Some(if error.is_timeout() {
+                    "timeout"
+                } else {
+                    "error"
+                }),
             ),
             Err(_) => (
                 Err(StoreError::Unavailable(format!(

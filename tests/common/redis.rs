@@ -96,9 +96,22 @@ impl Redis {
     /// Stops it now (killed by pid, so nothing is saved).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // A frozen server still dies of SIGKILL.
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server by its pid: connections stay
+    /// open but nothing answers, the case only a timeout can cut short.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().expect("redis-server is running").id();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
     }
 
     /// Sends one command (RESP, bulk-string arguments) and returns the first line of
