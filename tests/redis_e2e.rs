@@ -497,3 +497,34 @@ fn a_redis_that_hangs_is_cut_off_by_the_timeout() {
         "{text}"
     );
 }
+
+#[test]
+fn a_bad_store_url_stops_start_up_and_an_absent_redis_fails_revoke() {
+    let serve = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("serve")
+        .env_clear()
+        .env("KEYHOLE_KEYS", KEY_LINE)
+        .env("KEYHOLE_STORE", "redis://:hunter2@[::1")
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert!(stderr.contains("KEYHOLE_STORE"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+
+    let mut redis = Redis::start();
+    redis.stop();
+    let revoke = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["revoke", "--sid", "s1"])
+        .env_clear()
+        .env(
+            "KEYHOLE_STORE",
+            format!("redis://:hunter2@127.0.0.1:{}", redis.port),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(revoke.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&revoke.stderr);
+    assert!(stderr.contains("KEYHOLE_STORE"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
