@@ -69,13 +69,11 @@ enum Command {
         #[arg(long)]
         sid: Option<String>,
     },
-    /// Revoke a cookie session on a running keyhole (through its admin listener,
-    /// KEYHOLE_ADMIN_LISTEN); denied from the next request on.
-    Revoke {
-        /// The session id (printed by `keyhole cookie`, logged by the exchange).
-        #[arg(long)]
-        sid: String,
-    },
+    /// Revoke a cookie session, a token id, or every token of a key id or subject issued
+    /// before a time; denied from the next request on. With KEYHOLE_STORE=redis://…
+    /// this writes to Redis (every instance sees it); otherwise it goes through the
+    /// admin listener of the running keyhole (KEYHOLE_ADMIN_LISTEN).
+    Revoke(RevokeArgs),
     /// Ask a running keyhole's admin listener (KEYHOLE_ADMIN_LISTEN) whether it is
     /// alive; exit 0 if so, 1 if not. For container health checks.
     Health {
@@ -114,6 +112,26 @@ struct SignArgs {
     /// Prefix for the printed URL (`https://files.example.com`).
     #[arg(long, default_value = "")]
     base: String,
+}
+
+#[derive(Debug, clap::Args)]
+struct RevokeArgs {
+    /// A cookie session id (printed by `keyhole cookie`, logged by the exchange).
+    #[arg(long, conflicts_with_all = ["jti", "before", "subject", "kid"])]
+    sid: Option<String>,
+    /// A token id (`jti`); needs --kid, the key id in the token's header.
+    #[arg(long, requires = "kid", conflicts_with_all = ["before", "subject"])]
+    jti: Option<String>,
+    /// Every JWT issued (`iat`) before this time: Unix seconds, RFC 3339
+    /// (`2026-11-28T14:00:00Z`) or `now`; needs --kid and/or --subject.
+    #[arg(long)]
+    before: Option<String>,
+    /// With --before: only tokens of this subject (`sub` claim).
+    #[arg(long, requires = "before")]
+    subject: Option<String>,
+    /// The JWT key id, with --jti or --before.
+    #[arg(long)]
+    kid: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -170,7 +188,7 @@ pub fn main() -> ExitCode {
         Command::Cookie { scope, ttl, sid } => {
             with_config(|config| cookie(config, &scope, &ttl, sid.as_deref()))
         }
-        Command::Revoke { sid } => revoke(&sid),
+        Command::Revoke(args) => revoke(args),
         Command::Gallery { dir, ttl } => with_config(|config| {
             let written = parse_seconds(Some(&ttl), 0)
                 .map_err(|m| format!("--ttl {m}"))
@@ -260,7 +278,21 @@ async fn serve_until_signal(config: Config) -> ExitCode {
         }
         Arc::clone(jwks).spawn_refresher();
     }
-    let state = State::new(config.authorizer(), Arc::new(SystemClock));
+    let metrics =
+        crate::metrics::Metrics::new(config.jwks.as_ref().map(|jwks| jwks.fetches.clone()));
+    let store = config.open_store(metrics.store());
+    match store.ping().await {
+        Ok(()) => tracing::info!(store = ?config.store, "store answering"),
+        Err(error) => tracing::error!(
+            %error,
+            "store not answering at start; not ready, and what needs it is denied until it answers"
+        ),
+    }
+    let state = State::with_metrics(
+        config.authorizer_with(store),
+        Arc::new(SystemClock),
+        metrics,
+    );
     let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());
     tracing::info!(
@@ -386,18 +418,60 @@ fn cookie(config: &Config, scope: &str, ttl: &str, sid: Option<&str>) -> ExitCod
     }
 }
 
-fn revoke(sid: &str) -> ExitCode {
-    if crate::verify::cookie::SessionId::parse(sid).is_err() {
-        return usage_error(format!("--sid `{sid}`: 1 to 64 of A-Z a-z 0-9 _ -"));
+/// `--before`: Unix seconds, RFC 3339, or `now`.
+fn parse_before(text: &str, now: UnixTime) -> Result<UnixTime, String> {
+    if text == "now" {
+        return Ok(now);
     }
-    let addr = match crate::config::admin_listen_from_env() {
-        Ok(Some(addr)) => addr,
-        Ok(None) => {
-            return usage_error(
-                "KEYHOLE_ADMIN_LISTEN is off; revoke through a running keyhole needs it",
-            );
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(UnixTime(seconds));
+    }
+    humantime::parse_rfc3339_weak(text)
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|since| UnixTime(since.as_secs()))
+        .ok_or_else(|| {
+            format!("--before `{text}`: Unix seconds, RFC 3339 (2026-11-28T14:00:00Z) or `now`")
+        })
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn query_value(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
         }
-        Err(message) => return usage_error(format!("KEYHOLE_ADMIN_LISTEN {message}")),
+    }
+    out
+}
+
+fn revoke(args: RevokeArgs) -> ExitCode {
+    use crate::config::StoreSettings;
+    use crate::store::Revoke;
+    let now = SystemClock.now();
+    let before = match args
+        .before
+        .as_deref()
+        .map(|t| parse_before(t, now))
+        .transpose()
+    {
+        Ok(before) => before,
+        Err(message) => return usage_error(message),
+    };
+    let order = match Revoke::from_parts(args.sid, args.jti, args.kid, before, args.subject) {
+        Ok(order) => order,
+        Err(error) => return usage_error(error),
+    };
+    let settings = match crate::config::revoke_settings_from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprint!("keyhole: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -406,13 +480,79 @@ fn revoke(sid: &str) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return usage_error(format!("cannot start the async runtime: {error}")),
     };
-    match runtime.block_on(crate::admin_client::post(
-        addr,
-        &format!("/revoke?sid={sid}"),
-        "/revoke",
-    )) {
+    let result = match &settings.store {
+        StoreSettings::Redis {
+            target,
+            prefix,
+            timeout,
+        } => {
+            // A one-off command may wait a little longer than a request does.
+            let store = crate::store::redis::RedisStore::new(
+                (**target).clone(),
+                prefix,
+                (*timeout).max(std::time::Duration::from_secs(3)),
+                Arc::new(SystemClock),
+                crate::metrics::StoreMetrics::default(),
+            );
+            runtime
+                .block_on(order.apply(&store, now, settings.cookie_lifetime, settings.jwt_lifetime))
+                .map_err(|error| format!("Redis (KEYHOLE_STORE): {error}"))
+        }
+        StoreSettings::Memory => {
+            let addr = match crate::config::admin_listen_from_env() {
+                Ok(Some(addr)) => addr,
+                Ok(None) => {
+                    return usage_error(
+                        "KEYHOLE_ADMIN_LISTEN is off; with the in-memory store, revoke goes through a running keyhole's admin listener",
+                    );
+                }
+                Err(message) => return usage_error(format!("KEYHOLE_ADMIN_LISTEN {message}")),
+            };
+            let query = match &order {
+                Revoke::Session(sid) => format!("sid={}", query_value(sid)),
+                Revoke::TokenId { kid, jti } => {
+                    format!("jti={}&kid={}", query_value(jti), query_value(kid))
+                }
+                Revoke::IssuedBefore {
+                    before,
+                    kid,
+                    subject,
+                } => {
+                    let mut query = format!("before={}", before.0);
+                    if let Some(kid) = kid {
+                        query.push_str(&format!("&kid={}", query_value(kid)));
+                    }
+                    if let Some(subject) = subject {
+                        query.push_str(&format!("&subject={}", query_value(subject)));
+                    }
+                    query
+                }
+            };
+            runtime
+                .block_on(crate::admin_client::post(
+                    addr,
+                    &format!("/revoke?{query}"),
+                    "/revoke",
+                ))
+                .map_err(|error| error.to_string())
+        }
+    };
+    match result {
         Ok(()) => {
-            println!("revoked session {sid}");
+            match &order {
+                Revoke::Session(sid) => println!("revoked session {sid}"),
+                Revoke::TokenId { kid, jti } => println!("revoked token {jti} of key {kid}"),
+                Revoke::IssuedBefore {
+                    before,
+                    kid,
+                    subject,
+                } => println!(
+                    "revoked tokens issued before {} (key {}, subject {})",
+                    before.to_rfc3339(),
+                    kid.as_deref().unwrap_or("any"),
+                    subject.as_deref().unwrap_or("any")
+                ),
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -763,5 +903,18 @@ mod tests {
         assert_eq!(request_target("https://h.example/a?b=1"), "/a?b=1");
         assert_eq!(request_target("http://h.example"), "/");
         assert_eq!(request_target("/a?x"), "/a?x");
+    }
+
+    #[test]
+    fn revoke_times_and_query_values() {
+        let now = UnixTime(1_800_000_000);
+        assert_eq!(parse_before("now", now), Ok(now));
+        assert_eq!(parse_before("17", now), Ok(UnixTime(17)));
+        assert_eq!(
+            parse_before("2027-01-15T08:00:00Z", now),
+            Ok(UnixTime(1_800_000_000))
+        );
+        assert!(parse_before("tomorrow", now).is_err());
+        assert_eq!(query_value("a@b.c/d e"), "a%40b.c%2Fd%20e");
     }
 }

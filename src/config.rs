@@ -14,14 +14,17 @@ use serde::Deserialize;
 use crate::clock::SystemClock;
 use crate::jwks::{JwksSource, JwksUrl};
 use crate::keys::KeyRing;
+use crate::metrics::StoreMetrics;
+use crate::store::ReplayStore;
 use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
+use crate::store::redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore, RedisTarget};
 use crate::verify::cookie::{self, CookiePolicy};
 use crate::verify::jwt::{self, JwtPolicy, JwtVerifier, SingleUse};
 use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
-pub const KNOWN_VARIABLES: [&str; 29] = [
+pub const KNOWN_VARIABLES: [&str; 33] = [
     "KEYHOLE_LISTEN",
     "KEYHOLE_ADMIN_LISTEN",
     "KEYHOLE_SOCKET_MODE",
@@ -51,6 +54,10 @@ pub const KNOWN_VARIABLES: [&str; 29] = [
     "KEYHOLE_COOKIE_SAMESITE",
     "KEYHOLE_COOKIE_MAX_LIFETIME",
     "KEYHOLE_COOKIE_CROSS_SITE_ALLOW",
+    "KEYHOLE_STORE",
+    "KEYHOLE_STORE_FILE",
+    "KEYHOLE_STORE_TIMEOUT",
+    "KEYHOLE_REDIS_PREFIX",
 ];
 
 /// The variables as strings, before validation (field `foo_bar` is `KEYHOLE_FOO_BAR`).
@@ -85,6 +92,10 @@ pub struct RawConfig {
     cookie_samesite: Option<String>,
     cookie_max_lifetime: Option<String>,
     cookie_cross_site_allow: Option<String>,
+    store: Option<String>,
+    store_file: Option<PathBuf>,
+    store_timeout: Option<String>,
+    redis_prefix: Option<String>,
 }
 
 /// The JWT verifier and the remote JWKS feeding it, both optional.
@@ -132,6 +143,22 @@ pub struct ServerSettings {
     pub worker_threads: usize,
 }
 
+/// Where single-use ids and revocations are kept.
+#[derive(Clone, Debug)]
+pub enum StoreSettings {
+    /// In this process (`KEYHOLE_STORE=memory`, the default): one instance only.
+    Memory,
+    /// Redis, shared by every instance.
+    Redis {
+        /// The parsed URL (never printed); boxed, being much larger than `Memory`.
+        target: Box<RedisTarget>,
+        /// Key prefix (`KEYHOLE_REDIS_PREFIX`).
+        prefix: String,
+        /// Bound on every call (`KEYHOLE_STORE_TIMEOUT`).
+        timeout: Duration,
+    },
+}
+
 /// The default admin listener.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9182";
 
@@ -158,22 +185,59 @@ pub struct Config {
     pub jwks: Option<Arc<JwksSource>>,
     /// Cookie name, attributes and cross-site rules.
     pub cookies: CookiePolicy,
+    /// The replay and revocation store.
+    pub store: StoreSettings,
 }
 
 impl Config {
-    /// The authorizer this configuration describes, with a fresh replay store.
+    /// The authorizer this configuration describes, with a fresh store (its metrics
+    /// unregistered; `serve` passes its own through [`Config::authorizer_with`]).
     pub fn authorizer(&self) -> Authorizer {
+        self.authorizer_with(self.open_store(StoreMetrics::default()))
+    }
+
+    /// The authorizer this configuration describes, with `store`.
+    pub fn authorizer_with(&self, store: Arc<dyn ReplayStore>) -> Authorizer {
         Authorizer {
             keys: Arc::clone(&self.keys),
             policy: self.policy,
             jwt: self.jwt.clone(),
-            store: Arc::new(MemoryStore::new(
-                self.replay_capacity,
-                Arc::new(SystemClock),
-            )),
+            store,
             jwks: self.jwks.clone(),
             cookies: self.cookies.clone(),
         }
+    }
+
+    /// A new store as configured. A Redis store connects on first use, so this never
+    /// waits and never fails.
+    pub fn open_store(&self, metrics: StoreMetrics) -> Arc<dyn ReplayStore> {
+        match &self.store {
+            StoreSettings::Memory => Arc::new(MemoryStore::new(
+                self.replay_capacity,
+                Arc::new(SystemClock),
+            )),
+            StoreSettings::Redis {
+                target,
+                prefix,
+                timeout,
+            } => Arc::new(RedisStore::new(
+                (**target).clone(),
+                prefix,
+                *timeout,
+                Arc::new(SystemClock),
+                metrics,
+            )),
+        }
+    }
+
+    /// How long a JWT revocation must be kept: the longest JWT lifetime plus leeway.
+    pub fn jwt_revocation_lifetime(&self) -> u64 {
+        let policy = self
+            .jwt
+            .as_ref()
+            .map(|jwt| jwt.policy.clone())
+            .unwrap_or_default();
+        policy.max_lifetime.saturating_add(policy.leeway)
     }
 }
 
@@ -341,7 +405,9 @@ impl RawConfig {
             self.cookie_cross_site_allow.as_deref(),
             &mut report,
         );
+        let store = self.load_store(&mut report);
         Some(Config {
+            store: store?,
             listen: listen?,
             server: ServerSettings {
                 admin_listen: admin_listen?,
@@ -362,6 +428,77 @@ impl RawConfig {
             jwks: jwt?.1,
             replay_capacity: replay_capacity?,
             cookies: cookies?,
+        })
+    }
+
+    /// `KEYHOLE_STORE` (or `_FILE`), `KEYHOLE_STORE_TIMEOUT` and `KEYHOLE_REDIS_PREFIX`.
+    /// The URL is never echoed: it may carry a password.
+    fn load_store(&self, report: &mut impl FnMut(&'static str, String)) -> Option<StoreSettings> {
+        let timeout = match self.store_timeout.as_deref() {
+            None => Some(DEFAULT_TIMEOUT),
+            Some(text) => match humantime::parse_duration(text) {
+                Ok(timeout)
+                    if timeout >= Duration::from_millis(1)
+                        && timeout <= Duration::from_secs(10) =>
+                {
+                    Some(timeout)
+                }
+                _ => {
+                    report(
+                        "KEYHOLE_STORE_TIMEOUT",
+                        format!("must be a duration from 1ms to 10s such as `100ms`, got `{text}`"),
+                    );
+                    None
+                }
+            },
+        };
+        let prefix = self.redis_prefix.as_deref().unwrap_or(DEFAULT_PREFIX);
+        let prefix_ok = prefix.len() <= 64
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_:.{}".contains(&b));
+        if !prefix_ok {
+            report(
+                "KEYHOLE_REDIS_PREFIX",
+                format!("must be at most 64 of A-Z a-z 0-9 - _ : . {{ }}, got `{prefix}`"),
+            );
+        }
+        let (variable, text) = match (&self.store, &self.store_file) {
+            (Some(_), Some(_)) => {
+                report(
+                    "KEYHOLE_STORE",
+                    "set either KEYHOLE_STORE or KEYHOLE_STORE_FILE, not both".into(),
+                );
+                return None;
+            }
+            (None, None) => return Some(StoreSettings::Memory),
+            (Some(text), None) => ("KEYHOLE_STORE", text.trim().to_owned()),
+            (None, Some(path)) => match std::fs::read_to_string(path) {
+                Ok(text) => ("KEYHOLE_STORE_FILE", text.trim().to_owned()),
+                Err(error) => {
+                    report(
+                        "KEYHOLE_STORE_FILE",
+                        format!("cannot read {}: {error}", path.display()),
+                    );
+                    return None;
+                }
+            },
+        };
+        if text == "memory" {
+            return Some(StoreSettings::Memory);
+        }
+        let target = RedisTarget::parse(&text)
+            .map_err(|error| {
+                report(
+                    variable,
+                    format!("{error} (value not shown: it may hold a password)"),
+                )
+            })
+            .ok()?;
+        Some(StoreSettings::Redis {
+            target: Box::new(target),
+            prefix: prefix_ok.then(|| prefix.to_owned())?,
+            timeout: timeout?,
         })
     }
 
@@ -644,6 +781,70 @@ pub fn parse_admin_listen(text: Option<&str>) -> Result<Option<SocketAddr>, Stri
     }
 }
 
+/// What `keyhole revoke` needs from the environment, without keys: the store, and how
+/// long revocations must be kept.
+#[derive(Clone, Debug)]
+pub struct RevokeSettings {
+    /// `KEYHOLE_STORE` and friends.
+    pub store: StoreSettings,
+    /// `KEYHOLE_COOKIE_MAX_LIFETIME`.
+    pub cookie_lifetime: u64,
+    /// `KEYHOLE_JWT_MAX_LIFETIME` plus `KEYHOLE_LEEWAY`.
+    pub jwt_lifetime: u64,
+}
+
+/// Reads [`RevokeSettings`] from the process environment; other variables are not
+/// checked here (the running instances checked them).
+pub fn revoke_settings_from_env() -> Result<RevokeSettings, ConfigError> {
+    revoke_settings_from_vars(std::env::vars())
+}
+
+/// [`revoke_settings_from_env`] over the given variables.
+pub fn revoke_settings_from_vars(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<RevokeSettings, ConfigError> {
+    let mut problems = Vec::new();
+    let raw: RawConfig = envy::prefixed("KEYHOLE_")
+        .from_iter(
+            vars.into_iter()
+                .filter(|(name, _)| KNOWN_VARIABLES.contains(&name.as_str())),
+        )
+        .map_err(|error| ConfigError {
+            problems: vec![Problem {
+                variable: "KEYHOLE_*",
+                message: error.to_string(),
+            }],
+        })?;
+    let mut report = |variable: &'static str, message: String| {
+        problems.push(Problem { variable, message });
+    };
+    let store = raw.load_store(&mut report);
+    let cookie_lifetime = parse_seconds(
+        raw.cookie_max_lifetime.as_deref(),
+        CookiePolicy::default().max_lifetime,
+    )
+    .map_err(|message| report("KEYHOLE_COOKIE_MAX_LIFETIME", message))
+    .ok();
+    let jwt_max = parse_seconds(raw.jwt_max_lifetime.as_deref(), jwt::DEFAULT_MAX_LIFETIME)
+        .map_err(|message| report("KEYHOLE_JWT_MAX_LIFETIME", message))
+        .ok();
+    let leeway = parse_seconds(raw.leeway.as_deref(), 30)
+        .map_err(|message| report("KEYHOLE_LEEWAY", message))
+        .ok();
+    match (store, cookie_lifetime, jwt_max, leeway) {
+        (Some(store), Some(cookie_lifetime), Some(jwt_max), Some(leeway))
+            if problems.is_empty() =>
+        {
+            Ok(RevokeSettings {
+                store,
+                cookie_lifetime,
+                jwt_lifetime: jwt_max.saturating_add(leeway),
+            })
+        }
+        _ => Err(ConfigError { problems }),
+    }
+}
+
 /// The admin address from the process environment alone (for `keyhole health`,
 /// which must work without keys).
 pub fn admin_listen_from_env() -> Result<Option<SocketAddr>, String> {
@@ -734,6 +935,59 @@ mod tests {
         );
         assert_eq!(config.policy, Policy::default());
         assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn store_selection_names_the_variable_and_never_the_password() {
+        let key = format!("k1:{SECRET}");
+        let config = Config::from_vars(vars(&[("KEYHOLE_KEYS", &key)])).unwrap();
+        assert!(matches!(config.store, StoreSettings::Memory));
+        let config = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &key),
+            ("KEYHOLE_STORE", "redis://:pw@127.0.0.1:6379/2"),
+            ("KEYHOLE_STORE_TIMEOUT", "250ms"),
+            ("KEYHOLE_REDIS_PREFIX", "app:kh:"),
+        ]))
+        .unwrap();
+        match &config.store {
+            StoreSettings::Redis {
+                prefix, timeout, ..
+            } => {
+                assert_eq!(prefix, "app:kh:");
+                assert_eq!(*timeout, Duration::from_millis(250));
+            }
+            StoreSettings::Memory => panic!("expected Redis"),
+        }
+        assert!(!format!("{config:?}").contains(":pw@"));
+        let error = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &key),
+            ("KEYHOLE_STORE", "mysql://root:hunter2@db"),
+            ("KEYHOLE_STORE_TIMEOUT", "0s"),
+            ("KEYHOLE_REDIS_PREFIX", "bad prefix"),
+        ]))
+        .unwrap_err();
+        let text = error.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        let variables: Vec<_> = error.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            variables,
+            [
+                "KEYHOLE_STORE_TIMEOUT",
+                "KEYHOLE_REDIS_PREFIX",
+                "KEYHOLE_STORE"
+            ]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("store");
+        std::fs::write(&file, "redis://:hunter2@[::1\n").unwrap();
+        let error = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &key),
+            ("KEYHOLE_STORE_FILE", file.to_str().unwrap()),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.problems.len(), 1);
+        assert_eq!(error.problems[0].variable, "KEYHOLE_STORE_FILE");
+        assert!(!error.to_string().contains("hunter2"));
     }
 
     #[test]

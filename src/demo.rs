@@ -86,7 +86,7 @@ fn run_inner(args: &DemoArgs) -> Result<(), String> {
             limits,
             crate::cli::shutdown_signal(),
         ));
-        let layout = Layout { dir: dir.path().join("nginx"), port: args.port, keyhole, root: root.clone(), decision_cache: false };
+        let layout = Layout { dir: dir.path().join("nginx"), port: args.port, keyhole, more_keyholes: Vec::new(), root: root.clone(), decision_cache: false };
         let stack = Stack::start(layout, "").map_err(|e| {
             format!("{e}\n(is port {} free? choose another with --port)", args.port)
         })?;

@@ -13,7 +13,7 @@
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
 //! - [`verify`]: one verifier per credential (signed URL, JWT); [`verify::Authorizer`] picks one.
 //! - [`jwks`]: fetching and refreshing a remote JWKS (the only JWT code doing IO).
-//! - [`store`]: the replay store trait and its in-memory implementation.
+//! - [`store`]: the replay and revocation store trait; in-memory and Redis stores.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
 //! - [`metrics`]: Prometheus metrics for the admin listener.
 //! - [`admin_client`]: `keyhole health` and `keyhole revoke`, clients of the admin

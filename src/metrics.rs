@@ -1,5 +1,5 @@
 //! Prometheus metrics (through `prometheus-client`): decisions by credential kind and
-//! reason code, decision latency, key reloads. Served as OpenMetrics text on the admin
+//! reason code, decision latency, key reloads, shared-store errors and latency. Served as OpenMetrics text on the admin
 //! listener's `/metrics`. Label values are fixed, stable strings (never request data),
 //! so the number of series is bounded.
 
@@ -45,6 +45,57 @@ impl ResultCounter {
     }
 }
 
+/// Labels of `keyhole_store_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreErrorLabels {
+    /// The store operation (`check_and_record`, `is_revoked`, …).
+    pub op: &'static str,
+    /// `timeout` or `error`.
+    pub kind: &'static str,
+}
+
+/// Labels of `keyhole_store_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreOpLabels {
+    /// The store operation.
+    pub op: &'static str,
+}
+
+/// The shared store's metrics: a cheap handle the Redis store records into, registered
+/// with [`Metrics`].
+#[derive(Clone, Debug)]
+pub struct StoreMetrics {
+    errors: Family<StoreErrorLabels, Counter>,
+    duration: Family<StoreOpLabels, Histogram>,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        StoreMetrics {
+            errors: Family::default(),
+            // 50 µs to about 1.6 s, doubling: covers the store timeout.
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(50e-6, 2.0, 16))
+            }),
+        }
+    }
+}
+
+impl StoreMetrics {
+    /// Counts one store call that took `elapsed`; `error` is `Some("timeout")` or
+    /// `Some("error")` when it failed.
+    pub fn record(&self, op: &'static str, elapsed: Duration, error: Option<&'static str>) {
+        self.duration
+            .get_or_create(&StoreOpLabels { op })
+            .observe(elapsed.as_secs_f64());
+        if let Some(kind) = error {
+            self.errors
+                .get_or_create(&StoreErrorLabels { op, kind })
+                .inc();
+        }
+    }
+}
+
 /// Every metric keyhole exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -52,6 +103,7 @@ pub struct Metrics {
     decisions: Family<DecisionLabels, Counter>,
     latency: Histogram,
     reloads: ResultCounter,
+    store: StoreMetrics,
 }
 
 impl Default for Metrics {
@@ -91,12 +143,29 @@ impl Metrics {
                 fetches.0,
             );
         }
+        let store = StoreMetrics::default();
+        registry.register(
+            "store_errors",
+            "Shared-store calls that failed or timed out, by operation and kind",
+            store.errors.clone(),
+        );
+        registry.register(
+            "store_duration_seconds",
+            "Time of each shared-store call, by operation (timeouts included)",
+            store.duration.clone(),
+        );
         Metrics {
             registry,
             decisions,
             latency,
             reloads,
+            store,
         }
+    }
+
+    /// The handle a store records its calls into.
+    pub fn store(&self) -> StoreMetrics {
+        self.store.clone()
     }
 
     /// Counts one decision and its latency.
@@ -150,7 +219,18 @@ mod tests {
             Duration::from_micros(2),
         );
         metrics.record_reload(false);
+        let store = metrics.store();
+        store.record("is_revoked", Duration::from_millis(100), Some("timeout"));
+        store.record("ping", Duration::from_micros(80), None);
         let text = metrics.encode();
+        assert!(
+            text.contains(r#"keyhole_store_errors_total{op="is_revoked",kind="timeout"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keyhole_store_duration_seconds_count{op="ping"} 1"#),
+            "{text}"
+        );
         assert!(
             text.contains(r#"keyhole_decisions_total{decision="deny",credential="signed-url",reason="expired"} 1"#),
             "{text}"

@@ -67,6 +67,9 @@ pub struct Layout {
     pub port: u16,
     /// Where keyhole listens.
     pub keyhole: Listen,
+    /// Further keyhole instances in the same upstream (several instances sharing a
+    /// Redis store); usually empty.
+    pub more_keyholes: Vec<Listen>,
     /// The document root (`/protected/` lies below it).
     pub root: PathBuf,
     /// Use the optional decision cache (`keyhole-cached.conf`) instead of `keyhole.conf`.
@@ -124,15 +127,18 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
     ] {
         std::fs::create_dir_all(sub).map_err(write_error)?;
     }
-    let upstream_target = match &layout.keyhole {
-        Listen::Tcp(addr) => addr.to_string(),
-        Listen::Unix(path) => format!("unix:{}", path.display()),
-    };
+    let servers: Vec<String> = std::iter::once(&layout.keyhole)
+        .chain(&layout.more_keyholes)
+        .map(|listen| match listen {
+            Listen::Tcp(addr) => format!("server {addr};"),
+            Listen::Unix(path) => format!("server unix:{};", path.display()),
+        })
+        .collect();
     let upstream = replace(
         UPSTREAM_CONF,
         "keyhole-upstream.conf",
         "server 127.0.0.1:9181;",
-        &format!("server {upstream_target};"),
+        &servers.join("\n    "),
     )?;
     let site_source = if layout.decision_cache {
         replace(

@@ -25,6 +25,7 @@ use crate::config::{Listen, ServerSettings};
 use crate::decision::{Decision, Deny};
 use crate::metrics::Metrics;
 use crate::request::{HeaderField, NginxHeaders};
+use crate::store::Revoke;
 use crate::verify::Authorizer;
 
 /// Response header carrying the reason code.
@@ -70,10 +71,19 @@ impl State {
     /// State for an authorizer and a clock, with fresh metrics.
     pub fn new(authorizer: Authorizer, clock: Arc<dyn Clock>) -> Arc<State> {
         let jwks_fetches = authorizer.jwks.as_ref().map(|jwks| jwks.fetches.clone());
+        State::with_metrics(authorizer, clock, Metrics::new(jwks_fetches))
+    }
+
+    /// State with metrics made beforehand (the store records into them).
+    pub fn with_metrics(
+        authorizer: Authorizer,
+        clock: Arc<dyn Clock>,
+        metrics: Metrics,
+    ) -> Arc<State> {
         Arc::new(State {
             authorizer: ArcSwap::from_pointee(authorizer),
             clock,
-            metrics: Metrics::new(jwks_fetches),
+            metrics,
         })
     }
 }
@@ -377,22 +387,36 @@ pub fn admin_routes(state: Arc<State>) -> Routes {
         warp::Reply::into_response(response)
     });
     let healthz = warp::path!("healthz").map(|| warp::Reply::into_response("ok\n"));
-    let readyz = warp::path!("readyz").map(move || {
-        let keys = state.authorizer.load().keys.kids().count();
-        let (status, body) = if keys > 0 {
-            (StatusCode::OK, format!("ready: {keys} key(s) loaded\n"))
-        } else {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not ready: no keys\n".to_owned(),
-            )
-        };
-        let mut response = Response::new(body);
-        *response.status_mut() = status;
-        warp::Reply::into_response(response)
+    let readyz = warp::path!("readyz").then(move || {
+        let state = Arc::clone(&state);
+        async move {
+            let authorizer = state.authorizer.load_full();
+            let keys = authorizer.keys.kids().count();
+            let (status, body) = if keys == 0 {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: no keys\n".to_owned(),
+                )
+            } else if let Err(error) = authorizer.store.ping().await {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("not ready: {error}\n"),
+                )
+            } else {
+                (
+                    StatusCode::OK,
+                    format!("ready: {keys} key(s) loaded, store answering\n"),
+                )
+            };
+            let mut response = Response::new(body);
+            *response.status_mut() = status;
+            warp::Reply::into_response(response)
+        }
     });
-    // POST /revoke?sid=ID: the session is denied from now on (nginx never exposes the
-    // admin listener). Kept in the store as long as a cookie can live.
+    // POST /revoke?sid=ID (or jti=ID&kid=K, or before=UNIX&kid=K&subject=S): denied
+    // from now on (nginx never exposes the admin listener). Kept in the store as long
+    // as what it names can live.
+    // The path first: any other path is a 404, not a 405.
     let revoke = warp::path!("revoke")
         .and(warp::post())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
@@ -410,21 +434,75 @@ pub fn admin_routes(state: Arc<State>) -> Routes {
         .boxed()
 }
 
-/// Records a session revocation named by `sid=` in the admin request's query.
+/// The revocation named by the admin request's query: `sid=`, `jti=` and `kid=`, or
+/// `before=` (Unix seconds) with `kid=` and/or `subject=`, each percent-encoded.
+fn parse_revoke(query: &str) -> Result<Revoke, String> {
+    let mut fields: [Option<String>; 5] = Default::default();
+    let names = ["sid", "jti", "kid", "before", "subject"];
+    for item in query.split('&').filter(|item| !item.is_empty()) {
+        let (name, value) = item.split_once('=').unwrap_or((item, ""));
+        let at = names
+            .iter()
+            .position(|known| *known == name)
+            .ok_or_else(|| "unknown parameter".to_owned())?;
+        let value = percent_decode(value).ok_or_else(|| format!("{name}: bad encoding"))?;
+        match fields.get_mut(at) {
+            Some(slot @ None) => *slot = Some(value),
+            _ => return Err(format!("{name}: given twice")),
+        }
+    }
+    let [sid, jti, kid, before, subject] = fields;
+    let before = before
+        .map(|text| text.parse::<u64>().map(crate::clock::UnixTime))
+        .transpose()
+        .map_err(|_| "before: Unix seconds".to_owned())?;
+    Revoke::from_parts(sid, jti, kid, before, subject).map_err(|error| error.to_string())
+}
+
+/// `%XX` decoding (no `+`); `None` on a bad escape or on bytes that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        if byte == b'%' {
+            let hex = text.get(at + 1..at + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            at += 3;
+        } else {
+            out.push(byte);
+            at += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Records a revocation named in the admin request's query.
 async fn revoke(state: &State, query: &str) -> warp::reply::Response {
-    let sid = query
-        .split('&')
-        .filter_map(|item| item.strip_prefix("sid="))
-        .next()
-        .map(crate::verify::cookie::SessionId::parse);
-    let (status, body) = match sid {
-        Some(Ok(sid)) => {
+    let (status, body) = match parse_revoke(query) {
+        Ok(order) => {
             let authorizer = state.authorizer.load_full();
-            let until = state.clock.now().plus(authorizer.cookies.max_lifetime);
-            let id = format!("sid:{}", sid.as_str());
-            match authorizer.store.revoke(&id, until).await {
+            let jwt_lifetime = authorizer
+                .jwt
+                .as_ref()
+                .map(|jwt| jwt.policy.max_lifetime.saturating_add(jwt.policy.leeway))
+                .unwrap_or_else(|| {
+                    let policy = crate::verify::jwt::JwtPolicy::default();
+                    policy.max_lifetime.saturating_add(policy.leeway)
+                });
+            let applied = order
+                .apply(
+                    authorizer.store.as_ref(),
+                    state.clock.now(),
+                    authorizer.cookies.max_lifetime,
+                    jwt_lifetime,
+                )
+                .await;
+            match applied {
                 Ok(()) => {
-                    tracing::info!(sid = sid.as_str(), "session revoked");
+                    // Session ids, token ids, key ids and subjects are names, not
+                    // credentials: logged so revocations can be audited.
+                    tracing::info!(revocation = ?order, "revoked");
                     (StatusCode::OK, "revoked\n".to_owned())
                 }
                 Err(error) => (
@@ -433,10 +511,7 @@ async fn revoke(state: &State, query: &str) -> warp::reply::Response {
                 ),
             }
         }
-        _ => (
-            StatusCode::BAD_REQUEST,
-            "need sid=ID (1 to 64 of A-Z a-z 0-9 _ -)\n".to_owned(),
-        ),
+        Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")),
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -519,4 +594,44 @@ pub fn reply(decision: &Decision) -> Response<&'static str> {
         .unwrap_or(HeaderValue::from_static("0"));
     headers.insert(ACCEL_EXPIRES_HEADER, expires);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::UnixTime;
+
+    #[test]
+    fn revocations_parse_from_the_admin_query() {
+        assert_eq!(parse_revoke("sid=s-1"), Ok(Revoke::Session("s-1".into())));
+        assert_eq!(
+            parse_revoke("jti=a%2Fb&kid=j1"),
+            Ok(Revoke::TokenId {
+                kid: "j1".into(),
+                jti: "a/b".into()
+            })
+        );
+        assert_eq!(
+            parse_revoke("before=1800000000&subject=alice%40example.com"),
+            Ok(Revoke::IssuedBefore {
+                before: UnixTime(1_800_000_000),
+                kid: None,
+                subject: Some("alice@example.com".into()),
+            })
+        );
+        for bad in [
+            "",
+            "sid=a&sid=b",
+            "sid=bad%20id",
+            "jti=x",
+            "before=soon&kid=j1",
+            "before=1",
+            "sid=s&kid=j1",
+            "kid=%zz",
+            "other=1",
+            "jti=%0a&kid=j1",
+        ] {
+            assert!(parse_revoke(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -446,6 +446,7 @@ fn keyhole_on_a_unix_socket_behind_nginx() {
         dir: dir.path().join("nginx"),
         port,
         keyhole: keyhole.listen.clone(),
+        more_keyholes: Vec::new(),
         root,
         decision_cache: false,
     };

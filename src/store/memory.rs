@@ -29,6 +29,8 @@ struct State {
     entries: HashMap<String, UnixTime>,
     /// The smallest expiry in `entries` (or a lower bound of it).
     earliest: Option<UnixTime>,
+    /// "Issued before" cut-offs: id → (cut-off, expiry).
+    cut_offs: HashMap<String, (UnixTime, UnixTime)>,
 }
 
 impl MemoryStore {
@@ -102,6 +104,37 @@ impl MemoryStore {
         Ok(())
     }
 
+    fn record_cut_off(
+        &self,
+        id: &str,
+        before: UnixTime,
+        until: UnixTime,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        let cut = state
+            .cut_offs
+            .entry(id.to_owned())
+            .or_insert((before, until));
+        cut.0 = cut.0.max(before);
+        cut.1 = cut.1.max(until);
+        // Cut-offs are few (one per key id or subject revoked); expired ones are
+        // swept here rather than counted against the replay capacity.
+        let now = self.clock.now();
+        state.cut_offs.retain(|_, (_, until)| *until >= now);
+        Ok(())
+    }
+
+    fn cut_off(&self, ids: &[String]) -> Result<Option<UnixTime>, StoreError> {
+        let now = self.clock.now();
+        let state = self.lock()?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.cut_offs.get(id))
+            .filter(|(_, until)| *until >= now)
+            .map(|(before, _)| *before)
+            .max())
+    }
+
     fn revoked(&self, id: &str) -> Result<bool, StoreError> {
         let key = format!("{REVOKED_PREFIX}{id}");
         let now = self.clock.now();
@@ -135,6 +168,23 @@ impl ReplayStore for MemoryStore {
 
     fn is_revoked<'a>(&'a self, id: &'a str) -> StoreFuture<'a> {
         Box::pin(std::future::ready(self.revoked(id)))
+    }
+
+    fn revoke_issued_before<'a>(
+        &'a self,
+        id: &'a str,
+        before: UnixTime,
+        until: UnixTime,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(std::future::ready(self.record_cut_off(id, before, until)))
+    }
+
+    fn latest_cut_off<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Option<UnixTime>> {
+        Box::pin(std::future::ready(self.cut_off(ids)))
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(self.lock().map(|_| ())))
     }
 }
 
@@ -200,6 +250,31 @@ mod tests {
         let later = MemoryStore::new(10, Arc::new(FixedClock(UnixTime(151))));
         later.revoke("sid:a", UnixTime(150)).await.unwrap();
         assert_eq!(later.is_revoked("sid:a").await, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn cut_offs_keep_the_later_time_and_expire() {
+        let store = store(10, 100);
+        let ids = vec!["before:k1".to_owned(), "before-sub:alice".to_owned()];
+        assert_eq!(store.latest_cut_off(&ids).await, Ok(None));
+        store
+            .revoke_issued_before("before:k1", UnixTime(90), UnixTime(200))
+            .await
+            .unwrap();
+        store
+            .revoke_issued_before("before:k1", UnixTime(80), UnixTime(150))
+            .await
+            .unwrap();
+        store
+            .revoke_issued_before("before-sub:alice", UnixTime(95), UnixTime(101))
+            .await
+            .unwrap();
+        assert_eq!(store.latest_cut_off(&ids).await, Ok(Some(UnixTime(95))));
+        assert_eq!(
+            store.latest_cut_off(&ids[..1]).await,
+            Ok(Some(UnixTime(90)))
+        );
+        assert_eq!(store.ping().await, Ok(()));
     }
 
     #[test]

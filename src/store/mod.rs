@@ -1,6 +1,7 @@
-//! The state store: which single-use token ids were already used, and which sessions
-//! were revoked, each until it expires. A trait, so the in-memory store (the embedded
-//! default) and the Redis store of a later issue plug into
+//! The state store: which single-use token ids were already used, which sessions and
+//! token ids were revoked, and which "issued before T" cut-offs hold for a key id or a
+//! subject, each until it expires. A trait, so the in-memory store (the embedded
+//! default, one instance) and the Redis store (shared by several instances) plug into
 //! [`crate::verify::Authorizer`] unchanged.
 //!
 //! [`ReplayStore::check_and_record`] must be atomic: of any number of concurrent calls
@@ -8,6 +9,7 @@
 //! the store (fail closed).
 
 pub mod memory;
+pub mod redis;
 
 use std::fmt;
 use std::future::Future;
@@ -31,6 +33,22 @@ pub trait ReplayStore: fmt::Debug + Send + Sync {
 
     /// Whether `id` is revoked now.
     fn is_revoked<'a>(&'a self, id: &'a str) -> StoreFuture<'a>;
+
+    /// Records a cut-off for `id` (for example `before:<kid>`): credentials it names
+    /// that were issued before `before` are revoked, until `until`. Recording twice
+    /// keeps the later cut-off and the later expiry.
+    fn revoke_issued_before<'a>(
+        &'a self,
+        id: &'a str,
+        before: UnixTime,
+        until: UnixTime,
+    ) -> StoreFuture<'a, ()>;
+
+    /// The latest live cut-off recorded for any of `ids`, if any.
+    fn latest_cut_off<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Option<UnixTime>>;
+
+    /// Whether the store answers now (for `/readyz`).
+    fn ping(&self) -> StoreFuture<'_, ()>;
 }
 
 /// Why a store could not answer. Every error denies the request (fail closed).
@@ -42,4 +60,129 @@ pub enum StoreError {
     /// The store is unreachable or answered with an error.
     #[error("the replay store is unavailable: {0}")]
     Unavailable(String),
+}
+
+/// One revocation, as `keyhole revoke` and the admin listener's `POST /revoke` take it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revoke {
+    /// A cookie session (`--sid`).
+    Session(String),
+    /// One token id of one JWT key (`--jti`, `--kid`).
+    TokenId {
+        /// The key id the token names in its header.
+        kid: String,
+        /// The token's `jti`.
+        jti: String,
+    },
+    /// Every JWT of a key id and/or a subject issued (`iat`) before `before`.
+    IssuedBefore {
+        /// The cut-off.
+        before: UnixTime,
+        /// The key id (`--kid`).
+        kid: Option<String>,
+        /// The subject (`--subject`, the `sub` claim).
+        subject: Option<String>,
+    },
+}
+
+/// Longest key id, token id or subject accepted in a revocation.
+const MAX_NAME_LEN: usize = 256;
+
+/// Why a revocation was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RevokeError {
+    /// The arguments do not name one revocation.
+    #[error(
+        "name one revocation: --sid ID, --jti ID --kid K, or --before TIMESTAMP with --kid K and/or --subject S"
+    )]
+    Shape,
+    /// A value is empty, too long, or holds control characters.
+    #[error("--{0}: 1 to 256 characters, no control characters")]
+    Value(&'static str),
+    /// A session id outside the session-id alphabet.
+    #[error("--sid: 1 to 64 of A-Z a-z 0-9 _ -")]
+    Session,
+}
+
+fn checked(name: &'static str, value: Option<String>) -> Result<Option<String>, RevokeError> {
+    match value {
+        Some(text) if text.is_empty() || text.len() > MAX_NAME_LEN => Err(RevokeError::Value(name)),
+        Some(text) if text.chars().any(char::is_control) => Err(RevokeError::Value(name)),
+        other => Ok(other),
+    }
+}
+
+impl Revoke {
+    /// Builds one revocation from the optional arguments, refusing any other mix.
+    pub fn from_parts(
+        sid: Option<String>,
+        jti: Option<String>,
+        kid: Option<String>,
+        before: Option<UnixTime>,
+        subject: Option<String>,
+    ) -> Result<Revoke, RevokeError> {
+        let (jti, kid, subject) = (
+            checked("jti", jti)?,
+            checked("kid", kid)?,
+            checked("subject", subject)?,
+        );
+        match (sid, jti, kid, before, subject) {
+            (Some(sid), None, None, None, None) => {
+                crate::verify::cookie::SessionId::parse(&sid).map_err(|_| RevokeError::Session)?;
+                Ok(Revoke::Session(sid))
+            }
+            (None, Some(jti), Some(kid), None, None) => Ok(Revoke::TokenId { kid, jti }),
+            (None, None, kid, Some(before), subject) if kid.is_some() || subject.is_some() => {
+                Ok(Revoke::IssuedBefore {
+                    before,
+                    kid,
+                    subject,
+                })
+            }
+            _ => Err(RevokeError::Shape),
+        }
+    }
+
+    /// Records the revocation in `store`, kept as long as what it names can live:
+    /// `cookie_lifetime` for sessions, `jwt_lifetime` (longest JWT lifetime plus
+    /// leeway) for tokens, counted from now or, for a cut-off, from the cut-off.
+    pub async fn apply(
+        &self,
+        store: &dyn ReplayStore,
+        now: UnixTime,
+        cookie_lifetime: u64,
+        jwt_lifetime: u64,
+    ) -> Result<(), StoreError> {
+        use crate::verify::jwt;
+        match self {
+            Revoke::Session(sid) => {
+                store
+                    .revoke(&format!("sid:{sid}"), now.plus(cookie_lifetime))
+                    .await
+            }
+            Revoke::TokenId { kid, jti } => {
+                store
+                    .revoke(&jwt::jti_revocation_id(kid, jti), now.plus(jwt_lifetime))
+                    .await
+            }
+            Revoke::IssuedBefore {
+                before,
+                kid,
+                subject,
+            } => {
+                let until = (*before).max(now).plus(jwt_lifetime);
+                if let Some(kid) = kid {
+                    store
+                        .revoke_issued_before(&jwt::key_cut_off_id(kid), *before, until)
+                        .await?;
+                }
+                if let Some(subject) = subject {
+                    store
+                        .revoke_issued_before(&jwt::subject_cut_off_id(subject), *before, until)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    }
 }

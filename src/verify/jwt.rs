@@ -125,6 +125,36 @@ pub struct JwtGrant {
     pub scope: Option<Scope>,
     /// The token's expiry.
     pub exp: UnixTime,
+    /// What a revocation of this token would be recorded under.
+    pub revocation: Revocation,
+}
+
+/// The store ids a token may be revoked by: its `jti` (when it has one), and the
+/// "issued before T" cut-offs of its key id and (when it has one) its subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    /// [`jti_revocation_id`], when the token has a `jti`.
+    pub jti: Option<String>,
+    /// [`key_cut_off_id`] and, with a `sub`, [`subject_cut_off_id`].
+    pub cut_offs: Vec<String>,
+    /// The token's `iat`: a cut-off T revokes it when `iat < T`.
+    pub issued_at: UnixTime,
+}
+
+/// The store id revoking one token id of one key: `jti:<kid length>:<kid>:<jti>` (the
+/// length keeps key ids that contain `:` apart).
+pub fn jti_revocation_id(kid: &str, jti: &str) -> String {
+    format!("jti:{}:{kid}:{jti}", kid.len())
+}
+
+/// The store id of the cut-off for every token of one key id.
+pub fn key_cut_off_id(kid: &str) -> String {
+    format!("before:{kid}")
+}
+
+/// The store id of the cut-off for every token of one subject (`sub`).
+pub fn subject_cut_off_id(subject: &str) -> String {
+    format!("before-sub:{subject}")
 }
 
 /// Whether the request's own path must lie in the token's resource.
@@ -343,10 +373,18 @@ impl JwtVerifier {
             Resource::Scope(scope) => Some(scope.clone()),
             Resource::Path(_) => None,
         };
+        let mut cut_offs = vec![key_cut_off_id(kid)];
+        cut_offs.extend(claims.sub.as_deref().map(subject_cut_off_id));
+        let revocation = Revocation {
+            jti: claims.jti.as_deref().map(|jti| jti_revocation_id(kid, jti)),
+            cut_offs,
+            issued_at: claims.iat,
+        };
         Ok(JwtGrant {
             uses,
             scope,
             exp: claims.exp,
+            revocation,
         })
     }
 }
@@ -468,6 +506,7 @@ struct Claims {
     methods: Methods,
     uses: Option<u64>,
     jti: Option<String>,
+    sub: Option<String>,
 }
 
 fn time_claim(claims: &Map<String, Value>, name: &str) -> Result<Option<UnixTime>, Deny> {
@@ -532,7 +571,13 @@ impl Claims {
             Some(jti) if jti.is_empty() || jti.len() > MAX_JTI_LEN => return Err(Deny::Malformed),
             other => other.map(str::to_owned),
         };
+        // `sub` only names the token for subject cut-offs; any string is accepted
+        // (the Redis store hashes it into its key).
+        let sub = string_claim(claims, "sub")?
+            .filter(|sub| !sub.is_empty())
+            .map(str::to_owned);
         Ok(Claims {
+            sub,
             exp,
             iat,
             nbf,

@@ -79,6 +79,8 @@ pub struct Allowance {
     pub uses: Option<jwt::Uses>,
     /// A store id (`sid:<session id>`) that must not be revoked.
     pub revocable: Option<String>,
+    /// A JWT's token-id revocation and "issued before" cut-offs.
+    pub token: Option<jwt::Revocation>,
 }
 
 impl Authorizer {
@@ -172,6 +174,7 @@ impl Authorizer {
                     grant,
                     uses: None,
                     revocable: None,
+                    token: None,
                 }),
             // A JWT allow is never cached by nginx: a cached answer would replay a
             // single-use token and outlive a key removed from a JWKS.
@@ -179,6 +182,7 @@ impl Authorizer {
                 grant: Grant::uncacheable(Credential::Jwt),
                 uses: grant.uses,
                 revocable: None,
+                token: Some(grant.revocation),
             }),
             // No credential in the URL: only now is the cookie consulted. A URL
             // credential that fails never falls through to it.
@@ -220,6 +224,7 @@ impl Authorizer {
             grant,
             uses: None,
             revocable: signed.grant.sid.map(|sid| format!("sid:{}", sid.as_str())),
+            token: None,
         })
     }
 
@@ -250,19 +255,50 @@ impl Authorizer {
     /// What needs the store: revocation, then use limits. Fails closed.
     async fn check_state(&self, allowance: &Allowance) -> Result<(), Deny> {
         if let Some(id) = &allowance.revocable {
-            match self.store.is_revoked(id).await {
-                Ok(false) => {}
-                Ok(true) => return Err(Deny::Revoked),
-                Err(error) => {
-                    tracing::warn!(%error, "store unavailable for a revocation check");
-                    return Err(Deny::StoreUnavailable);
-                }
-            }
+            self.check_not_revoked(id).await?;
+        }
+        if let Some(token) = &allowance.token {
+            self.check_token_revocation(token).await?;
         }
         match &allowance.uses {
             Some(uses) => self.consume(uses).await,
             None => Ok(()),
         }
+    }
+
+    /// Denies `revoked` when `id` is revoked; fails closed.
+    async fn check_not_revoked(&self, id: &str) -> Result<(), Deny> {
+        match self.store.is_revoked(id).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(Deny::Revoked),
+            Err(error) => {
+                tracing::warn!(%error, "store unavailable for a revocation check");
+                Err(Deny::StoreUnavailable)
+            }
+        }
+    }
+
+    /// A JWT's revocations: its token id, then the cut-offs of its key id and subject
+    /// (revoked when issued before the latest). The two lookups run concurrently.
+    async fn check_token_revocation(&self, token: &jwt::Revocation) -> Result<(), Deny> {
+        let by_id = async {
+            match &token.jti {
+                Some(id) => self.check_not_revoked(id).await,
+                None => Ok(()),
+            }
+        };
+        let by_time = async {
+            match self.store.latest_cut_off(&token.cut_offs).await {
+                Ok(Some(cut_off)) if token.issued_at < cut_off => Err(Deny::Revoked),
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    tracing::warn!(%error, "store unavailable for a cut-off check");
+                    Err(Deny::StoreUnavailable)
+                }
+            }
+        };
+        let (by_id, by_time) = tokio::join!(by_id, by_time);
+        by_id.and(by_time)
     }
 
     /// The cookie exchange: a valid scope credential in the URL (a scope-signed URL or
@@ -278,22 +314,25 @@ impl Authorizer {
             .jwt
             .as_ref()
             .filter(|jwt| jwt.is_present(&request.params));
-        let (scope, exp, uses) = match (signed, jwt) {
+        let (scope, exp, uses, token) = match (signed, jwt) {
             (true, Some(_)) => return Err(Deny::AmbiguousCredential),
             (true, None) => {
                 let url = signed_url::SignedUrl::parse(&request.params)?;
                 let (scope, exp) =
                     url.verify_scope_grant(request, &self.keys, &self.policy, now)?;
-                (scope, exp, None)
+                (scope, exp, None, None)
             }
             (false, Some(jwt)) => {
                 let grant = jwt.verify_scope_grant(request, now)?;
                 let scope = grant.scope.ok_or(Deny::ScopeRequired)?;
-                (scope, grant.exp, grant.uses)
+                (scope, grant.exp, grant.uses, Some(grant.revocation))
             }
             (false, None) => return Err(Deny::MissingCredential),
         };
         let location = return_to(&request.params, &scope)?;
+        if let Some(token) = &token {
+            self.check_token_revocation(token).await?;
+        }
         if let Some(uses) = &uses {
             self.consume(uses).await?;
         }
@@ -413,6 +452,23 @@ mod tests {
         fn is_revoked<'a>(&'a self, _: &'a str) -> StoreFuture<'a> {
             Box::pin(std::future::ready(down()))
         }
+
+        fn revoke_issued_before<'a>(
+            &'a self,
+            _: &'a str,
+            _: UnixTime,
+            _: UnixTime,
+        ) -> StoreFuture<'a, ()> {
+            Box::pin(std::future::ready(down()))
+        }
+
+        fn latest_cut_off<'a>(&'a self, _: &'a [String]) -> StoreFuture<'a, Option<UnixTime>> {
+            Box::pin(std::future::ready(down()))
+        }
+
+        fn ping(&self) -> StoreFuture<'_, ()> {
+            Box::pin(std::future::ready(down()))
+        }
     }
 
     fn authorizer(store: Arc<dyn ReplayStore>) -> Authorizer {
@@ -475,12 +531,78 @@ mod tests {
             decide(&down, &once).await,
             Decision::Deny(Deny::StoreUnavailable)
         );
-        // A reusable token does not touch the store.
+        // A reusable token still needs the store for its revocations (token id, key
+        // and subject cut-offs), so it fails closed too; a signed URL does not.
         let reusable = format!("/a.jpg?token={}", token(false));
         assert_eq!(
             decide(&down, &reusable).await,
-            Decision::Allow(Grant::uncacheable(Credential::Jwt))
+            Decision::Deny(Deny::StoreUnavailable)
         );
+        let grant =
+            signed_url::UrlGrant::new(CanonicalPath::parse(b"/a.jpg").unwrap(), NOW.plus(60));
+        let url = signed_url::sign(&grant, down.keys.signing_key()).unwrap();
+        assert!(decide(&down, &url).await.is_allow());
+    }
+
+    #[tokio::test]
+    async fn token_ids_and_issued_before_cut_offs_revoke_tokens() {
+        let memory = Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW))));
+        let authorizer = authorizer(Arc::clone(&memory) as Arc<dyn ReplayStore>);
+        let reusable = format!("/a.jpg?token={}", token(false));
+        assert!(decide(&authorizer, &reusable).await.is_allow());
+        // A cut-off at iat does not revoke (iat < T is required); one after it does.
+        let until = NOW.plus(3600);
+        memory
+            .revoke_issued_before(&jwt::key_cut_off_id("j1"), NOW, until)
+            .await
+            .unwrap();
+        assert!(decide(&authorizer, &reusable).await.is_allow());
+        memory
+            .revoke_issued_before(&jwt::key_cut_off_id("j1"), NOW.plus(1), until)
+            .await
+            .unwrap();
+        assert_eq!(
+            decide(&authorizer, &reusable).await,
+            Decision::Deny(Deny::Revoked)
+        );
+        // Another key's cut-off, or a subject's, does not touch this token (no `sub`).
+        let fresh = Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW))));
+        let authorizer = authorizer_with(Arc::clone(&fresh) as Arc<dyn ReplayStore>);
+        fresh
+            .revoke_issued_before(&jwt::key_cut_off_id("j2"), NOW.plus(1), until)
+            .await
+            .unwrap();
+        fresh
+            .revoke_issued_before(&jwt::subject_cut_off_id("alice"), NOW.plus(1), until)
+            .await
+            .unwrap();
+        assert!(decide(&authorizer, &reusable).await.is_allow());
+        // A single-use token carries a jti: revoking it denies before any use is taken.
+        let once = token(true);
+        let jti = claim(&once, "jti");
+        fresh
+            .revoke(&jwt::jti_revocation_id("j1", &jti), until)
+            .await
+            .unwrap();
+        assert_eq!(
+            decide(&authorizer, &format!("/a.jpg?token={once}")).await,
+            Decision::Deny(Deny::Revoked)
+        );
+    }
+
+    fn authorizer_with(store: Arc<dyn ReplayStore>) -> Authorizer {
+        authorizer(store)
+    }
+
+    /// A string claim of a token, read without verifying (test helper).
+    fn claim(token: &str, name: &str) -> String {
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        value[name].as_str().unwrap().to_owned()
     }
 
     fn authorizer_with_down_store() -> Authorizer {

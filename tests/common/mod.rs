@@ -216,6 +216,7 @@ impl Env {
                 dir: dir.path().join("nginx"),
                 port,
                 keyhole: keyhole_listen.clone(),
+                more_keyholes: Vec::new(),
                 root: root.clone(),
                 decision_cache,
             };
@@ -421,3 +422,4 @@ pub fn send_raw_from(source: std::net::Ipv4Addr, port: u16, request: &[u8]) -> R
     parse_response(&bytes)
 }
 pub mod browser;
+pub mod redis;

@@ -77,8 +77,30 @@ fn a_good_token_passes() {
             uses: None,
             scope: None,
             exp: UnixTime(NOW + 60),
+            revocation: Revocation {
+                jti: None,
+                cut_offs: vec!["before:j1".into()],
+                issued_at: UnixTime(NOW),
+            },
         })
     );
+}
+
+#[test]
+fn revocation_ids_name_the_token_id_key_and_subject() {
+    let claims = with(with(claims(), "jti", json!("t-1")), "sub", json!("alice"));
+    let grant = check(&token(&header(), &claims)).unwrap();
+    assert_eq!(
+        grant.revocation,
+        Revocation {
+            jti: Some("jti:2:j1:t-1".into()),
+            cut_offs: vec!["before:j1".into(), "before-sub:alice".into()],
+            issued_at: UnixTime(NOW),
+        }
+    );
+    // `sub` must be a string, as RFC 7519 says.
+    let bad = with(claims, "sub", json!(7));
+    assert_eq!(check(&token(&header(), &bad)), Err(Deny::Malformed));
 }
 
 #[test]
