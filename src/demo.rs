@@ -135,7 +135,7 @@ pub fn write_gallery(root: &Path, keys: &KeyRing, ttl: u64) -> Result<(), String
     }
     // The last image's URL with one signature character changed: keyhole denies it.
     let mut broken = last_url;
-    let flipped = if broken.ends_with('A') { 'B' } else { 'A' };
+    let flipped = if broken.ends_with('A') { 'E' } else { 'A' };
     broken.pop();
     broken.push(flipped);
     figures.push_str(&format!(

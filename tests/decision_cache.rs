@@ -18,6 +18,7 @@ use common::{Env, ip, now};
 fn get_from(env: &Env, source: Ipv4Addr, target: &str) -> common::Response {
     let request = format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     env.remember_secrets(request.as_bytes());
+    env.note_request();
     common::send_raw_from(source, env.port, request.as_bytes())
 }
 

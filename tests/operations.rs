@@ -427,7 +427,7 @@ fn json_logs_carry_the_reason_and_never_the_credential() {
     let tampered = format!(
         "{}{}",
         &url[..url.len() - 1],
-        if url.ends_with('A') { 'B' } else { 'A' }
+        if url.ends_with('A') { 'E' } else { 'A' }
     );
     assert_eq!(env.get(&tampered).status, 403);
     wait_for("deny log line", Duration::from_secs(5), || {

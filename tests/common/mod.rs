@@ -148,6 +148,9 @@ impl Drop for Keyhole {
 pub struct Env {
     /// Credential values sent through this Env (signatures, tokens, cookie values).
     pub sent_secrets: std::sync::Mutex<Vec<String>>,
+    /// Requests sent to nginx through this Env, so that reading the access log can
+    /// wait for their lines (nginx may write a line just after the response).
+    pub sent_requests: std::sync::atomic::AtomicUsize,
     /// Field order matters: nginx stops before keyhole, then the folder goes.
     pub stack: Stack,
     pub keyhole: Keyhole,
@@ -225,6 +228,7 @@ impl Env {
                     let sent_secrets = std::sync::Mutex::new(Vec::new());
                     return Env {
                         sent_secrets,
+                        sent_requests: std::sync::atomic::AtomicUsize::new(0),
                         stack,
                         keyhole,
                         dir,
@@ -249,7 +253,14 @@ impl Env {
     /// Every credential in the request is remembered for the log check at drop.
     pub fn raw(&self, request: &[u8]) -> Response {
         self.remember_secrets(request);
+        self.note_request();
         send_raw(self.port, request)
+    }
+
+    /// Counts a request sent to nginx outside [`Env::raw`].
+    pub fn note_request(&self) {
+        self.sent_requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Remembers the credential values in a raw request: every query value of 16 or
@@ -334,7 +345,17 @@ impl Env {
 
     /// The reason code nginx logged for the most recent request (`reason=` field).
     pub fn last_reason(&self) -> String {
-        let log = std::fs::read_to_string(self.stack.layout.access_log()).unwrap_or_default();
+        // Wait (at most 2 s) until every request sent so far has its line.
+        let sent = self.sent_requests.load(std::sync::atomic::Ordering::SeqCst);
+        let start = Instant::now();
+        let mut log = String::new();
+        while start.elapsed() < Duration::from_secs(2) {
+            log = std::fs::read_to_string(self.stack.layout.access_log()).unwrap_or_default();
+            if log.lines().count() >= sent {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let line = log.lines().last().unwrap_or_default().to_owned();
         line.split_whitespace()
             .find_map(|field| field.strip_prefix("reason="))
