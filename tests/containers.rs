@@ -124,3 +124,42 @@ fn gallery_writes_a_page_of_urls_keyhole_allows() {
         );
     }
 }
+
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_keyhole_exports() {
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read("deploy/grafana/keyhole.json")).unwrap();
+    // What keyhole really exports, with one observation of each metric.
+    let fetches = keyhole::metrics::ResultCounter::default();
+    fetches.record(true);
+    let metrics = keyhole::metrics::Metrics::new(Some(fetches));
+    metrics.record_reload(true);
+    metrics
+        .store()
+        .record("ping", std::time::Duration::from_millis(1), Some("timeout"));
+    metrics.record_decision(
+        &keyhole::decision::Decision::Deny(keyhole::decision::Deny::Expired),
+        "signed-url",
+        std::time::Duration::from_micros(3),
+    );
+    let exposition = metrics.encode();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 9);
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let names: Vec<&str> = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("keyhole_"))
+                .collect();
+            assert!(!names.is_empty(), "{expr}");
+            for name in names {
+                assert!(
+                    exposition.contains(&format!("\n{name}{{"))
+                        || exposition.contains(&format!("\n{name} ")),
+                    "{name} is not in keyhole's /metrics:\n{exposition}"
+                );
+            }
+        }
+    }
+}
