@@ -828,15 +828,18 @@ fn rust_example_in_signing_md() {
 /// The JWT key the minting tests configure (`KEYHOLE_JWT_KEYS`): HS256, 32 bytes.
 const JWT_KEYS: &str = "j1:HS256:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
 
-/// Installs PyJWT and `jose` once per build into Cargo's test temp dir (as
-/// tests/jwt_e2e.rs does, in a folder of its own); a failed install fails the test with
-/// a hint, never skips it.
-fn jwt_tools() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clients-jwt");
-        if !dir.join("py/jwt").is_dir() {
-            require_runtime(&PYTHON);
+/// Installs PyJWT (`python`) or `jose` (`node`) once per build into Cargo's test temp
+/// dir (as tests/jwt_e2e.rs does, in a folder of its own) and returns the folder; a
+/// failed install fails the test with a hint, never skips it.
+fn jwt_tools(kind: &str) -> PathBuf {
+    static PYTHON_DONE: OnceLock<()> = OnceLock::new();
+    static NODE_DONE: OnceLock<()> = OnceLock::new();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clients-jwt");
+    if kind == "python" {
+        PYTHON_DONE.get_or_init(|| {
+            if dir.join("py/jwt").is_dir() {
+                return;
+            }
             let status = Command::new("python3")
                 .args([
                     "-m",
@@ -856,9 +859,12 @@ fn jwt_tools() -> &'static PathBuf {
                 "installing PyJWT failed: needs python3 with pip and access to PyPI \
                  (apt-get install python3-pip)"
             );
-        }
-        if !dir.join("node/node_modules/jose").is_dir() {
-            require_runtime(&NODE);
+        });
+    } else {
+        NODE_DONE.get_or_init(|| {
+            if dir.join("node/node_modules/jose").is_dir() {
+                return;
+            }
             let status = Command::new("npm")
                 .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
                 .arg(dir.join("node"))
@@ -869,9 +875,9 @@ fn jwt_tools() -> &'static PathBuf {
                 "installing jose failed: needs node >= 18 with npm and access to the npm \
                  registry (apt-get install nodejs npm)"
             );
-        }
-        dir
-    })
+        });
+    }
+    dir
 }
 
 /// Runs a minting command line and returns its one output line.
@@ -956,7 +962,7 @@ fn check_jwt_minting(name: &str, mint_with: impl Fn(&[&str]) -> String) {
 #[test]
 fn python_client_mints_jwts_with_pyjwt_that_keyhole_accepts() {
     require_runtime(&PYTHON);
-    let tools = jwt_tools();
+    let tools = jwt_tools("python");
     let script = clients_dir().join("python/keyhole_sign.py");
     // Without PyJWT on the path, --jwt refuses with an install hint (and URLs still sign).
     let output = Command::new("python3")
@@ -985,7 +991,7 @@ fn python_client_mints_jwts_with_pyjwt_that_keyhole_accepts() {
 #[test]
 fn node_client_mints_jwts_with_jose_that_keyhole_accepts() {
     require_runtime(&NODE);
-    let tools = jwt_tools();
+    let tools = jwt_tools("node");
     // jose is ESM and found beside the importing file: run a copy beside node_modules.
     let script = tools.join("node/keyhole-sign.js");
     std::fs::copy(clients_dir().join("node/keyhole-sign.js"), &script).unwrap();
