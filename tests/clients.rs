@@ -7,6 +7,13 @@
 //! `SIGNER [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S] [--ip IP]
 //! [--methods M] [--query Q] [--string-to-sign] PATH`, key from `KEYHOLE_KEYS`.
 //! A missing runtime fails the test with the Debian package to install; nothing skips.
+//!
+//! Cookie grants (docs/cookies.md) through the same command line in cookie mode:
+//! `SIGNER --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+//! [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE`, checked against
+//! `tests/vectors/cookies.json` and through nginx + keyhole. The Python and Node signers
+//! also mint file-scoped JWTs (`--jwt`, with PyJWT and `jose`, installed by the test into
+//! Cargo's temp dir; a failed install fails the test with a hint).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,6 +26,7 @@ mod common;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 use common::{Env, KEY_LINE, now};
 use std::sync::Arc;
@@ -522,6 +530,219 @@ fn check_through_nginx(runner: &Runner) {
     assert_eq!(env.last_reason(), "bad-signature");
 }
 
+fn cookie_vectors_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/cookies.json")
+}
+
+/// The cookie-mode arguments for one cookie vector's input.
+fn cookie_vector_args(vectors: &Value, input: &Value) -> Vec<String> {
+    let mut args = vec![
+        "--cookie".to_owned(),
+        "--exp".to_owned(),
+        input["exp"].as_u64().unwrap().to_string(),
+        "--now".to_owned(),
+        vectors["now"].as_u64().unwrap().to_string(),
+        "--same-site".to_owned(),
+        input["same_site"].as_str().unwrap().to_owned(),
+    ];
+    match input["sid"].as_str().unwrap() {
+        "" => args.push("--no-sid".to_owned()),
+        sid => args.extend(["--sid".to_owned(), sid.to_owned()]),
+    }
+    args
+}
+
+/// Every cookie vector: Set-Cookie value, cookie value and signed text, byte for byte.
+fn check_cookie_vectors(runner: &Runner) {
+    let vectors: Value =
+        serde_json::from_str(&std::fs::read_to_string(cookie_vectors_path()).unwrap()).unwrap();
+    assert_eq!(
+        format!(
+            "{}:{}",
+            vectors["key"]["kid"].as_str().unwrap(),
+            vectors["key"]["secret"].as_str().unwrap()
+        ),
+        KEY_LINE
+    );
+    let cases = vectors["signing"].as_array().unwrap();
+    assert!(cases.len() >= 6);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let input = &case["input"];
+        let scope = input["scope"].as_str().unwrap().to_owned();
+        for (flag, field) in [
+            (None, "set_cookie"),
+            (Some("--value"), "value"),
+            (Some("--string-to-sign"), "string_to_sign"),
+        ] {
+            let mut args = cookie_vector_args(&vectors, input);
+            args.extend(flag.map(str::to_owned));
+            args.push(scope.clone());
+            assert_eq!(
+                runner.sign(&args),
+                case[field].as_str().unwrap(),
+                "{}: {field} of cookie `{name}`",
+                runner.name
+            );
+        }
+    }
+}
+
+/// Its own `--cookie-vectors FILE` self-check (every signer but the shell one).
+fn check_cookie_vectors_mode(runner: &Runner) {
+    let output = runner.run(&[
+        OsString::from("--cookie-vectors"),
+        cookie_vectors_path().into(),
+    ]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}: --cookie-vectors failed:\n{report}{}",
+        runner.name,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        report.lines().count() >= 6 && report.lines().all(|l| l.starts_with("ok ")),
+        "{}: {report}",
+        runner.name
+    );
+}
+
+/// Scopes keyhole's canonical rules deny, bad session ids and lifetimes: refused.
+fn check_cookie_refusals(runner: &Runner) {
+    let long = format!("/{}/", "a".repeat(2100));
+    let bad_scopes = [
+        "/a",
+        "/a/x.jpg",
+        "a/",
+        "/a//",
+        "/a/../",
+        "/a/./",
+        "/a./",
+        "/a%2F/",
+        "/a;b/",
+        "/a?b/",
+        "/a\\b/",
+        "/a\u{1}/",
+        "/a\u{85}/",
+        long.as_str(),
+    ];
+    for scope in bad_scopes {
+        assert!(
+            Scope::parse(encode(scope).as_bytes()).is_err(),
+            "keyhole accepts the scope {scope:?}; fix the list"
+        );
+        runner.assert_refuses(&["--cookie", "--ttl", "600", "--sid", "s1", scope]);
+    }
+    let sid65 = "a".repeat(65);
+    let bad_options: &[&[&str]] = &[
+        &["--sid", "a b"],
+        &["--sid", "a.b"],
+        &["--sid", &sid65],
+        &["--sid", "s1", "--no-sid"],
+        &["--same-site", "None"],
+        &["--same-site", "lax"],
+    ];
+    for options in bad_options {
+        let mut args = vec!["--cookie", "--ttl", "600"];
+        args.extend_from_slice(options);
+        args.push("/a/");
+        runner.assert_refuses(&args);
+    }
+    // An expiry that is not in the future, and a millisecond timestamp.
+    runner.assert_refuses(&[
+        "--cookie",
+        "--exp",
+        "1800000000",
+        "--now",
+        "1800000000",
+        "/a/",
+    ]);
+    runner.assert_refuses(&["--cookie", "--exp", "1800000000000", "/a/"]);
+}
+
+/// The Set-Cookie value's cookie value, after `__Host-keyhole=` and before `;`.
+fn cookie_value(set_cookie: &str) -> &str {
+    set_cookie
+        .strip_prefix("__Host-keyhole=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap_or_else(|| panic!("not a keyhole Set-Cookie value: {set_cookie}"))
+}
+
+/// Cookies from the signer, with the system clock, through real nginx + keyhole: files
+/// in the scope open, a file beside it does not, and each run gets a fresh session id.
+fn check_cookie_through_nginx(runner: &Runner) {
+    let env = Env::start();
+    let name = runner.name;
+    let inside = format!("/protected/{name}-c/café au lait+1.png");
+    let deep = format!("/protected/{name}-c/deep/x (1).png");
+    let outside = format!("/protected/{name}-cx/a.png");
+    for path in [&inside, &deep, &outside] {
+        env.put(path, format!("{path} bytes").as_bytes());
+    }
+    let scope = format!("/protected/{name}-c/");
+    let header = runner.sign(&["--cookie", "--ttl", "600", &scope]);
+    for part in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        "Path=/",
+        "Max-Age=600",
+    ] {
+        assert!(
+            header.contains(part),
+            "{name}: {part} missing from {header}"
+        );
+    }
+    let value = cookie_value(&header);
+    let fields: Vec<&str> = value.split('.').collect();
+    assert_eq!(fields.len(), 6, "{name}: {value}");
+    assert_eq!(
+        fields[4].len(),
+        22,
+        "{name}: a random 128-bit sid in {value}"
+    );
+    let again = runner.sign(&["--cookie", "--ttl", "600", &scope]);
+    assert_ne!(
+        cookie_value(&again).split('.').nth(4),
+        Some(fields[4]),
+        "{name}: the session id must be fresh for each cookie"
+    );
+    let strict = runner.sign(&[
+        "--cookie",
+        "--ttl",
+        "300",
+        "--same-site",
+        "Strict",
+        "--sid",
+        "user-42",
+        &scope,
+    ]);
+    assert!(strict.contains("SameSite=Strict"), "{name}: {strict}");
+    assert!(strict.contains("; Max-Age=300"), "{name}: {strict}");
+    let no_sid = runner.sign(&["--cookie", "--ttl", "300", "--no-sid", "--value", &scope]);
+    assert_eq!(no_sid.split('.').nth(4), Some(""), "{name}: {no_sid}");
+
+    for value in [value, cookie_value(&strict), no_sid.as_str()] {
+        let cookie = format!("Cookie: __Host-keyhole={value}\r\n");
+        for path in [&inside, &deep] {
+            let response = env.request("GET", encode(path).as_bytes(), &cookie);
+            assert_eq!(
+                response.status,
+                200,
+                "{name}: cookie {value} for {path} -> {} ({})",
+                response.status,
+                env.last_reason()
+            );
+            assert_eq!(response.body, format!("{path} bytes").as_bytes());
+            assert_eq!(env.last_reason(), "ok", "{name}: {path}");
+        }
+        let response = env.request("GET", encode(&outside).as_bytes(), &cookie);
+        assert_eq!(response.status, 403, "{name}: cookie {value} for {outside}");
+        assert_eq!(env.last_reason(), "out-of-scope", "{name}: {outside}");
+    }
+}
+
 fn check(signer: &Signer, has_vectors_mode: bool) {
     let runner = Runner::prepare(signer);
     check_vectors(&runner);
@@ -532,6 +753,12 @@ fn check(signer: &Signer, has_vectors_mode: bool) {
     check_against_rust(&runner);
     check_cacheable(&runner);
     check_through_nginx(&runner);
+    check_cookie_vectors(&runner);
+    if has_vectors_mode {
+        check_cookie_vectors_mode(&runner);
+    }
+    check_cookie_refusals(&runner);
+    check_cookie_through_nginx(&runner);
 }
 
 #[test]
@@ -596,4 +823,192 @@ fn rust_example_in_signing_md() {
     let authorizer = Authorizer::new(Arc::new(keys), Policy::default());
     let headers = NginxHeaders::new(url.as_bytes(), b"GET", b"198.51.100.1");
     assert_eq!(authorizer.decide(&headers, now()).code(), "ok");
+}
+
+/// The JWT key the minting tests configure (`KEYHOLE_JWT_KEYS`): HS256, 32 bytes.
+const JWT_KEYS: &str = "j1:HS256:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
+
+/// Installs PyJWT (`python`) or `jose` (`node`) once per build into Cargo's test temp
+/// dir (as tests/jwt_e2e.rs does, in a folder of its own) and returns the folder; a
+/// failed install fails the test with a hint, never skips it.
+fn jwt_tools(kind: &str) -> PathBuf {
+    static PYTHON_DONE: OnceLock<()> = OnceLock::new();
+    static NODE_DONE: OnceLock<()> = OnceLock::new();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clients-jwt");
+    if kind == "python" {
+        PYTHON_DONE.get_or_init(|| {
+            if dir.join("py/jwt").is_dir() {
+                return;
+            }
+            let status = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--target",
+                ])
+                .arg(dir.join("py"))
+                .arg("pyjwt==2.*")
+                // Debian's pip refuses installs without this, even into --target.
+                .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "installing PyJWT failed: needs python3 with pip and access to PyPI \
+                 (apt-get install python3-pip)"
+            );
+        });
+    } else {
+        NODE_DONE.get_or_init(|| {
+            if dir.join("node/node_modules/jose").is_dir() {
+                return;
+            }
+            let status = Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(dir.join("node"))
+                .arg("jose@6")
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "installing jose failed: needs node >= 18 with npm and access to the npm \
+                 registry (apt-get install nodejs npm)"
+            );
+        });
+    }
+    dir
+}
+
+/// Runs a minting command line and returns its one output line.
+fn mint(command: &mut Command, what: &str) -> String {
+    let output = command.env("KEYHOLE_JWT_KEYS", JWT_KEYS).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{what}: exit {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.strip_suffix('\n')
+        .unwrap_or_else(|| panic!("{what}: output lacks a final newline: {text:?}"))
+        .to_owned()
+}
+
+/// Tokens minted by a client (`mint_with(args)` runs it with `--jwt` and `args`) open
+/// their file through nginx + keyhole, a single-use one only once, and never another file.
+fn check_jwt_minting(name: &str, mint_with: impl Fn(&[&str]) -> String) {
+    let env = Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEYS)], "");
+    let file = format!("/protected/{name}-jwt/café au lait+1.png");
+    let deep = format!("/protected/{name}-jwt/deep/x (1).png");
+    let other = format!("/protected/{name}-jwt/other.png");
+    for path in [&file, &deep, &other] {
+        env.put(path, format!("{path} bytes").as_bytes());
+    }
+    let scope = format!("/protected/{name}-jwt/");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![file.as_str()], &file),
+        (vec!["--ttl", "60", "--once", file.as_str()], &file),
+        (
+            vec![
+                "--scope",
+                &scope,
+                "--methods",
+                "GET",
+                "--ip",
+                "127.0.0.0/8",
+                deep.as_str(),
+            ],
+            &deep,
+        ),
+    ];
+    for (args, path) in cases {
+        let target = mint_with(&args);
+        assert!(
+            target.starts_with(&format!("{}?token=", encode(path))),
+            "{name}: {target}"
+        );
+        let response = env.get(&target);
+        assert_eq!(
+            response.status,
+            200,
+            "{name}: {args:?} -> {} ({})",
+            response.status,
+            env.last_reason()
+        );
+        assert_eq!(response.body, format!("{path} bytes").as_bytes());
+        assert_eq!(env.last_reason(), "ok", "{name}: {args:?}");
+        if args.contains(&"--once") {
+            assert_eq!(env.get(&target).status, 403, "{name}: single use replayed");
+            assert_eq!(env.last_reason(), "replayed", "{name}");
+        }
+    }
+    // A token for one file presented for another.
+    let target = mint_with(&[file.as_str()]);
+    let moved = target.replacen(&encode(&file), &encode(&other), 1);
+    assert_ne!(moved, target);
+    assert_eq!(env.get(&moved).status, 403, "{name}: {moved}");
+    assert_ne!(env.last_reason(), "ok", "{name}: {moved}");
+    // A scope token outside its scope.
+    let scoped = mint_with(&["--scope", &scope, file.as_str()]);
+    let outside = scoped.replacen(
+        &encode(&file),
+        &encode(&format!("/protected/{name}-jwtx/a.png")),
+        1,
+    );
+    assert_eq!(env.get(&outside).status, 403, "{name}: {outside}");
+}
+
+#[test]
+fn python_client_mints_jwts_with_pyjwt_that_keyhole_accepts() {
+    require_runtime(&PYTHON);
+    let tools = jwt_tools("python");
+    let script = clients_dir().join("python/keyhole_sign.py");
+    // Without PyJWT on the path, --jwt refuses with an install hint (and URLs still sign).
+    let output = Command::new("python3")
+        .arg(&script)
+        .args(["--jwt", "/a/b.jpg"])
+        .env("KEYHOLE_JWT_KEYS", JWT_KEYS)
+        .env_remove("PYTHONPATH")
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        assert_eq!(output.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("pip install pyjwt"));
+    }
+    check_jwt_minting("python", |args| {
+        mint(
+            Command::new("python3")
+                .arg(&script)
+                .arg("--jwt")
+                .args(args)
+                .env("PYTHONPATH", tools.join("py")),
+            "python --jwt",
+        )
+    });
+}
+
+#[test]
+fn node_client_mints_jwts_with_jose_that_keyhole_accepts() {
+    require_runtime(&NODE);
+    let tools = jwt_tools("node");
+    // jose is ESM and found beside the importing file: run a copy beside node_modules.
+    let script = tools.join("node/keyhole-sign.js");
+    std::fs::copy(clients_dir().join("node/keyhole-sign.js"), &script).unwrap();
+    let output = Command::new("node")
+        .arg(clients_dir().join("node/keyhole-sign.js"))
+        .args(["--jwt", "/a/b.jpg"])
+        .env("KEYHOLE_JWT_KEYS", JWT_KEYS)
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        assert_eq!(output.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("npm install jose"));
+    }
+    check_jwt_minting("node", |args| {
+        mint(
+            Command::new("node").arg(&script).arg("--jwt").args(args),
+            "node --jwt",
+        )
+    });
 }

@@ -48,3 +48,70 @@ export function encodePath(decoded: string): string;
 
 /** The key id and secret bytes of the first entry of a KEYHOLE_KEYS-style value. */
 export function signingKey(keys: string): { kid: string; secret: Uint8Array };
+
+/** The default cookie name, `__Host-keyhole`. */
+export const COOKIE_NAME: string;
+
+export interface CookieOptions {
+  /** Expiry, Unix seconds. Give this or `ttl`. */
+  exp?: number;
+  /** Lifetime in seconds from `now`. Give this or `exp`. */
+  ttl?: number;
+  /** The current time, Unix seconds; default the system clock. Max-Age is `exp - now`. */
+  now?: number;
+  /** Session id, 1-64 of `A-Z a-z 0-9 _ -`; `""` for none; default a fresh random id. */
+  sid?: string;
+  /** `SameSite`: `Lax` (default) or `Strict`. */
+  sameSite?: "Lax" | "Strict";
+  /** The cookie name (`KEYHOLE_COOKIE_NAME`); default `__Host-keyhole`. */
+  name?: string;
+}
+
+export interface CookieGrant {
+  /** The cookie value, `1.<kid>.<scope>.<exp>.<sid>.<sig>`. */
+  value: string;
+  /** The whole `Set-Cookie` header value. */
+  setCookie: string;
+  /** The session id (`""` when none), for `keyhole revoke --sid`. */
+  sid: string;
+  exp: number;
+  maxAge: number;
+}
+
+/**
+ * Signs a cookie grant for every file below the decoded `scope` (ending in `/`) with the
+ * first key of `keys`.
+ * @throws SignError when keyhole would deny the cookie.
+ */
+export function signCookie(keys: string, scope: string, options: CookieOptions): CookieGrant;
+
+/** The exact text HMAC-SHA256 covers for a cookie grant. */
+export function cookieStringToSign(kid: string, scope: string, exp: number, sid?: string): string;
+
+export interface JwtOptions {
+  /** Lifetime in seconds; default 300 (keyhole's default KEYHOLE_JWT_MAX_LIFETIME). */
+  ttl?: number;
+  /** `iat`, Unix seconds; default the system clock. */
+  now?: number;
+  /** A decoded prefix ending in `/`: `kh_scope` instead of `kh_path`. */
+  scope?: string;
+  /** Single use: `kh_once` and a random `jti`. */
+  once?: boolean;
+  /** `kh_m`, e.g. `GET`. */
+  methods?: string;
+  /** `kh_ip`, canonical address or network. */
+  ip?: string;
+  /** `aud`; default `keyhole`. */
+  aud?: string;
+}
+
+/**
+ * Mints a file-scoped JWT with `jose` (loaded on first use) and resolves to
+ * `/encoded/path?token=<JWT>`. `jwtKeys` is a KEYHOLE_JWT_KEYS-style value
+ * (`kid:HS256:secret`; the first entry signs).
+ * @throws SignError when keyhole would deny the token or `jose` is not installed.
+ */
+export function mintJwtUrl(jwtKeys: string, path: string, options?: JwtOptions): Promise<string>;
+
+/** The key id, algorithm and secret of the first entry of a KEYHOLE_JWT_KEYS-style value. */
+export function jwtSigningKey(jwtKeys: string): { kid: string; alg: string; secret: Uint8Array };

@@ -12,6 +12,11 @@
 //   keyhole-sign.js [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
 //                   [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
 //   keyhole-sign.js --vectors tests/vectors/signed-urls.json
+//   keyhole-sign.js --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+//                   [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
+//   keyhole-sign.js --cookie-vectors tests/vectors/cookies.json
+//   keyhole-sign.js --jwt [--ttl N] [--now N] [--scope S] [--once] [--methods M]
+//                   [--ip IP] [--aud A] PATH     (needs `jose`; key from KEYHOLE_JWT_KEYS)
 "use strict";
 
 const crypto = require("node:crypto");
@@ -254,7 +259,205 @@ function checkVectors(fileName) {
   return failures;
 }
 
+// --- Cookie grants (docs/cookies.md) ------------------------------------------------
+
+const COOKIE_NAME = "__Host-keyhole";
+const SID = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_COOKIE_VALUE = 1024;
+
+/** The exact text HMAC-SHA256 covers for a cookie grant (five lines). */
+function cookieStringToSign(kid, scope, exp, sid = "") {
+  return ["keyhole-cookie-v1", `kid:${kid}`, `scope:${scope}`, `exp:${exp}`, `sid:${sid}`].join("\n");
+}
+
+function cookie(keys, scope, options = {}) {
+  const { kid, secret } = signingKey(keys);
+  const { ttl, sameSite = "Lax", name = COOKIE_NAME } = options;
+  let { exp, now, sid } = options;
+  if ((exp == null) === (ttl == null)) throw new SignError("give exactly one of exp or ttl");
+  now = timestamp(now ?? Math.floor(Date.now() / 1000), "now");
+  exp = timestamp(exp ?? now + ttl, "exp");
+  if (exp <= now) throw new SignError(`exp ${exp} is not in the future`);
+  checkPath(scope, "scope", true);
+  if (sid == null) sid = crypto.randomBytes(16).toString("base64url");
+  if (sid !== "" && !SID.test(sid)) {
+    throw new SignError(`sid ${JSON.stringify(sid)} must be 1-64 of A-Z a-z 0-9 _ -`);
+  }
+  if (sameSite !== "Lax" && sameSite !== "Strict") {
+    throw new SignError(`sameSite must be Lax or Strict, not ${sameSite}`);
+  }
+  const text = cookieStringToSign(kid, scope, exp, sid);
+  const signature = crypto.createHmac("sha256", secret).update(text, "utf8").digest("base64url");
+  const encodedScope = Buffer.from(scope, "utf8").toString("base64url");
+  const value = `1.${kid}.${encodedScope}.${exp}.${sid}.${signature}`;
+  if (value.length > MAX_COOKIE_VALUE) {
+    throw new SignError(`the cookie value would be longer than ${MAX_COOKIE_VALUE} bytes`);
+  }
+  const maxAge = exp - now;
+  const setCookie = `${name}=${value}; HttpOnly; SameSite=${sameSite}; Secure; Path=/; Max-Age=${maxAge}`;
+  return { grant: { value, setCookie, sid, exp, maxAge }, text };
+}
+
+/**
+ * Signs a cookie grant for every file below the decoded `scope` (ending in `/`).
+ * Returns { value, setCookie, sid, exp, maxAge }.
+ *
+ * keys: "kid:secret" (or a KEYHOLE_KEYS list; the first key signs).
+ * options: exp (Unix seconds) or ttl (seconds from `now`, default the clock; Max-Age is
+ * exp - now), sid (1-64 of A-Z a-z 0-9 _ -; "" for none; default a fresh random 128-bit
+ * id), sameSite ("Lax" default, or "Strict").
+ */
+function signCookie(keys, scope, options) {
+  return cookie(keys, scope, options).grant;
+}
+
+function checkCookieVectors(fileName) {
+  const vectors = JSON.parse(require("node:fs").readFileSync(fileName, "utf8"));
+  const keys = `${vectors.key.kid}:${vectors.key.secret}`;
+  let failures = 0;
+  for (const c of vectors.signing) {
+    const { scope, exp, sid, same_site: sameSite, max_age: maxAge } = c.input;
+    const { grant, text } = cookie(keys, scope, { exp, sid, sameSite, now: vectors.now, name: vectors.name });
+    const ok = grant.value === c.value && grant.setCookie === c.set_cookie &&
+      text === c.string_to_sign && grant.maxAge === maxAge;
+    if (!ok) failures += 1;
+    console.log((ok ? "ok   " : "FAIL ") + c.name);
+    if (!ok) console.log(`  want ${c.set_cookie}\n  got  ${grant.setCookie}`);
+  }
+  return failures;
+}
+
+// --- File-scoped JWTs (docs/jwt.md), with jose ---------------------------------------
+
+/** { kid, alg, secret } of the first entry of a KEYHOLE_JWT_KEYS-style value. */
+function jwtSigningKey(jwtKeys) {
+  for (const raw of String(jwtKeys || "").split(/[,\n]/)) {
+    const entry = raw.trim();
+    if (entry === "" || entry.startsWith("#")) continue;
+    const parts = entry.split(":");
+    if (parts.length !== 3 || !["HS256", "HS384", "HS512"].includes(parts[1]) || parts[0] === "") {
+      throw new SignError("JWT key must be `kid:HS256:secret` (HS384, HS512 also)");
+    }
+    const [kid, alg, secret] = parts;
+    const body = secret.replace(/=+$/, "");
+    if (!SECRET.test(secret) || body.length % 4 === 1) {
+      throw new SignError("JWT key secret must be base64url");
+    }
+    const bytes = Buffer.from(body, "base64url");
+    if (bytes.length < 32) throw new SignError("JWT key secret must be at least 32 bytes");
+    return { kid, alg, secret: bytes };
+  }
+  throw new SignError("no JWT key given");
+}
+
+/**
+ * Resolves to `/encoded/path?token=<JWT>` for the decoded `path`, minted with `jose`
+ * (`npm install jose`; imported only here, so the rest works without it).
+ *
+ * jwtKeys: "kid:HS256:secret" (or a KEYHOLE_JWT_KEYS list; the first key signs).
+ * options: ttl (seconds, default 300; keyhole refuses more than
+ * KEYHOLE_JWT_MAX_LIFETIME), now, scope (decoded prefix ending in `/`: kh_scope instead
+ * of kh_path), once (single use: kh_once and a random jti), methods (kh_m), ip (kh_ip),
+ * aud (default "keyhole").
+ */
+async function mintJwtUrl(jwtKeys, path, options = {}) {
+  const { ttl = 300, scope, once = false, methods, ip, aud = "keyhole" } = options;
+  let jose;
+  try {
+    jose = await import("jose");
+  } catch (error) {
+    throw new SignError(`minting JWTs needs jose: npm install jose (${error.message})`);
+  }
+  const { kid, alg, secret } = jwtSigningKey(jwtKeys);
+  checkPath(path, "path", false);
+  const now = timestamp(options.now ?? Math.floor(Date.now() / 1000), "now");
+  if (!Number.isSafeInteger(ttl) || ttl <= 0) {
+    throw new SignError(`ttl must be a positive number of seconds, not ${ttl}`);
+  }
+  const claims = {};
+  if (scope != null) {
+    checkPath(scope, "scope", true);
+    if (!path.startsWith(scope)) throw new SignError(`path ${path} is not inside scope ${scope}`);
+    claims.kh_scope = encodePath(scope);
+  } else {
+    claims.kh_path = encodePath(path);
+  }
+  if (methods != null) {
+    const names = methods.split(",");
+    if (!METHOD_LIST.test(methods) || new Set(names).size !== names.length) {
+      throw new SignError(`methods ${methods} must be distinct upper-case names like GET,HEAD`);
+    }
+    claims.kh_m = methods;
+  }
+  if (ip != null) {
+    checkIp(ip);
+    claims.kh_ip = ip;
+  }
+  if (once) claims.kh_once = true;
+  let jwt = new jose.SignJWT(claims)
+    .setProtectedHeader({ alg, typ: "keyhole+jwt", kid })
+    .setAudience(aud)
+    .setIssuedAt(now)
+    .setExpirationTime(timestamp(now + ttl, "exp"));
+  if (once) jwt = jwt.setJti(crypto.randomBytes(16).toString("base64url"));
+  return `${encodePath(path)}?token=${await jwt.sign(secret)}`;
+}
+
+/** Splits argv into option values, the flags given, and positionals. */
+function parseArguments(argv, names, flags, numbers) {
+  const options = {};
+  const given = new Set();
+  const positional = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const name = argv[i].startsWith("--") ? argv[i].slice(2) : null;
+    if (flags.includes(name)) {
+      given.add(name);
+    } else if (names.includes(name) && i + 1 < argv.length) {
+      const value = argv[++i];
+      options[name] = numbers.includes(name) ? Number(value) : value;
+    } else if (name !== null) {
+      throw new SignError(`unknown option or missing value: ${argv[i]}`);
+    } else {
+      positional.push(argv[i]);
+    }
+  }
+  return { options, given, positional };
+}
+
+function cookieMain(argv) {
+  const { options, given, positional } = parseArguments(
+    argv, ["exp", "ttl", "now", "sid", "same-site"], ["no-sid", "value", "string-to-sign"],
+    ["exp", "ttl", "now"]);
+  if (positional.length !== 1) throw new SignError("give exactly one SCOPE (decoded, ending in `/`)");
+  if (given.has("no-sid")) {
+    if (options.sid != null) throw new SignError("give --sid or --no-sid, not both");
+    options.sid = "";
+  }
+  const { grant, text } = cookie(process.env.KEYHOLE_KEYS, positional[0], {
+    exp: options.exp, ttl: options.ttl, now: options.now, sid: options.sid,
+    sameSite: options["same-site"] ?? "Lax",
+  });
+  console.log(given.has("string-to-sign") ? text : given.has("value") ? grant.value : grant.setCookie);
+  return 0;
+}
+
+async function jwtMain(argv) {
+  const { options, given, positional } = parseArguments(
+    argv, ["ttl", "now", "scope", "methods", "ip", "aud"], ["once"], ["ttl", "now"]);
+  if (positional.length !== 1) throw new SignError("give exactly one PATH (decoded)");
+  console.log(await mintJwtUrl(process.env.KEYHOLE_JWT_KEYS, positional[0],
+    { ...options, once: given.has("once") }));
+  return 0;
+}
+
 function main(argv) {
+  if (argv.length === 2 && argv[0] === "--cookie-vectors") return checkCookieVectors(argv[1]) ? 1 : 0;
+  if (argv[0] === "--cookie") return cookieMain(argv.slice(1));
+  if (argv[0] === "--jwt") return jwtMain(argv.slice(1));
+  return urlMain(argv);
+}
+
+function urlMain(argv) {
   if (argv.length === 2 && argv[0] === "--vectors") return checkVectors(argv[1]) ? 1 : 0;
   const names = ["exp", "ttl", "window", "now", "nbf", "scope", "ip", "methods", "query"];
   const numbers = ["exp", "ttl", "window", "now", "nbf"];
@@ -282,14 +485,19 @@ function main(argv) {
   return 0;
 }
 
-module.exports = { SignError, signUrl, stringToSign, cacheableExpiry, encodePath, signingKey };
+module.exports = {
+  SignError, signUrl, stringToSign, cacheableExpiry, encodePath, signingKey,
+  signCookie, cookieStringToSign, mintJwtUrl, jwtSigningKey, COOKIE_NAME,
+};
 
 if (require.main === module) {
-  try {
-    process.exitCode = main(process.argv.slice(2));
-  } catch (error) {
-    if (!(error instanceof SignError)) throw error;
-    console.error(`keyhole-sign: ${error.message}`);
-    process.exitCode = 2;
-  }
+  (async () => {
+    try {
+      process.exitCode = await main(process.argv.slice(2));
+    } catch (error) {
+      if (!(error instanceof SignError)) throw error;
+      console.error(`keyhole-sign: ${error.message}`);
+      process.exitCode = 2;
+    }
+  })();
 }

@@ -13,6 +13,9 @@
 //   php KeyholeSign.php [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
 //                       [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
 //   php KeyholeSign.php --vectors tests/vectors/signed-urls.json
+//   php KeyholeSign.php --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+//                       [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
+//   php KeyholeSign.php --cookie-vectors tests/vectors/cookies.json
 
 declare(strict_types=1);
 
@@ -279,8 +282,140 @@ final class KeyholeSign
     }
 
     /** The command line; returns the exit code. */
+    public const COOKIE_NAME = '__Host-keyhole';
+
+    /** The exact text HMAC-SHA256 covers for a cookie grant (five lines). */
+    public static function cookieStringToSign(string $kid, string $scope, int $exp, string $sid = ''): string
+    {
+        return implode("\n", ['keyhole-cookie-v1', "kid:$kid", "scope:$scope", "exp:$exp", "sid:$sid"]);
+    }
+
+    /**
+     * Signs a cookie grant for every file below the decoded $scope (ending in `/`).
+     * Returns ['value' => …, 'setCookie' => …, 'sid' => …, 'exp' => …, 'maxAge' => …].
+     *
+     * $keys: "kid:secret" (or a KEYHOLE_KEYS list; the first key signs).
+     * $options: 'exp' (Unix seconds) or 'ttl' (seconds from 'now', default the clock;
+     * Max-Age is exp - now), 'sid' (1-64 of A-Z a-z 0-9 _ -; '' for none; default a
+     * fresh random 128-bit id), 'sameSite' ('Lax' default, or 'Strict').
+     */
+    public static function signCookie(string $keys, string $scope, array $options): array
+    {
+        return self::cookie($keys, $scope, $options)[0];
+    }
+
+    /** [grant, string to sign]: signCookie's work, with the signed text for checks. */
+    public static function cookie(string $keys, string $scope, array $o): array
+    {
+        [$kid, $secret] = self::signingKey($keys);
+        if (isset($o['exp']) === isset($o['ttl'])) {
+            throw new KeyholeSignError('give exactly one of exp or ttl');
+        }
+        $now = $o['now'] ?? time();
+        self::checkTimestamp($now, 'now');
+        $exp = $o['exp'] ?? $now + $o['ttl'];
+        self::checkTimestamp($exp, 'exp');
+        if ($exp <= $now) {
+            throw new KeyholeSignError("exp $exp is not in the future");
+        }
+        self::checkPath($scope, 'scope', true);
+        $sid = $o['sid'] ?? self::base64url(random_bytes(16));
+        if ($sid !== '' && !preg_match('/^[A-Za-z0-9_-]{1,64}$/D', $sid)) {
+            throw new KeyholeSignError("sid $sid must be 1-64 of A-Z a-z 0-9 _ -");
+        }
+        $sameSite = $o['sameSite'] ?? 'Lax';
+        if ($sameSite !== 'Lax' && $sameSite !== 'Strict') {
+            throw new KeyholeSignError("sameSite must be Lax or Strict, not $sameSite");
+        }
+        $text = self::cookieStringToSign($kid, $scope, $exp, $sid);
+        $signature = self::base64url(hash_hmac('sha256', $text, $secret, true));
+        $value = "1.$kid." . self::base64url($scope) . ".$exp.$sid.$signature";
+        if (strlen($value) > 1024) {
+            throw new KeyholeSignError('the cookie value would be longer than 1024 bytes');
+        }
+        $maxAge = $exp - $now;
+        $name = $o['name'] ?? self::COOKIE_NAME;
+        $setCookie = "$name=$value; HttpOnly; SameSite=$sameSite; Secure; Path=/; Max-Age=$maxAge";
+        return [
+            ['value' => $value, 'setCookie' => $setCookie, 'sid' => $sid, 'exp' => $exp, 'maxAge' => $maxAge],
+            $text,
+        ];
+    }
+
+    private static function base64url(string $bytes): string
+    {
+        return rtrim(strtr(base64_encode($bytes), '+/', '-_'), '=');
+    }
+
+    public static function checkCookieVectors(string $fileName): int
+    {
+        $vectors = json_decode((string) file_get_contents($fileName), true, 512, JSON_THROW_ON_ERROR);
+        $keys = $vectors['key']['kid'] . ':' . $vectors['key']['secret'];
+        $failures = 0;
+        foreach ($vectors['signing'] as $case) {
+            $in = $case['input'];
+            [$grant, $text] = self::cookie($keys, $in['scope'], [
+                'exp' => $in['exp'], 'sid' => $in['sid'], 'sameSite' => $in['same_site'],
+                'now' => $vectors['now'], 'name' => $vectors['name'],
+            ]);
+            $ok = $grant['value'] === $case['value'] && $grant['setCookie'] === $case['set_cookie']
+                && $text === $case['string_to_sign'] && $grant['maxAge'] === $in['max_age'];
+            $failures += $ok ? 0 : 1;
+            echo ($ok ? 'ok   ' : 'FAIL ') . $case['name'] . "\n";
+            if (!$ok) {
+                echo "  want {$case['set_cookie']}\n  got  {$grant['setCookie']}\n";
+            }
+        }
+        return $failures;
+    }
+
+    private static function cookieMain(array $argv): int
+    {
+        $options = [];
+        $flags = [];
+        $positional = [];
+        $keys = ['exp' => 'exp', 'ttl' => 'ttl', 'now' => 'now', 'sid' => 'sid', 'same-site' => 'sameSite'];
+        for ($i = 0; $i < count($argv); $i++) {
+            $name = strncmp($argv[$i], '--', 2) === 0 ? substr($argv[$i], 2) : null;
+            if (in_array($name, ['no-sid', 'value', 'string-to-sign'], true)) {
+                $flags[$name] = true;
+            } elseif (isset($keys[$name ?? '']) && $i + 1 < count($argv)) {
+                $value = $argv[++$i];
+                if (in_array($name, ['exp', 'ttl', 'now'], true)) {
+                    if (!preg_match('/^[0-9]{1,15}$/D', $value)) {
+                        throw new KeyholeSignError("--$name needs seconds, not $value");
+                    }
+                    $value = (int) $value;
+                }
+                $options[$keys[$name]] = $value;
+            } elseif ($name !== null) {
+                throw new KeyholeSignError("unknown option or missing value: {$argv[$i]}");
+            } else {
+                $positional[] = $argv[$i];
+            }
+        }
+        if (count($positional) !== 1) {
+            throw new KeyholeSignError('give exactly one SCOPE (decoded, ending in `/`)');
+        }
+        if (isset($flags['no-sid'])) {
+            if (isset($options['sid'])) {
+                throw new KeyholeSignError('give --sid or --no-sid, not both');
+            }
+            $options['sid'] = '';
+        }
+        [$grant, $text] = self::cookie((string) getenv('KEYHOLE_KEYS'), $positional[0], $options);
+        echo (isset($flags['string-to-sign']) ? $text : (isset($flags['value']) ? $grant['value'] : $grant['setCookie'])) . "\n";
+        return 0;
+    }
+
     public static function main(array $argv): int
     {
+        if (count($argv) === 2 && $argv[0] === '--cookie-vectors') {
+            return self::checkCookieVectors($argv[1]) ? 1 : 0;
+        }
+        if (($argv[0] ?? '') === '--cookie') {
+            return self::cookieMain(array_slice($argv, 1));
+        }
         if (count($argv) === 2 && $argv[0] === '--vectors') {
             return self::checkVectors($argv[1]) ? 1 : 0;
         }

@@ -12,6 +12,11 @@ Command line (the key comes from KEYHOLE_KEYS, first entry signs):
     keyhole_sign.py [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
                     [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
     keyhole_sign.py --vectors tests/vectors/signed-urls.json
+    keyhole_sign.py --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+                    [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
+    keyhole_sign.py --cookie-vectors tests/vectors/cookies.json
+    keyhole_sign.py --jwt [--ttl N] [--now N] [--scope S] [--once] [--methods M]
+                    [--ip IP] [--aud A] PATH      (needs PyJWT; key from KEYHOLE_JWT_KEYS)
 """
 
 import base64
@@ -21,10 +26,13 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import sys
 import time
+from collections import namedtuple
 
-__all__ = ["SignError", "sign_url", "string_to_sign", "cacheable_expiry", "encode_path"]
+__all__ = ["SignError", "sign_url", "string_to_sign", "cacheable_expiry", "encode_path",
+           "CookieGrant", "sign_cookie", "cookie_string_to_sign", "mint_jwt_url"]
 
 # Bytes written raw in a path; every other byte of the UTF-8 path becomes %XX.
 _RAW_PATH_BYTES = frozenset(
@@ -214,6 +222,136 @@ def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query):
     return url, text
 
 
+# --- Cookie grants (docs/cookies.md) -------------------------------------------------
+
+COOKIE_NAME = "__Host-keyhole"
+_SID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+_MAX_COOKIE_VALUE = 1024
+
+CookieGrant = namedtuple("CookieGrant", "value set_cookie sid exp max_age")
+CookieGrant.__doc__ = """A signed cookie grant: `value` for the cookie, `set_cookie` for the
+Set-Cookie header, the session id (`""` for none: name it in `keyhole revoke --sid`),
+the expiry and the Max-Age written."""
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def cookie_string_to_sign(kid, scope, exp, sid=""):
+    """The exact text HMAC-SHA256 covers for a cookie grant (five lines)."""
+    return "\n".join(["keyhole-cookie-v1", f"kid:{kid}", f"scope:{scope}", f"exp:{exp}",
+                      f"sid:{sid}"])
+
+
+def sign_cookie(keys, scope, *, exp=None, ttl=None, now=None, sid=None, same_site="Lax",
+                name=COOKIE_NAME):
+    """Signs a cookie grant for every file below the decoded `scope` (ending in `/`).
+
+    keys:      "kid:secret" (or a KEYHOLE_KEYS list; the first key signs)
+    exp / ttl: expiry in Unix seconds, or seconds from `now` (default: the clock);
+               Max-Age is exp - now (keyhole refuses grants longer than
+               KEYHOLE_COOKIE_MAX_LIFETIME, 24 h by default)
+    sid:       session id (1-64 of A-Z a-z 0-9 _ -), "" for none, None for a fresh
+               random one (128 bits)
+    same_site: "Lax" (default) or "Strict"
+    """
+    return _sign_cookie(keys, scope, exp, ttl, now, sid, same_site, name)[0]
+
+
+def _sign_cookie(keys, scope, exp, ttl, now, sid, same_site, name):
+    kid, secret = signing_key(keys)
+    if (exp is None) == (ttl is None):
+        raise SignError("give exactly one of exp or ttl")
+    now = int(time.time()) if now is None else _timestamp(now, "now")
+    exp = _timestamp(now + ttl if exp is None else exp, "exp")
+    if exp <= now:
+        raise SignError(f"exp {exp} is not in the future")
+    _check_path(scope, "scope", scope=True)
+    if sid is None:
+        sid = _b64url(secrets.token_bytes(16))
+    if sid != "" and not _SID.match(sid):
+        raise SignError(f"sid {sid!r} must be 1-64 of A-Z a-z 0-9 _ -")
+    if same_site not in ("Lax", "Strict"):
+        raise SignError(f"same_site must be Lax or Strict, not {same_site!r}")
+    text = cookie_string_to_sign(kid, scope, exp, sid)
+    signature = _b64url(hmac.new(secret, text.encode("utf-8"), hashlib.sha256).digest())
+    value = f"1.{kid}.{_b64url(scope.encode('utf-8'))}.{exp}.{sid}.{signature}"
+    if len(value) > _MAX_COOKIE_VALUE:
+        raise SignError(f"the cookie value would be longer than {_MAX_COOKIE_VALUE} bytes")
+    max_age = exp - now
+    header = f"{name}={value}; HttpOnly; SameSite={same_site}; Secure; Path=/; Max-Age={max_age}"
+    return CookieGrant(value, header, sid, exp, max_age), text
+
+
+# --- File-scoped JWTs (docs/jwt.md), with PyJWT --------------------------------------
+
+def jwt_signing_key(jwt_keys):
+    """(kid, alg, secret bytes) of the first entry of a KEYHOLE_JWT_KEYS-style value
+    ("kid:HS256:secret")."""
+    for entry in re.split(r"[,\n]", jwt_keys):
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        parts = entry.split(":")
+        if len(parts) != 3 or parts[1] not in ("HS256", "HS384", "HS512") or not parts[0]:
+            raise SignError("JWT key must be `kid:HS256:secret` (HS384, HS512 also)")
+        kid, alg, secret = parts
+        body = secret.rstrip("=")
+        if not _SECRET.match(secret) or len(body) % 4 == 1:
+            raise SignError("JWT key secret must be base64url")
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        if len(raw) < 32:
+            raise SignError("JWT key secret must be at least 32 bytes")
+        return kid, alg, raw
+    raise SignError("no JWT key given")
+
+
+def mint_jwt_url(jwt_keys, path, *, ttl=300, now=None, scope=None, once=False,
+                 methods=None, ip=None, aud="keyhole"):
+    """Returns `/encoded/path?token=<JWT>` for the decoded `path`, minted with PyJWT
+    (`pip install pyjwt`; imported only here, so the rest works without it).
+
+    jwt_keys: "kid:HS256:secret" (or a KEYHOLE_JWT_KEYS list; the first key signs)
+    ttl:      seconds (keyhole refuses more than KEYHOLE_JWT_MAX_LIFETIME, 5 min default)
+    scope:    a decoded prefix ending in `/` (kh_scope) instead of the one path (kh_path)
+    once:     single use (kh_once with a random jti)
+    methods:  kh_m, e.g. "GET"; ip: kh_ip, e.g. "203.0.113.7" or "10.0.0.0/8"
+    """
+    try:
+        import jwt  # PyJWT
+    except ImportError:
+        raise SignError("minting JWTs needs PyJWT: pip install pyjwt") from None
+    kid, alg, secret = jwt_signing_key(jwt_keys)
+    _check_path(path, "path", scope=False)
+    now = int(time.time()) if now is None else _timestamp(now, "now")
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
+        raise SignError(f"ttl must be a positive number of seconds, not {ttl!r}")
+    claims = {"aud": aud, "iat": now, "exp": _timestamp(now + ttl, "exp")}
+    if scope is not None:
+        _check_path(scope, "scope", scope=True)
+        if not path.startswith(scope):
+            raise SignError(f"path {path!r} is not inside scope {scope!r}")
+        claims["kh_scope"] = encode_path(scope)
+    else:
+        claims["kh_path"] = encode_path(path)
+    if methods is not None:
+        names = methods.split(",")
+        if not _METHOD_LIST.match(methods) or len(set(names)) != len(names):
+            raise SignError(f"methods {methods!r} must be distinct upper-case names like GET,HEAD")
+        claims["kh_m"] = methods
+    if ip is not None:
+        _check_ip(ip)
+        claims["kh_ip"] = ip
+    if once:
+        claims["jti"] = _b64url(secrets.token_bytes(16))
+        claims["kh_once"] = True
+    token = jwt.encode(claims, secret, algorithm=alg, headers={"typ": "keyhole+jwt", "kid": kid})
+    if isinstance(token, bytes):  # PyJWT 1.x
+        token = token.decode("ascii")
+    return f"{encode_path(path)}?token={token}"
+
+
 # Command-line options and the sign_url arguments they set.
 _OPTIONS = {"--exp": "exp", "--ttl": "ttl", "--window": "window", "--now": "now",
             "--nbf": "nbf", "--scope": "scope", "--ip": "ip", "--methods": "methods",
@@ -239,9 +377,90 @@ def _check_vectors(file_name):
     return failures
 
 
+def _check_cookie_vectors(file_name):
+    """Signs every cookie vector and compares; returns the number of mismatches."""
+    with open(file_name, encoding="utf-8") as file:
+        vectors = json.load(file)
+    keys = f"{vectors['key']['kid']}:{vectors['key']['secret']}"
+    failures = 0
+    for case in vectors["signing"]:
+        given = case["input"]
+        grant, text = _sign_cookie(keys, given["scope"], given["exp"], None, vectors["now"],
+                                   given["sid"], given["same_site"], vectors["name"])
+        ok = (grant.value == case["value"] and grant.set_cookie == case["set_cookie"]
+              and text == case["string_to_sign"] and grant.max_age == given["max_age"])
+        failures += not ok
+        print(("ok   " if ok else "FAIL ") + case["name"])
+        if not ok:
+            print(f"  want {case['set_cookie']}\n  got  {grant.set_cookie}")
+    return failures
+
+
+def _arguments(argv, options, flags, numbers):
+    """Splits argv into option values, flags that were given, and positionals."""
+    values = {name: None for name in options.values()}
+    given = set()
+    positional = []
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg in flags:
+            given.add(arg)
+        elif arg in options and args:
+            # Arguments arrive as the OS's bytes; paths are UTF-8.
+            value = os.fsencode(args.pop(0)).decode("utf-8")
+            values[options[arg]] = int(value) if options[arg] in numbers else value
+        elif arg.startswith("--"):
+            raise SignError(f"unknown option or missing value: {arg}")
+        else:
+            positional.append(os.fsencode(arg).decode("utf-8"))
+    return values, given, positional
+
+
+def _cookie_main(argv):
+    options = {"--exp": "exp", "--ttl": "ttl", "--now": "now", "--sid": "sid",
+               "--same-site": "same_site"}
+    values, given, positional = _arguments(
+        argv, options, {"--no-sid", "--value", "--string-to-sign"}, {"exp", "ttl", "now"})
+    if len(positional) != 1:
+        raise SignError("give exactly one SCOPE (decoded, ending in `/`)")
+    if "--no-sid" in given:
+        if values["sid"] is not None:
+            raise SignError("give --sid or --no-sid, not both")
+        values["sid"] = ""
+    grant, text = _sign_cookie(os.environ.get("KEYHOLE_KEYS", ""), positional[0],
+                               values["exp"], values["ttl"], values["now"], values["sid"],
+                               values["same_site"] or "Lax", COOKIE_NAME)
+    if "--string-to-sign" in given:
+        print(text)
+    elif "--value" in given:
+        print(grant.value)
+    else:
+        print(grant.set_cookie)
+    return 0
+
+
+def _jwt_main(argv):
+    options = {"--ttl": "ttl", "--now": "now", "--scope": "scope", "--methods": "methods",
+               "--ip": "ip", "--aud": "aud"}
+    values, given, positional = _arguments(argv, options, {"--once"}, {"ttl", "now"})
+    if len(positional) != 1:
+        raise SignError("give exactly one PATH (decoded)")
+    values = {k: v for k, v in values.items() if v is not None}
+    print(mint_jwt_url(os.environ.get("KEYHOLE_JWT_KEYS", ""), positional[0],
+                       once="--once" in given, **values))
+    return 0
+
+
 def _main(argv):
     if len(argv) == 2 and argv[0] == "--vectors":
         return 1 if _check_vectors(argv[1]) else 0
+    if len(argv) == 2 and argv[0] == "--cookie-vectors":
+        return 1 if _check_cookie_vectors(argv[1]) else 0
+    if argv[:1] == ["--cookie"]:
+        return _cookie_main(argv[1:])
+    if argv[:1] == ["--jwt"]:
+        return _jwt_main(argv[1:])
     options = {name: None for name in _OPTIONS.values()}
     show_text = False
     names = _OPTIONS

@@ -7,6 +7,12 @@
 #
 # Usage: keyhole-sign.sh [--exp N | --ttl N [--window N] [--now N]] [--nbf N]
 #          [--scope S] [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+#        keyhole-sign.sh --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+#          [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
+#
+# --cookie signs a cookie grant (docs/cookies.md) for every file below SCOPE and prints
+# the Set-Cookie header value (Max-Age = exp - now); the session id is random unless
+# --sid or --no-sid is given.
 #
 # PATH and --scope are decoded paths (what the file is called); they are written
 # percent-encoded. Times are Unix seconds. Exit 0 with the URL on stdout, or 2 with a
@@ -128,7 +134,31 @@ check_methods() {
 }
 
 exp='' ttl='' window='' now='' nbf='' scope='' ip='' methods='' query='' bind=0 show_text=0
-while [ $# -gt 0 ]; do
+mode=url sid='' no_sid=0 same_site=Lax show_value=0
+if [ "${1:-}" = --cookie ]; then
+    mode=cookie
+    shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --string-to-sign) show_text=1; shift; continue ;;
+            --value) show_value=1; shift; continue ;;
+            --no-sid) no_sid=1; shift; continue ;;
+            --exp | --ttl | --now | --sid | --same-site)
+                [ $# -ge 2 ] || die "$1 needs a value" ;;
+            --*) die "unknown option $1" ;;
+            *) break ;;
+        esac
+        case $1 in
+            --exp) exp=$2 ;;
+            --ttl) ttl=$2 ;;
+            --now) now=$2 ;;
+            --sid) sid=$2; [ -n "$sid" ] || die "--sid needs an id; use --no-sid for none" ;;
+            --same-site) same_site=$2 ;;
+        esac
+        shift 2
+    done
+fi
+while [ "$mode" = url ] && [ $# -gt 0 ]; do
     case $1 in
         --string-to-sign) show_text=1; shift; continue ;;
         --exp | --ttl | --window | --now | --nbf | --scope | --ip | --methods | --query)
@@ -149,7 +179,7 @@ while [ $# -gt 0 ]; do
     esac
     shift 2
 done
-[ $# -eq 1 ] || die "give exactly one PATH (decoded, e.g. '/photos/café au lait.jpg')"
+[ $# -eq 1 ] || die "give exactly one PATH (decoded, e.g. '/photos/café au lait.jpg') or, with --cookie, one SCOPE"
 path=$1
 
 # The key: first entry of KEYHOLE_KEYS (kid:secret, entries separated by , or newlines).
@@ -171,6 +201,55 @@ esac
 key_hex=$(printf '%s%s' "$secret" "$padding" | tr -- '-_' '+/' | openssl base64 -d -A |
     od -An -v -tx1 | tr -d ' \n')
 [ "${#key_hex}" -ge 64 ] || die "key secret must be at least 32 bytes"
+
+base64url() {
+    openssl base64 -A | tr '+/' '-_' | tr -d '='
+}
+
+hmac_sha256() {
+    sig=$(printf '%s' "$1" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key_hex" -binary |
+        base64url)
+    [ "${#sig}" -eq 43 ] || die "openssl did not produce an HMAC-SHA256"
+    printf '%s' "$sig"
+}
+
+# A cookie grant (docs/cookies.md): PATH is the decoded scope.
+if [ "$mode" = cookie ]; then
+    [ -z "$exp" ] || [ -z "$ttl" ] || die "give --exp or --ttl, not both"
+    [ -n "$now" ] || now=$(date +%s)
+    check_time "$now" --now
+    if [ -z "$exp" ]; then
+        [ -n "$ttl" ] || die "give --exp or --ttl"
+        check_time "$ttl" --ttl
+        exp=$((now + ttl))
+    fi
+    check_time "$exp" exp
+    [ "$exp" -gt "$now" ] || die "exp $exp is not in the future"
+    check_path "$path" scope scope
+    if [ "$no_sid" = 1 ]; then
+        [ -z "$sid" ] || die "give --sid or --no-sid, not both"
+    elif [ -z "$sid" ]; then
+        sid=$(openssl rand 16 | base64url)
+    fi
+    case $sid in *[!A-Za-z0-9_-]*) die "sid '$sid' must be 1-64 of A-Z a-z 0-9 _ -" ;; esac
+    [ "${#sid}" -le 64 ] || die "sid '$sid' must be 1-64 of A-Z a-z 0-9 _ -"
+    case $same_site in Lax | Strict) ;; *) die "--same-site must be Lax or Strict" ;; esac
+    text="keyhole-cookie-v1${nl}kid:$kid${nl}scope:$path${nl}exp:$exp${nl}sid:$sid"
+    if [ "$show_text" = 1 ]; then
+        printf '%s\n' "$text"
+        exit 0
+    fi
+    sig=$(hmac_sha256 "$text")
+    value="1.$kid.$(printf '%s' "$path" | base64url).$exp.$sid.$sig"
+    [ "${#value}" -le 1024 ] || die "the cookie value would be longer than 1024 bytes"
+    if [ "$show_value" = 1 ]; then
+        printf '%s\n' "$value"
+    else
+        printf '__Host-keyhole=%s; HttpOnly; SameSite=%s; Secure; Path=/; Max-Age=%s\n' \
+            "$value" "$same_site" $((exp - now))
+    fi
+    exit 0
+fi
 
 # The expiry: given, or now + ttl, rounded up to a multiple of window when given.
 if [ -n "$exp" ]; then
@@ -225,9 +304,7 @@ if [ "$show_text" = 1 ]; then
     printf '%s\n' "$text"
     exit 0
 fi
-sig=$(printf '%s' "$text" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key_hex" -binary |
-    openssl base64 -A | tr '+/' '-_' | tr -d '=')
-[ "${#sig}" -eq 43 ] || die "openssl did not produce an HMAC-SHA256"
+sig=$(hmac_sha256 "$text")
 url="$(encode_path "$path")?$params&kh_sig=$sig"
 [ "${#url}" -le 8192 ] || die "the URL would be longer than 8192 bytes"
 printf '%s\n' "$url"

@@ -3,6 +3,9 @@
 //	KEYHOLE_KEYS=k1:… go run ./cmd/keyhole-sign [--exp N | --ttl N [--window N] [--now N]]
 //	    [--nbf N] [--scope S] [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
 //	go run ./cmd/keyhole-sign --vectors ../../tests/vectors/signed-urls.json
+//	KEYHOLE_KEYS=k1:… go run ./cmd/keyhole-sign --cookie [--exp N | --ttl N] [--now N]
+//	    [--sid ID | --no-sid] [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
+//	go run ./cmd/keyhole-sign --cookie-vectors ../../tests/vectors/cookies.json
 //
 // Times are Unix seconds and durations whole seconds. Exit codes: 0 success, 1 a vector
 // differs, 2 usage error or a URL keyhole would deny.
@@ -39,11 +42,61 @@ func run() (int, error) {
 	methods := flags.String("methods", "", "allowed methods (default GET,HEAD)")
 	query := flags.String("query", "", "application query to bind (already encoded)")
 	showText := flags.Bool("string-to-sign", false, "print the signed text instead of the URL")
+	cookie := flags.Bool("cookie", false, "sign a cookie grant for SCOPE; print its Set-Cookie value")
+	cookieVectors := flags.String("cookie-vectors", "", "check every cookie vector in this JSON file")
+	sid := flags.String("sid", "", "cookie session id (default: a random one)")
+	noSid := flags.Bool("no-sid", false, "cookie without a session id")
+	sameSite := flags.String("same-site", "Lax", "cookie SameSite: Lax or Strict")
+	showValue := flags.Bool("value", false, "print the cookie value instead of the Set-Cookie value")
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		return 2, nil
 	}
 	if *vectors != "" {
 		return checkVectors(*vectors)
+	}
+	if *cookieVectors != "" {
+		return checkCookieVectors(*cookieVectors)
+	}
+	if *cookie {
+		if flags.NArg() != 1 {
+			return 2, fmt.Errorf("give exactly one SCOPE (decoded, ending in `/`)")
+		}
+		if *sameSite != "Lax" && *sameSite != "Strict" {
+			return 2, fmt.Errorf("--same-site must be Lax or Strict, not %q", *sameSite)
+		}
+		options := keyhole.CookieOptions{
+			TTL:         time.Duration(*ttl) * time.Second,
+			SessionID:   *sid,
+			NoSessionID: *noSid,
+			Strict:      *sameSite == "Strict",
+		}
+		sidGiven := false
+		flags.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "exp":
+				options.Expires = time.Unix(*exp, 0)
+			case "now":
+				options.Now = time.Unix(*now, 0)
+			case "sid":
+				sidGiven = true
+			}
+		})
+		if sidGiven && *sid == "" {
+			return 2, fmt.Errorf("--sid needs an id; use --no-sid for none")
+		}
+		signed, err := keyhole.SignCookie(os.Getenv("KEYHOLE_KEYS"), flags.Arg(0), options)
+		if err != nil {
+			return 2, err
+		}
+		switch {
+		case *showText:
+			fmt.Println(signed.StringToSign)
+		case *showValue:
+			fmt.Println(signed.Value)
+		default:
+			fmt.Println(signed.SetCookie)
+		}
+		return 0, nil
 	}
 	if flags.NArg() != 1 {
 		return 2, fmt.Errorf("give exactly one PATH (decoded, e.g. '/photos/café au lait.jpg')")
@@ -123,6 +176,57 @@ func checkVectors(fileName string) (int, error) {
 		}
 		failures++
 		fmt.Printf("FAIL %s\n  want %s\n  got  %s (%v)\n", c.Name, c.URL, signed.URL, err)
+	}
+	if failures > 0 {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// checkCookieVectors signs every cookie vector and compares value, header and text.
+func checkCookieVectors(fileName string) (int, error) {
+	data, err := os.ReadFile(fileName)
+	if err != nil {
+		return 2, err
+	}
+	var file struct {
+		Key     struct{ Kid, Secret string }
+		Now     int64
+		Name    string
+		Signing []struct {
+			Name         string
+			StringToSign string `json:"string_to_sign"`
+			Value        string
+			SetCookie    string `json:"set_cookie"`
+			Input        struct {
+				Scope, Sid string
+				Exp        int64
+				SameSite   string `json:"same_site"`
+				MaxAge     int64  `json:"max_age"`
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		return 2, err
+	}
+	failures := 0
+	for _, c := range file.Signing {
+		signed, err := keyhole.SignCookie(file.Key.Kid+":"+file.Key.Secret, c.Input.Scope,
+			keyhole.CookieOptions{
+				Expires:     time.Unix(c.Input.Exp, 0),
+				Now:         time.Unix(file.Now, 0),
+				SessionID:   c.Input.Sid,
+				NoSessionID: c.Input.Sid == "",
+				Strict:      c.Input.SameSite == "Strict",
+				Name:        file.Name,
+			})
+		if err == nil && signed.Value == c.Value && signed.SetCookie == c.SetCookie &&
+			signed.StringToSign == c.StringToSign && signed.MaxAge == c.Input.MaxAge {
+			fmt.Println("ok   " + c.Name)
+			continue
+		}
+		failures++
+		fmt.Printf("FAIL %s\n  want %s\n  got  %s (%v)\n", c.Name, c.SetCookie, signed.SetCookie, err)
 	}
 	if failures > 0 {
 		return 1, nil
