@@ -114,6 +114,8 @@ def main():
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--nginx-workers", type=int, default=1)
     parser.add_argument("--only", help="comma-separated mode names")
+    parser.add_argument("--keyhole-threads", type=int, default=0,
+                        help="KEYHOLE_WORKER_THREADS for keyhole (0: its default, one per CPU)")
     args = parser.parse_args()
     for tool in ["wrk"]:
         if not shutil.which(tool):
@@ -163,6 +165,8 @@ def main():
                     "KEYHOLE_ADMIN_LISTEN": "off", "KEYHOLE_SOCKET_MODE": "0666",
                     "KEYHOLE_JWT_KEYS": f"j1:HS256:{KEY_B64}", "KEYHOLE_JWKS_FILE": jwks,
                     "KEYHOLE_JWT_MAX_LIFETIME": "1h"}
+        if args.keyhole_threads:
+            base_env["KEYHOLE_WORKER_THREADS"] = str(args.keyhole_threads)
         kh_tcp = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"127.0.0.1:{kh_port}"), os.path.join(work, "keyhole-tcp.log"))
         kh_unix = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"unix:{kh_sock}"), os.path.join(work, "keyhole-unix.log"))
         wait_port(kh_port)
