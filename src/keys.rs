@@ -272,6 +272,38 @@ mod tests {
         assert!(debug.contains("[redacted]"));
     }
 
+    /// RFC 4231 test cases 6 and 7 (HMAC-SHA256), the two whose key is at least the
+    /// 32 bytes keyhole requires, through keyhole's own path: a base64url secret, a
+    /// `Key` keyed once, and the prototype MAC cloned per use, as signing and verifying
+    /// do. Each is run twice on one key, so a prototype that kept state would fail.
+    #[test]
+    fn rfc4231_hmac_sha256_through_the_key_prototype() {
+        let key = Secret::from_base64url(&URL_SAFE_NO_PAD.encode([0xaa_u8; 131])).unwrap();
+        let key = Key::new(KeyId::parse("rfc").unwrap(), key).unwrap();
+        let cases: [(&[u8], &str); 2] = [
+            (
+                b"Test Using Larger Than Block-Size Key - Hash Key First",
+                "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
+            ),
+            (
+                b"This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.",
+                "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+            ),
+        ];
+        for _ in 0..2 {
+            for (data, expected) in cases {
+                let mut mac = key.mac();
+                mac.update(data);
+                let tag = mac.finalize().into_bytes();
+                let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(hex, expected);
+                let mut check = key.mac();
+                check.update(data);
+                assert!(check.verify_slice(&tag).is_ok());
+            }
+        }
+    }
+
     #[test]
     fn generated_secrets_round_trip() {
         let secret = Secret::generate().unwrap();
