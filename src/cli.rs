@@ -602,19 +602,32 @@ pub async fn shutdown_signal() {
 }
 
 fn sign(config: &Config, args: &SignArgs) -> ExitCode {
-    match build_signed_url(config, args, SystemClock.now()) {
+    print_url(
+        build_signed_url(config, args, SystemClock.now()),
+        &args.base,
+    )
+}
+
+/// Prints a built URL behind `--base`, or the reason it could not be built.
+fn print_url(url: Result<String, String>, base: &str) -> ExitCode {
+    match url {
         Ok(url) => {
-            println!("{}{url}", args.base.trim_end_matches('/'));
+            println!("{}{url}", base.trim_end_matches('/'));
             ExitCode::SUCCESS
         }
         Err(message) => usage_error(message),
     }
 }
 
+/// A PATH argument, as written in a URL, checked by the canonical rules.
+fn parse_path_arg(path: &str) -> Result<CanonicalPath, String> {
+    CanonicalPath::parse(path.as_bytes()).map_err(|reason| {
+        format!("PATH `{path}` is not canonical ({reason}); percent-encode spaces and non-ASCII, no `..`, `//` or trailing `/`")
+    })
+}
+
 fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<String, String> {
-    let path = CanonicalPath::parse(args.path.as_bytes()).map_err(|reason| {
-        format!("PATH `{}` is not canonical ({reason}); percent-encode spaces and non-ASCII, no `..`, `//` or trailing `/`", args.path)
-    })?;
+    let path = parse_path_arg(&args.path)?;
     let ttl = parse_seconds(Some(&args.ttl), 0).map_err(|m| format!("--ttl {m}"))?;
     if ttl > config.policy.max_lifetime {
         return Err(format!(
@@ -681,20 +694,15 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
 }
 
 fn mint(config: &Config, args: &MintArgs) -> ExitCode {
-    match build_minted_url(config, args, SystemClock.now()) {
-        Ok(url) => {
-            println!("{}{url}", args.base.trim_end_matches('/'));
-            ExitCode::SUCCESS
-        }
-        Err(message) => usage_error(message),
-    }
+    print_url(
+        build_minted_url(config, args, SystemClock.now()),
+        &args.base,
+    )
 }
 
 fn build_minted_url(config: &Config, args: &MintArgs, now: UnixTime) -> Result<String, String> {
     use crate::verify::jwt;
-    let path = CanonicalPath::parse(args.path.as_bytes()).map_err(|reason| {
-        format!("PATH `{}` is not canonical ({reason}); percent-encode spaces and non-ASCII, no `..`, `//` or trailing `/`", args.path)
-    })?;
+    let path = parse_path_arg(&args.path)?;
     let policy = config
         .jwt
         .as_ref()
