@@ -16,8 +16,10 @@ mod properties;
 
 use std::path::PathBuf;
 
-/// Mutated inputs per target.
+/// Mutated inputs per target (fewer for the targets that reach public-key or HMAC
+/// verification often, to keep the file near 10 s in a debug build).
 const MUTATIONS: usize = 100_000;
+const CRYPTO_MUTATIONS: usize = 30_000;
 
 /// Tokens that move the parsers across their rules.
 const TOKENS: &[&[u8]] = &[
@@ -65,6 +67,17 @@ const TOKENS: &[&[u8]] = &[
     b"::ffff:",
     b"GET",
     b"HEAD",
+    b"token=",
+    b"&token=",
+    b"eyJ",
+    b"eyJhbGciOiJub25lIn0",
+    b"__Host-keyhole=",
+    b"; ",
+    b"\"",
+    b"1.k1.",
+    b"same-origin",
+    b"cross-site",
+    b"https://partner.example",
 ];
 
 /// A small deterministic PRNG (SplitMix64).
@@ -135,12 +148,16 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn run(target: &str, property: fn(&[u8]), seed: u64) {
+    run_n(target, property, seed, MUTATIONS);
+}
+
+fn run_n(target: &str, property: fn(&[u8]), seed: u64, mutations: usize) {
     let seeds = seeds(target);
     for input in &seeds {
         property(input);
     }
     let mut rng = Rng(seed);
-    for _ in 0..MUTATIONS {
+    for _ in 0..mutations {
         property(&mutate(&mut rng, &seeds));
     }
 }
@@ -157,5 +174,74 @@ fn signed_url_parser_properties_hold_on_seeds_and_mutations() {
 
 #[test]
 fn decision_properties_hold_on_seeds_and_mutations() {
-    run("decide", properties::decide, 3);
+    run_n("decide", properties::decide, 3, CRYPTO_MUTATIONS);
 }
+
+#[test]
+fn jwt_properties_hold_on_seeds_and_mutations() {
+    run_n("jwt", properties::jwt, 4, CRYPTO_MUTATIONS);
+}
+
+#[test]
+fn cookie_properties_hold_on_seeds_and_mutations() {
+    run_n("cookie", properties::cookie, 5, CRYPTO_MUTATIONS);
+}
+
+/// The seeds start allowed: every valid seed the writer made is still allowed (so a
+/// change of input layout or keys cannot silently turn them into denials).
+#[test]
+fn the_valid_seeds_are_allowed() {
+    for (target, name) in seeds::ALLOWED {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds")
+            .join(target)
+            .join(name);
+        let input = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            seeds::allowed(target, &input),
+            "{target}/{name} is not allowed"
+        );
+    }
+}
+
+/// Writes the `jwt`, `cookie` and new `decide` seeds (deterministic but for ECDSA's
+/// random nonces): `cargo test --test fuzz_smoke -- --ignored write_seeds`.
+#[test]
+#[ignore = "writes fuzz/seeds; run by hand when the seed list changes"]
+fn write_seeds() {
+    seeds::write();
+}
+
+/// How many inputs of each local libFuzzer corpus (`fuzz/corpus/TARGET`, left by
+/// `fuzz/run`, not committed) are allowed; numbers for docs/security.md:
+/// `cargo test --test fuzz_smoke -- --ignored corpus_allows --nocapture`.
+#[test]
+#[ignore = "reads the local fuzz corpus"]
+fn corpus_allows() {
+    type Allows = fn(&[u8]) -> bool;
+    let targets: [(&str, Allows); 3] = [
+        ("jwt", properties::jwt_allows),
+        ("cookie", properties::cookie_allows),
+        ("decide", properties::decide_allows),
+    ];
+    for (target, allows) in targets {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus")
+            .join(target);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let (mut inputs, mut allowed) = (0, 0);
+        for entry in entries {
+            let input = std::fs::read(entry.unwrap().path()).unwrap();
+            inputs += 1;
+            if allows(&input) {
+                allowed += 1;
+            }
+        }
+        eprintln!("{target}: {allowed} of {inputs} corpus inputs allowed");
+    }
+}
+
+#[path = "fuzz_smoke/seeds.rs"]
+mod seeds;
