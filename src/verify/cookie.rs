@@ -92,7 +92,14 @@ fn referer_origin(referer: &[u8]) -> Option<&str> {
         .or_else(|| text.strip_prefix("http://"))?;
     let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let origin_len = text.len() - rest.len() + authority_len;
-    text.get(..origin_len)
+    let origin = text.get(..origin_len)?;
+    // An origin names its scheme's default port without it (RFC 6454).
+    let default_port = if text.starts_with("https://") {
+        ":443"
+    } else {
+        ":80"
+    };
+    Some(origin.strip_suffix(default_port).unwrap_or(origin))
 }
 
 /// A session id: 1 to 64 characters of `A–Z a–z 0–9 _ -`, named in revocations.
@@ -417,6 +424,15 @@ mod tests {
         let from = |r: &'static [u8]| policy.check_site(Some(b"cross-site"), Some(r));
         assert_eq!(from(b"https://partner.example/page?x=1"), Ok(()));
         assert_eq!(from(b"https://partner.example"), Ok(()));
+        assert_eq!(from(b"https://partner.example:443/page"), Ok(()));
+        assert_eq!(
+            from(b"https://partner.example:8443/page"),
+            Err(Deny::CrossSite)
+        );
+        assert_eq!(
+            from(b"https://partner.example:80/page"),
+            Err(Deny::CrossSite)
+        );
         assert_eq!(from(b"https://partner.example.evil/"), Err(Deny::CrossSite));
         assert_eq!(from(b"http://partner.example/"), Err(Deny::CrossSite));
         assert_eq!(from(b"https://partner.example@evil/"), Err(Deny::CrossSite));
