@@ -122,20 +122,7 @@ async fn the_exchange_sets_a_cookie_that_opens_clean_urls_until_revoked() {
 
     // Revoke the session: the images stop loading.
     let sid = value.split('.').nth(4).unwrap().to_owned();
-    let revoke = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
-        .args(["revoke", "--sid", &sid])
-        .env_clear()
-        .env(
-            "KEYHOLE_ADMIN_LISTEN",
-            format!("127.0.0.1:{}", env.keyhole.admin_port),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        revoke.status.success(),
-        "{}",
-        String::from_utf8_lossy(&revoke.stderr)
-    );
+    env.revoke_sid(&sid);
     let revoked = browser
         .image_widths(&format!("{base}/gallery.html?after-revoke"))
         .await;

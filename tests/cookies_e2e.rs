@@ -247,20 +247,7 @@ fn a_revoked_session_is_denied_from_the_next_request() {
     );
     assert_eq!(with_cookie(&env, "/protected/u1/a.png", &s1).status, 200);
 
-    let revoke = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
-        .args(["revoke", "--sid", "session-1"])
-        .env_clear()
-        .env(
-            "KEYHOLE_ADMIN_LISTEN",
-            format!("127.0.0.1:{}", env.keyhole.admin_port),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        revoke.status.success(),
-        "{}",
-        String::from_utf8_lossy(&revoke.stderr)
-    );
+    env.revoke_sid("session-1");
 
     assert_denied(
         &env,

@@ -25,6 +25,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
+use common::rng::Rng;
 use common::{Env, Keyhole};
 use keyhole::config::Listen;
 
@@ -35,26 +36,6 @@ const RANDOM_REQUESTS: usize = 20_000;
 const WARM_UP_REQUESTS: usize = 2_000;
 /// Most RSS growth allowed between the warm-up and the end, in KiB.
 const MAX_RSS_GROWTH_KIB: u64 = 8 * 1024;
-
-/// A small deterministic PRNG (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// `len` characters from `alphabet`.
-    fn text(&mut self, alphabet: &[u8], len: usize) -> String {
-        (0..len)
-            .map(|_| char::from(alphabet[(self.next() % alphabet.len() as u64) as usize]))
-            .collect()
-    }
-}
 
 const KID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
 

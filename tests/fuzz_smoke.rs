@@ -13,8 +13,12 @@
 
 #[path = "../fuzz/properties.rs"]
 mod properties;
+#[path = "common/rng.rs"]
+mod rng;
 
 use std::path::PathBuf;
+
+use rng::Rng;
 
 /// Mutated inputs per target (fewer for the targets that reach public-key or HMAC
 /// verification often, to keep the file near 10 s in a debug build).
@@ -79,24 +83,6 @@ const TOKENS: &[&[u8]] = &[
     b"cross-site",
     b"https://partner.example",
 ];
-
-/// A small deterministic PRNG (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 fn seeds(target: &str) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

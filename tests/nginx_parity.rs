@@ -23,6 +23,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::Env;
+use common::rng::Rng;
 use keyhole::canonical::CanonicalPath;
 use keyhole::request::Target;
 
@@ -86,32 +87,6 @@ const PINNED: &[(&str, &[u8], bool)] = &[
         false,
     ),
 ];
-
-/// A small deterministic PRNG (SplitMix64), so the test needs no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a [u8]]) -> &'a [u8] {
-        items[self.below(items.len())]
-    }
-}
 
 /// Pieces of a name that keyhole accepts.
 const GOOD: &[&[u8]] = &[

@@ -293,6 +293,25 @@ impl Env {
         self.sent_secrets.lock().unwrap().extend(found);
     }
 
+    /// Runs `keyhole revoke --sid SID` against this Env's keyhole (its admin listener)
+    /// and requires success.
+    pub fn revoke_sid(&self, sid: &str) {
+        let revoke = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .args(["revoke", "--sid", sid])
+            .env_clear()
+            .env(
+                "KEYHOLE_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", self.keyhole.admin_port),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            revoke.status.success(),
+            "{}",
+            String::from_utf8_lossy(&revoke.stderr)
+        );
+    }
+
     /// Every log this Env wrote: keyhole's, nginx's access log and both error logs.
     pub fn all_logs(&self) -> String {
         let layout = &self.stack.layout;
@@ -444,3 +463,4 @@ pub fn send_raw_from(source: std::net::Ipv4Addr, port: u16, request: &[u8]) -> R
 }
 pub mod browser;
 pub mod redis;
+pub mod rng;
