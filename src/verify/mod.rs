@@ -130,18 +130,24 @@ impl Authorizer {
     /// The kind of credential a request presents, for metrics and logs: the name of a
     /// [`crate::decision::Credential`], or `none` (or `ambiguous` for two kinds).
     pub fn presented(&self, request: &AuthRequest<'_>) -> &'static str {
+        match self.url_credentials(request) {
+            (true, Some(_)) => "ambiguous",
+            (true, None) => Credential::SignedUrl.name(),
+            (false, Some(_)) => Credential::Jwt.name(),
+            (false, None) if self.carries_cookie(request) => Credential::Cookie.name(),
+            (false, None) => "none",
+        }
+    }
+
+    /// The credentials the URL carries: signed-URL parameters (`kh_*`), and the JWT
+    /// verifier when a token parameter is present (and JWTs are configured).
+    fn url_credentials(&self, request: &AuthRequest<'_>) -> (bool, Option<&Arc<jwt::JwtVerifier>>) {
         let signed = signed_url::is_present(&request.params);
         let jwt = self
             .jwt
             .as_ref()
-            .is_some_and(|jwt| jwt.is_present(&request.params));
-        match (signed, jwt) {
-            (true, true) => "ambiguous",
-            (true, false) => Credential::SignedUrl.name(),
-            (false, true) => Credential::Jwt.name(),
-            (false, false) if self.carries_cookie(request) => Credential::Cookie.name(),
-            (false, false) => "none",
-        }
+            .filter(|jwt| jwt.is_present(&request.params));
+        (signed, jwt)
     }
 
     /// Applies [`Policy::max_cache`] to a cacheable allow.
@@ -161,11 +167,7 @@ impl Authorizer {
 
     /// Every stateless check: which credential, and whether it holds.
     pub fn check(&self, request: &AuthRequest<'_>, now: UnixTime) -> Result<Allowance, Deny> {
-        let signed = signed_url::is_present(&request.params);
-        let jwt = self
-            .jwt
-            .as_ref()
-            .filter(|jwt| jwt.is_present(&request.params));
+        let (signed, jwt) = self.url_credentials(request);
         match (signed, jwt) {
             (true, Some(_)) => Err(Deny::AmbiguousCredential),
             (true, None) => signed_url::SignedUrl::parse(&request.params)
@@ -309,11 +311,7 @@ impl Authorizer {
         request: &AuthRequest<'_>,
         now: UnixTime,
     ) -> Result<Exchange, Deny> {
-        let signed = signed_url::is_present(&request.params);
-        let jwt = self
-            .jwt
-            .as_ref()
-            .filter(|jwt| jwt.is_present(&request.params));
+        let (signed, jwt) = self.url_credentials(request);
         let (scope, exp, uses, token) = match (signed, jwt) {
             (true, Some(_)) => return Err(Deny::AmbiguousCredential),
             (true, None) => {
@@ -365,12 +363,7 @@ impl Authorizer {
     /// Whether an unknown key id may be a key the remote JWKS gained since the last
     /// fetch: a JWKS URL is configured and the request carries only a JWT.
     fn may_refetch(&self, request: &AuthRequest<'_>) -> bool {
-        self.jwks.is_some()
-            && !signed_url::is_present(&request.params)
-            && self
-                .jwt
-                .as_ref()
-                .is_some_and(|jwt| jwt.is_present(&request.params))
+        self.jwks.is_some() && matches!(self.url_credentials(request), (false, Some(_)))
     }
 
     /// Takes one of the token's uses: slot ids `id#1`, `id#2`, … `id#count`, each
