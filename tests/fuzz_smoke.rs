@@ -190,44 +190,5 @@ fn the_valid_seeds_are_allowed() {
     }
 }
 
-/// Writes the `jwt`, `cookie` and new `decide` seeds (deterministic but for ECDSA's
-/// random nonces): `cargo test --test fuzz_smoke -- --ignored write_seeds`.
-#[test]
-#[ignore = "writes fuzz/seeds; run by hand when the seed list changes"]
-fn write_seeds() {
-    seeds::write();
-}
-
-/// How many inputs of each local libFuzzer corpus (`fuzz/corpus/TARGET`, left by
-/// `fuzz/run`, not committed) are allowed; numbers for docs/security.md:
-/// `cargo test --test fuzz_smoke -- --ignored corpus_allows --nocapture`.
-#[test]
-#[ignore = "reads the local fuzz corpus"]
-fn corpus_allows() {
-    type Allows = fn(&[u8]) -> bool;
-    let targets: [(&str, Allows); 3] = [
-        ("jwt", properties::jwt_allows),
-        ("cookie", properties::cookie_allows),
-        ("decide", properties::decide_allows),
-    ];
-    for (target, allows) in targets {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(target);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let (mut inputs, mut allowed) = (0, 0);
-        for entry in entries {
-            let input = std::fs::read(entry.unwrap().path()).unwrap();
-            inputs += 1;
-            if allows(&input) {
-                allowed += 1;
-            }
-        }
-        eprintln!("{target}: {allowed} of {inputs} corpus inputs allowed");
-    }
-}
-
-#[path = "fuzz_smoke/seeds.rs"]
+#[path = "../fuzz/seeds.rs"]
 mod seeds;

@@ -1,7 +1,9 @@
 //! The seeds of the `jwt` and `cookie` targets and the JWT and cookie seeds of
 //! `decide`: valid credentials under the targets' keys and the attacks of
 //! `tests/jwt_e2e.rs`, `tests/cookies_e2e.rs` and `tests/vectors/jws.json`. Written
-//! by the ignored test `write_seeds`; [`ALLOWED`] names the ones that must stay allowed.
+//! by `cargo run --manifest-path fuzz/Cargo.toml --bin seeds -- write`
+//! (`fuzz/tools/seeds.rs`); [`ALLOWED`] names the ones that must stay allowed, which
+//! `tests/fuzz_smoke.rs` checks.
 
 use std::path::PathBuf;
 
@@ -27,6 +29,16 @@ G/2jbleA6GEiZxpTJIfusgVaLc1z3J6IpxHmxL8e/JSORSx7ENsAsTzF
 
 /// The signed-URL (and cookie) key line of the targets.
 const KEY_LINE: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+/// The repository's root, from the root package's tests or from the fuzz package.
+fn repo_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if manifest.join("fuzz_targets").is_dir() {
+        manifest.parent().unwrap().to_path_buf()
+    } else {
+        manifest
+    }
+}
 
 /// The targets' `now` (clock byte 128).
 const NOW: u64 = 1_800_000_000;
@@ -297,7 +309,7 @@ fn jwt_seeds() -> Vec<(String, u8, String)> {
     // Every JWS of tests/vectors/jws.json.
     let vectors: Value = serde_json::from_str(
         &std::fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/jws.json"),
+            repo_root().join("tests/vectors/jws.json"),
         )
         .unwrap(),
     )
@@ -485,7 +497,7 @@ fn decide_seeds() -> Vec<(String, u8, String)> {
 }
 
 fn write_all(target: &str, seeds: &[(String, u8, String)], prefix: &[u8]) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let dir = repo_root()
         .join("fuzz/seeds")
         .join(target);
     std::fs::create_dir_all(&dir).unwrap();
@@ -506,7 +518,7 @@ pub fn write() {
     write_all("decide", &decide_seeds(), &[0, 128]);
     for (target, name) in ALLOWED {
         let input = std::fs::read(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            repo_root()
                 .join("fuzz/seeds")
                 .join(target)
                 .join(name),
