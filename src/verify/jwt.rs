@@ -281,19 +281,12 @@ impl JwtVerifier {
         if header.alg != algorithm_name(key.alg) {
             return Err(Deny::AlgNotAllowed);
         }
-        if parts.signature.is_empty() {
-            return Err(Deny::BadSignature);
-        }
         let message_len = parts.header.len() + 1 + parts.payload.len();
         let message = token.get(..message_len).ok_or(Deny::Malformed)?;
-        match jsonwebtoken::crypto::verify(
-            parts.signature,
-            message.as_bytes(),
-            &key.decoding,
-            key.alg,
-        ) {
-            Ok(true) => Ok((key, parts)),
-            Ok(false) | Err(_) => Err(Deny::BadSignature),
+        if key.verify_signature(message.as_bytes(), parts.signature) {
+            Ok((key, parts))
+        } else {
+            Err(Deny::BadSignature)
         }
     }
 

@@ -186,6 +186,19 @@ impl JwtKey {
             DecodingKey::from_jwk(jwk).map_err(|_| JwtKeyError::JwkInvalid { kid: kid.clone() })?;
         Ok(JwtKey { kid, alg, decoding })
     }
+
+    /// Whether `signature_b64url` (a JWS signature segment: base64url, no padding) is
+    /// this key's signature over `message` under its one algorithm. An empty or
+    /// undecodable signature is not. This is the whole signature check of the request
+    /// path (`verify_jws` calls it with the JWS signing input); the Wycheproof tests
+    /// (`tests/wycheproof.rs`) drive raw-message vectors through it.
+    pub fn verify_signature(&self, message: &[u8], signature_b64url: &str) -> bool {
+        !signature_b64url.is_empty()
+            && matches!(
+                jsonwebtoken::crypto::verify(signature_b64url, message, &self.decoding, self.alg),
+                Ok(true)
+            )
+    }
 }
 
 /// Parses `kid:ALG:secret` HMAC entries separated by commas or newlines; blank lines
