@@ -308,10 +308,7 @@ fn jwt_seeds() -> Vec<(String, u8, String)> {
     );
     // Every JWS of tests/vectors/jws.json.
     let vectors: Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            repo_root().join("tests/vectors/jws.json"),
-        )
-        .unwrap(),
+        &std::fs::read_to_string(repo_root().join("tests/vectors/jws.json")).unwrap(),
     )
     .unwrap();
     for (g, group) in vectors["groups"].as_array().unwrap().iter().enumerate() {
@@ -497,9 +494,7 @@ fn decide_seeds() -> Vec<(String, u8, String)> {
 }
 
 fn write_all(target: &str, seeds: &[(String, u8, String)], prefix: &[u8]) {
-    let dir = repo_root()
-        .join("fuzz/seeds")
-        .join(target);
+    let dir = repo_root().join("fuzz/seeds").join(target);
     std::fs::create_dir_all(&dir).unwrap();
     for (name, byte, text) in seeds {
         let mut input = prefix.to_vec();
@@ -517,13 +512,7 @@ pub fn write() {
     // decide: every nginx header once (0), clock 128, then the browser headers' shapes.
     write_all("decide", &decide_seeds(), &[0, 128]);
     for (target, name) in ALLOWED {
-        let input = std::fs::read(
-            repo_root()
-                .join("fuzz/seeds")
-                .join(target)
-                .join(name),
-        )
-        .unwrap();
+        let input = std::fs::read(repo_root().join("fuzz/seeds").join(target).join(name)).unwrap();
         assert!(allowed(target, &input), "{target}/{name} is not allowed");
     }
 }

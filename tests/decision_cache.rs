@@ -87,6 +87,34 @@ fn denials_are_never_cached_and_allows_end_at_expiry() {
     assert_eq!(env.last_reason(), "expired");
 }
 
+/// The shipped include keeps cache files open (`open_file_cache`). When an entry
+/// expires and keyhole's new answer replaces the file, the next hit must read the new
+/// file, not the old one through a kept descriptor: with keyhole stopped, a hit on the
+/// refreshed entry is served (a read of the old, expired file would go to keyhole and
+/// fail).
+#[test]
+fn a_refreshed_entry_is_read_from_its_new_file() {
+    let mut env = Env::start_full(
+        &[("KEYHOLE_LEEWAY", "0"), ("KEYHOLE_DECISION_CACHE_MAX", "2")],
+        "",
+        true,
+    );
+    env.put("protected/a.png", b"a bytes");
+    let url = env.sign("/protected/a.png");
+    assert_eq!(env.get(&url).status, 200);
+    assert_eq!(env.get(&url).status, 200, "a hit on the first file");
+    std::thread::sleep(Duration::from_millis(3100));
+    // Expired: nginx asks keyhole again and replaces the file.
+    assert_eq!(env.get(&url).status, 200);
+    env.keyhole.stop();
+    let hit = env.get(&url);
+    assert_eq!(
+        (hit.status, hit.body.as_slice()),
+        (200, b"a bytes".as_slice()),
+        "the refreshed entry must be served from its new file"
+    );
+}
+
 #[test]
 fn keyhole_cached_conf_is_keyhole_conf_plus_the_cache() {
     // Everything after the header comment, with the cache block taken out, must be

@@ -492,14 +492,13 @@ fn p99(samples: &mut [Duration]) -> Duration {
     samples[rank - 1]
 }
 
-/// Junk tokens sent through nginx in the latency case.
+/// Requests in each flood of the latency case.
 const JUNK_TOKENS: usize = 10_000;
 /// Keep-alive connections sending them.
 const JUNK_CONNECTIONS: usize = 4;
 /// Valid requests timed without load.
-const UNLOADED_REQUESTS: usize = 500;
-/// The floor under the unloaded p99 in the latency rule: a sub-millisecond p99 on a
-/// shared two-core machine doubles from scheduler noise alone.
+const UNLOADED_REQUESTS: usize = 2_000;
+/// The floor under the unloaded p99 in the absolute rule.
 const LATENCY_FLOOR: Duration = Duration::from_millis(5);
 
 /// 10,000 RS256 and ES256 tokens with junk signatures and random kids (4 in 10 the
@@ -508,13 +507,20 @@ const LATENCY_FLOOR: Duration = Duration::from_millis(5);
 /// connections as fast as they are answered, while one client fetches a file with a
 /// valid signed URL, one request after another, on its own keep-alive connection.
 ///
-/// The rule: the valid stream's p99 latency under that load is at most twice its p99
-/// measured in the same test without load (500 requests, after a warm-up), where the
-/// unloaded p99 counts as at least 5 ms: `loaded_p99 <= 2 × max(unloaded_p99, 5 ms)`.
-/// The floor keeps a sub-millisecond baseline on a shared two-core machine from making
-/// the test flaky; a keyhole that spent real time on junk tokens (a key lookup that
-/// scans, an expensive parse before the kid check, a signature check for unknown kids)
-/// would still fail it. Every junk token is refused, every valid request served.
+/// The valid stream's p99 is measured three times in this test: without load (2,000
+/// requests after a warm-up); under a control flood of the same size and shape made of
+/// the cheapest requests there are (no credential at all: `missing-credential`, no
+/// parsing past the query, no cryptography); and under the junk tokens.
+///
+/// The rule: `junk_p99 <= 2 × max(unloaded_p99, control_p99)`, and
+/// `junk_p99 <= 2 × max(unloaded_p99, 5 ms)`. The issue's literal rule, twice the
+/// unloaded p99, cannot be met on a two-core machine that also runs the load
+/// generator: the control flood alone, which keyhole refuses without reading a token,
+/// moves the p99 to 2.4–3.6 × the unloaded one (docs/security.md). What junk tokens
+/// must not do is cost more than any other traffic: a keyhole that spent real time on
+/// them (a key lookup that scans, an expensive parse before the kid check, a
+/// signature check for unknown kids, a key fetch per unknown kid) fails the first
+/// rule. Every request of both floods is refused, every valid request served.
 #[test]
 fn junk_rs256_and_es256_tokens_leave_valid_requests_fast_through_nginx() {
     let dir = tempfile::tempdir().unwrap();
@@ -529,6 +535,7 @@ fn junk_rs256_and_es256_tokens_leave_valid_requests_fast_through_nginx() {
     );
     env.put("protected/cat.png", b"cat");
     env.put("protected/dog.png", b"dog");
+    env.put("protected/cow.png", b"cow");
     let url = env.sign("/protected/cat.png");
     let now = common::now().0;
 
@@ -546,9 +553,17 @@ fn junk_rs256_and_es256_tokens_leave_valid_requests_fast_through_nginx() {
     let unloaded_p99 = p99(&mut unloaded);
 
     let mut rng = Rng(0x6a75_6e6b);
-    let batches: Vec<Vec<String>> = (0..JUNK_CONNECTIONS)
+    let per_connection = JUNK_TOKENS / JUNK_CONNECTIONS;
+    let control: Vec<Vec<String>> = (0..JUNK_CONNECTIONS)
         .map(|_| {
-            (0..JUNK_TOKENS / JUNK_CONNECTIONS)
+            (0..per_connection)
+                .map(|_| format!("/protected/cow.png?v={}", rng.next()))
+                .collect()
+        })
+        .collect();
+    let junk: Vec<Vec<String>> = (0..JUNK_CONNECTIONS)
+        .map(|_| {
+            (0..per_connection)
                 .map(|_| {
                     let token = junk_token(&mut rng, "/protected/dog.png", now);
                     format!("/protected/dog.png?token={token}")
@@ -556,7 +571,102 @@ fn junk_rs256_and_es256_tokens_leave_valid_requests_fast_through_nginx() {
                 .collect()
         })
         .collect();
-    let running = Arc::new(AtomicUsize::new(JUNK_CONNECTIONS));
+    let mut control = flood(&env, &url, &mut valid, control);
+    let mut junk = flood(&env, &url, &mut valid, junk);
+    let control_p99 = p99(&mut control.loaded);
+    let junk_p99 = p99(&mut junk.loaded);
+
+    let log = std::fs::read_to_string(env.stack.layout.access_log()).unwrap();
+    let reasons = |file: &str| {
+        let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+        for line in log.lines().filter(|l| l.contains(file)) {
+            let reason = line
+                .split_whitespace()
+                .find_map(|f| f.strip_prefix("reason="))
+                .unwrap_or_default();
+            *reasons.entry(reason.to_owned()).or_default() += 1;
+        }
+        reasons
+    };
+    let (control_reasons, junk_reasons) =
+        (reasons("/protected/cow.png"), reasons("/protected/dog.png"));
+    let relative_limit = 2 * unloaded_p99.max(control_p99);
+    let absolute_limit = 2 * unloaded_p99.max(LATENCY_FLOOR);
+    let ratio = |p: Duration| p.as_secs_f64() / unloaded_p99.as_secs_f64();
+    eprintln!(
+        "valid stream p99: unloaded {unloaded_p99:?} ({UNLOADED_REQUESTS} requests); \
+         control flood {control_p99:?} ({:.1}x, {} requests, {JUNK_TOKENS} denials in {:?}, \
+         {control_reasons:?}); junk tokens {junk_p99:?} ({:.1}x, {} requests, {JUNK_TOKENS} \
+         tokens in {:?}, {junk_reasons:?}); keyhole CPU: control {:?}, junk {:?}; limits {relative_limit:?} (2 x max(unloaded, \
+         control)) and {absolute_limit:?} (2 x max(unloaded, 5 ms))",
+        ratio(control_p99),
+        control.loaded.len(),
+        control.load_time,
+        ratio(junk_p99),
+        junk.loaded.len(),
+        junk.load_time,
+        control.keyhole_cpu,
+        junk.keyhole_cpu,
+    );
+    assert_eq!(
+        control.refused, JUNK_TOKENS,
+        "a control request was not refused"
+    );
+    assert_eq!(junk.refused, JUNK_TOKENS, "a junk token was not refused");
+    assert_eq!(
+        control_reasons.get("missing-credential"),
+        Some(&JUNK_TOKENS),
+        "{control_reasons:?}"
+    );
+    assert!(
+        junk_reasons.contains_key("bad-signature"),
+        "{junk_reasons:?}"
+    );
+    assert!(junk_reasons.contains_key("unknown-key"), "{junk_reasons:?}");
+    for (name, flood) in [("control", &control), ("junk", &junk)] {
+        assert!(
+            flood.loaded.len() >= 20,
+            "only {} valid requests during the {name} flood",
+            flood.loaded.len()
+        );
+    }
+    assert!(
+        junk_p99 <= relative_limit,
+        "valid p99 {junk_p99:?} under junk tokens, {control_p99:?} under the control flood, \
+         {unloaded_p99:?} unloaded: junk tokens cost more than other traffic"
+    );
+    assert!(
+        junk_p99 <= absolute_limit,
+        "valid p99 {junk_p99:?} under junk tokens, unloaded {unloaded_p99:?} (limit {absolute_limit:?})"
+    );
+}
+
+/// What a flood did: how many of its requests were refused, how long it took, and
+/// the valid stream's latencies meanwhile.
+struct Flood {
+    refused: usize,
+    load_time: Duration,
+    loaded: Vec<Duration>,
+    /// keyhole's CPU time (user and system) during the flood.
+    keyhole_cpu: Duration,
+}
+
+/// A process's CPU time so far (user and system), from /proc (clock ticks of 10 ms).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the 14th and
+    // 15th fields of the line, the 12th and 13th after the name.
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Sends each batch on its own keep-alive connection through nginx, as fast as
+/// answered, while `valid` fetches `url` one request after another.
+fn flood(env: &Env, url: &str, valid: &mut NginxClient, batches: Vec<Vec<String>>) -> Flood {
+    let running = Arc::new(AtomicUsize::new(batches.len()));
+    let cpu_before = cpu_time(env.keyhole.pid());
     let started = Instant::now();
     let senders: Vec<_> = batches
         .into_iter()
@@ -565,12 +675,7 @@ fn junk_rs256_and_es256_tokens_leave_valid_requests_fast_through_nginx() {
             let port = env.port;
             thread::spawn(move || {
                 let mut client = NginxClient::new(port);
-                let mut refused = 0usize;
-                for target in &batch {
-                    if client.get(target) == 403 {
-                        refused += 1;
-                    }
-                }
+                let refused = batch.iter().filter(|t| client.get(t) == 403).count();
                 running.fetch_sub(1, Ordering::SeqCst);
                 refused
             })
@@ -579,40 +684,16 @@ fn junk_rs256_and_es256_tokens_leave_valid_requests_fast_through_nginx() {
     let mut loaded = Vec::new();
     while running.load(Ordering::SeqCst) > 0 {
         let started = Instant::now();
-        assert_eq!(valid.get(&url), 200);
+        assert_eq!(valid.get(url), 200);
         loaded.push(started.elapsed());
     }
-    let refused: usize = senders.into_iter().map(|s| s.join().unwrap()).sum();
-    let load_time = started.elapsed();
-    let loaded_count = loaded.len();
-    let loaded_p99 = p99(&mut loaded);
-    let mut reasons = std::collections::BTreeMap::<String, usize>::new();
-    let log = std::fs::read_to_string(env.stack.layout.access_log()).unwrap();
-    for line in log.lines().filter(|l| l.contains("/protected/dog.png")) {
-        let reason = line
-            .split_whitespace()
-            .find_map(|f| f.strip_prefix("reason="))
-            .unwrap_or_default();
-        *reasons.entry(reason.to_owned()).or_default() += 1;
+    let refused = senders.into_iter().map(|s| s.join().unwrap()).sum();
+    Flood {
+        refused,
+        load_time: started.elapsed(),
+        loaded,
+        keyhole_cpu: cpu_time(env.keyhole.pid()) - cpu_before,
     }
-    let limit = 2 * unloaded_p99.max(LATENCY_FLOOR);
-    eprintln!(
-        "junk tokens: {JUNK_TOKENS} over {JUNK_CONNECTIONS} connections in {load_time:?} \
-         ({refused} refused; reasons {reasons:?}); valid stream: unloaded p99 \
-         {unloaded_p99:?} ({UNLOADED_REQUESTS} requests), loaded p99 {loaded_p99:?} \
-         ({loaded_count} requests), limit {limit:?}"
-    );
-    assert_eq!(refused, JUNK_TOKENS, "a junk token was not refused");
-    assert!(reasons.contains_key("bad-signature"), "{reasons:?}");
-    assert!(reasons.contains_key("unknown-key"), "{reasons:?}");
-    assert!(
-        loaded_count >= 20,
-        "only {loaded_count} valid requests under load"
-    );
-    assert!(
-        loaded_p99 <= limit,
-        "valid p99 {loaded_p99:?} under load, unloaded {unloaded_p99:?} (limit {limit:?})"
-    );
 }
 
 /// One `/auth` request as nginx would send it, with extra header lines.
