@@ -252,6 +252,25 @@ fn ed448_keys_are_refused() {
     assert!(tally.refused > 0);
 }
 
+/// Loads one RSA group's key as `alg` and checks its vectors (a refused key counts
+/// every vector as refused).
+fn tally_rsa_group<'a, B: AsRef<[u8]> + 'a>(
+    tally: &mut Tally,
+    label: &str,
+    alg: &str,
+    jwk: Value,
+    tests: impl ExactSizeIterator<Item = (usize, TestResult, &'a B, &'a B)>,
+) {
+    let Ok(key) = load_jwk(jwk, alg) else {
+        tally.refused += tests.len();
+        return;
+    };
+    for (tc_id, result, msg, sig) in tests {
+        let verified = verify(&key, msg.as_ref(), sig.as_ref());
+        tally.check(label, tc_id, result, verified);
+    }
+}
+
 fn rsa_jwk(n: &[u8], e: &[u8]) -> Value {
     json!({ "kty": "RSA", "n": b64(unsigned(n)), "e": b64(unsigned(e)) })
 }
@@ -338,18 +357,15 @@ fn rsa_pkcs1_v1_5_as_rs256_rs384_rs512() {
         let set = TestSet::load(name).unwrap();
         let mut tally = Tally::default();
         for group in &set.test_groups {
-            let jwk = match &group.jwk {
-                Some(jwk) => rsa_jwk(&jwk.n, &jwk.e),
-                None => rsa_jwk(&group.key.n, &group.key.e),
+            let (n, e) = match &group.jwk {
+                Some(jwk) => (&jwk.n, &jwk.e),
+                None => (&group.key.n, &group.key.e),
             };
-            let Ok(key) = load_jwk(jwk, alg) else {
-                tally.refused += group.tests.len();
-                continue;
-            };
-            for test in &group.tests {
-                let verified = verify(&key, &test.msg, &test.sig);
-                tally.check(label, test.tc_id, test.result, verified);
-            }
+            let tests = group
+                .tests
+                .iter()
+                .map(|t| (t.tc_id, t.result, &t.msg, &t.sig));
+            tally_rsa_group(&mut tally, label, alg, rsa_jwk(n, e), tests);
         }
         tally.report(&format!("{label} ({alg})"));
         assert_eq!(tally.total(), set.number_of_tests, "{label}: vectors lost");
@@ -427,18 +443,15 @@ fn rsa_pss_as_ps256_ps384_ps512() {
                 (hash, Mgf::Mgf1, Some(hash), salt),
                 "{label}: parameters"
             );
-            let jwk = match &group.jwk {
-                Some(jwk) => rsa_jwk(&jwk.n, &jwk.e),
-                None => rsa_jwk(&group.key.n, &group.key.e),
+            let (n, e) = match &group.jwk {
+                Some(jwk) => (&jwk.n, &jwk.e),
+                None => (&group.key.n, &group.key.e),
             };
-            let Ok(key) = load_jwk(jwk, alg) else {
-                tally.refused += group.tests.len();
-                continue;
-            };
-            for test in &group.tests {
-                let verified = verify(&key, &test.msg, &test.sig);
-                tally.check(label, test.tc_id, test.result, verified);
-            }
+            let tests = group
+                .tests
+                .iter()
+                .map(|t| (t.tc_id, t.result, &t.msg, &t.sig));
+            tally_rsa_group(&mut tally, label, alg, rsa_jwk(n, e), tests);
         }
         tally.report(&format!("{label} ({alg})"));
         assert_eq!(tally.total(), set.number_of_tests, "{label}: vectors lost");
