@@ -181,6 +181,7 @@ def main():
         # single worker, one with a worker per CPU (as many as keyhole's runtime
         # threads): the ratios are taken against the faster of the two.
         noop_ports = {}
+        noop_procs = {}
         for workers in sorted({1, os.cpu_count() or 1}):
             noop_port = free_port()
             noop_dir = os.path.join(work, f"noop-{workers}")
@@ -192,7 +193,7 @@ events {{ worker_connections 4096; }}
 http {{ access_log off; keepalive_requests 100000;
   server {{ listen 127.0.0.1:{noop_port}; location / {{ return 204; }} }} }}
 """)
-            start([nginx, "-p", noop_dir, "-c", os.path.join(noop_dir, "nginx.conf")])
+            noop_procs[workers] = start([nginx, "-p", noop_dir, "-c", os.path.join(noop_dir, "nginx.conf")])
             wait_port(noop_port)
             noop_ports[workers] = noop_port
 
@@ -329,9 +330,24 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
 
         selected = [m for m in modes if not args.only or any(o.strip() in m for o in args.only.split(","))]
         rounds = {name: [] for name in selected}
+
+        def auth_pids(name):
+            # The processes that answer a mode's auth subrequests, for their CPU time.
+            if name.startswith("keyhole"):
+                return [kh_unix.pid if "Unix" in name else kh_tcp.pid]
+            for workers, proc in noop_procs.items():
+                if name == noop_name(workers):
+                    return [proc.pid] + children(proc.pid)
+            return []
+
         for round_number in range(args.rounds):
             for name in selected:
+                pids = auth_pids(name)
+                before = cpu_seconds(pids)
                 run = wrk(modes[name], lists[name], lua, args)
+                spent = cpu_seconds(pids) - before
+                # CPU time of the auth upstream per request, in microseconds.
+                run = run + ((spent / (run[0] * args.duration) * 1e6) if pids else None,)
                 rounds[name].append(run)
                 print(f"  round {round_number + 1}: {name}: {run[0]:.0f} req/s", file=sys.stderr)
         # Each mode's median round (by requests/s), with that round's latencies.
@@ -349,13 +365,14 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
               f"{os.cpu_count()} CPUs; command: bench/run.py --duration {args.duration} --rounds {args.rounds} "
               f"--connections {args.connections} --threads {args.threads}")
         print()
-        print("| mode | requests/s | p50 | p99 | ratio to no auth |")
-        print("|---|---:|---:|---:|---:|")
+        print("| mode | requests/s | p50 | p99 | ratio to no auth | auth upstream CPU per request |")
+        print("|---|---:|---:|---:|---:|---:|")
         base = results.get("nginx static, no auth", (None,))[0]
         for name in selected:
-            rps, p50, p99 = results[name]
+            rps, p50, p99, cpu = results[name]
             ratio = f"{rps / base:.2f}" if base else "-"
-            print(f"| {name} | {rps:,.0f} | {p50} | {p99} | {ratio} |")
+            cpu = f"{cpu:.1f} µs" if cpu is not None else "-"
+            print(f"| {name} | {rps:,.0f} | {p50} | {p99} | {ratio} | {cpu} |")
         noops = [results[n][0] for n in (noop_name(w) for w in noop_ports) if n in results]
         noop = max(noops) if noops else None
         tcp = results.get("keyhole, signed URL, TCP", (None,))[0]
@@ -409,6 +426,27 @@ def wrk(port, urls, lua, args):
     return rps, p50, p99
 
 
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def cpu_seconds(pids):
+    # User and system time of the processes (all their threads), from /proc.
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def vm_hwm(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -418,4 +456,6 @@ def vm_hwm(pid):
 
 
 if __name__ == "__main__":
+    # SIGTERM (and SIGINT) unwind through main's `finally`, which stops every server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()
