@@ -516,7 +516,7 @@ const LATENCY_FLOOR: Duration = Duration::from_millis(5);
 /// `junk_p99 <= 2 × max(unloaded_p99, 5 ms)`. The literal rule, twice the
 /// unloaded p99, cannot be met on a two-core machine that also runs the load
 /// generator: the control flood alone, which keyhole refuses without reading a token,
-/// moves the p99 to 2.4–3.6 × the unloaded one (docs/security.md). What junk tokens
+/// moves the p99 to 3.5–3.9 × the unloaded one (docs/security.md). What junk tokens
 /// must not do is cost more than any other traffic: a keyhole that spent real time on
 /// them (a key lookup that scans, an expensive parse before the kid check, a
 /// signature check for unknown kids, a key fetch per unknown kid) fails the first
