@@ -400,7 +400,11 @@ impl Env {
 
 /// Sends raw bytes to 127.0.0.1:port and reads until the server closes.
 pub fn send_raw(port: u16, request: &[u8]) -> Response {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    exchange(TcpStream::connect(("127.0.0.1", port)).unwrap(), request)
+}
+
+/// Writes the request on a connected stream and reads until the server closes.
+fn exchange(mut stream: TcpStream, request: &[u8]) -> Response {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -452,14 +456,7 @@ pub fn send_raw_from(source: std::net::Ipv4Addr, port: u16, request: &[u8]) -> R
     socket
         .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
         .unwrap();
-    let mut stream: TcpStream = socket.into();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request).unwrap();
-    let mut bytes = Vec::new();
-    let _ = stream.read_to_end(&mut bytes);
-    parse_response(&bytes)
+    exchange(socket.into(), request)
 }
 pub mod browser;
 pub mod redis;
