@@ -24,12 +24,13 @@ use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
-pub const KNOWN_VARIABLES: [&str; 33] = [
+pub const KNOWN_VARIABLES: [&str; 34] = [
     "KEYHOLE_LISTEN",
     "KEYHOLE_ADMIN_LISTEN",
     "KEYHOLE_SOCKET_MODE",
     "KEYHOLE_HEADER_TIMEOUT",
     "KEYHOLE_MAX_CONNECTIONS",
+    "KEYHOLE_MAX_HEAD_BYTES",
     "KEYHOLE_WORKER_THREADS",
     "KEYHOLE_KEYS",
     "KEYHOLE_KEYS_FILE",
@@ -68,6 +69,7 @@ pub struct RawConfig {
     socket_mode: Option<String>,
     header_timeout: Option<String>,
     max_connections: Option<String>,
+    max_head_bytes: Option<String>,
     worker_threads: Option<String>,
     keys: Option<String>,
     keys_file: Option<PathBuf>,
@@ -139,6 +141,10 @@ pub struct ServerSettings {
     pub header_timeout: Duration,
     /// Most connections served at once on the auth listener; more wait in the backlog.
     pub max_connections: usize,
+    /// Largest request head read on the auth listener, in bytes. It must hold the
+    /// largest head nginx forwards (docs/nginx.md has the arithmetic): a larger one
+    /// would be answered 431, which nginx turns into a 500.
+    pub max_head_bytes: usize,
     /// Runtime worker threads.
     pub worker_threads: usize,
 }
@@ -352,6 +358,9 @@ impl RawConfig {
         let max_connections = parse_count(self.max_connections.as_deref(), 1024)
             .map_err(|message| report("KEYHOLE_MAX_CONNECTIONS", message))
             .ok();
+        let max_head_bytes = parse_head_bytes(self.max_head_bytes.as_deref())
+            .map_err(|message| report("KEYHOLE_MAX_HEAD_BYTES", message))
+            .ok();
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let worker_threads = parse_count(self.worker_threads.as_deref(), cores)
             .map_err(|message| report("KEYHOLE_WORKER_THREADS", message))
@@ -414,6 +423,7 @@ impl RawConfig {
                 socket_mode: socket_mode?,
                 header_timeout: Duration::from_secs(header_timeout?),
                 max_connections: max_connections?,
+                max_head_bytes: max_head_bytes?,
                 worker_threads: worker_threads?,
             },
             keys: Arc::new(keys?),
@@ -862,6 +872,23 @@ fn parse_count(text: Option<&str>, default: usize) -> Result<usize, String> {
     }
 }
 
+/// Default of `KEYHOLE_MAX_HEAD_BYTES`: twice the largest head nginx accepts with its
+/// default buffers (1 KiB + 4 × 8 KiB), so every request nginx takes is answered.
+pub const DEFAULT_MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// `KEYHOLE_MAX_HEAD_BYTES`: from 8 KiB (hyper's smallest read buffer) to 1 MiB.
+fn parse_head_bytes(text: Option<&str>) -> Result<usize, String> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_MAX_HEAD_BYTES);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (8192..=1_048_576).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "must be a number of bytes from 8192 to 1048576, got `{text}`"
+        )),
+    }
+}
+
 /// A duration as plain seconds (`30`) or with a unit (`30s`, `10m`, `7d`).
 pub fn parse_seconds(text: Option<&str>, default: u64) -> Result<u64, String> {
     let Some(text) = text else { return Ok(default) };
@@ -935,6 +962,26 @@ mod tests {
         );
         assert_eq!(config.policy, Policy::default());
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.server.max_head_bytes, 64 * 1024);
+    }
+
+    #[test]
+    fn the_head_limit_stays_in_hyper_s_range() {
+        let key = format!("k1:{SECRET}");
+        let with = |bytes: &str| {
+            Config::from_vars(vars(&[
+                ("KEYHOLE_KEYS", &key),
+                ("KEYHOLE_MAX_HEAD_BYTES", bytes),
+            ]))
+        };
+        assert_eq!(with("131072").unwrap().server.max_head_bytes, 131_072);
+        for bad in ["8191", "1048577", "64k", ""] {
+            let error = with(bad).unwrap_err();
+            assert_eq!(
+                error.problems[0].variable, "KEYHOLE_MAX_HEAD_BYTES",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

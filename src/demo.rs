@@ -79,6 +79,7 @@ fn run_inner(args: &DemoArgs) -> Result<(), String> {
         let limits = crate::server::Limits {
             header_timeout: std::time::Duration::from_secs(10),
             max_connections: 1024,
+            max_head_bytes: crate::config::DEFAULT_MAX_HEAD_BYTES,
         };
         let server = tokio::spawn(crate::server::serve(
             listener,
@@ -86,7 +87,7 @@ fn run_inner(args: &DemoArgs) -> Result<(), String> {
             limits,
             crate::cli::shutdown_signal(),
         ));
-        let layout = Layout { dir: dir.path().join("nginx"), port: args.port, keyhole, more_keyholes: Vec::new(), root: root.clone(), decision_cache: false };
+        let layout = Layout { dir: dir.path().join("nginx"), port: args.port, keyhole, more_keyholes: Vec::new(), root: root.clone(), decision_cache: false, error_log_level: None };
         let stack = Stack::start(layout, "").map_err(|e| {
             format!("{e}\n(is port {} free? choose another with --port)", args.port)
         })?;

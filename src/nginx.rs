@@ -74,6 +74,10 @@ pub struct Layout {
     pub root: PathBuf,
     /// Use the optional decision cache (`keyhole-cached.conf`) instead of `keyhole.conf`.
     pub decision_cache: bool,
+    /// A level for every `error_log … crit;` of the shipped files instead of `crit`
+    /// (`Some("warn")`): tests use it to prove that a hostile run writes no credential
+    /// to nginx's error log at the level operators commonly choose.
+    pub error_log_level: Option<&'static str>,
 }
 
 impl Layout {
@@ -140,15 +144,26 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
         "server 127.0.0.1:9181;",
         &servers.join("\n    "),
     )?;
+    // Every `error_log … crit;` of the shipped files, at the layout's level instead.
+    let with_level = |text: &str, file: &'static str| match layout.error_log_level {
+        Some(level) => replace(
+            text,
+            file,
+            "keyhole-error.log crit;",
+            &format!("keyhole-error.log {level};"),
+        ),
+        None => Ok(text.to_owned()),
+    };
+    let site_conf = with_level(SITE_CONF, "example-site.conf")?;
     let site_source = if layout.decision_cache {
         replace(
-            SITE_CONF,
+            &site_conf,
             "example-site.conf",
             "include /etc/nginx/keyhole/keyhole.conf;",
             "include /etc/nginx/keyhole/keyhole-cached.conf;",
         )?
     } else {
-        SITE_CONF.to_owned()
+        site_conf
     };
     let cache_path = replace(
         CACHE_PATH_CONF,
@@ -176,9 +191,11 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
     )?;
     let site_error_log = layout.site_error_log().display().to_string();
     let error_log = "/var/log/nginx/keyhole-error.log";
-    let auth = replace(AUTH_CONF, "keyhole.conf", error_log, &site_error_log)?;
+    let auth = with_level(AUTH_CONF, "keyhole.conf")?;
+    let auth = replace(&auth, "keyhole.conf", error_log, &site_error_log)?;
+    let cached_auth = with_level(CACHED_AUTH_CONF, "keyhole-cached.conf")?;
     let cached_auth = replace(
-        CACHED_AUTH_CONF,
+        &cached_auth,
         "keyhole-cached.conf",
         error_log,
         &site_error_log,

@@ -35,8 +35,6 @@ pub const CREDENTIAL_HEADER: &str = "x-keyhole-credential";
 /// nginx's cache-control header for upstream responses.
 pub const ACCEL_EXPIRES_HEADER: &str = "x-accel-expires";
 
-/// Largest request head buffered (hyper refuses larger heads with 431).
-const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// How long shutdown waits for requests in flight.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -157,6 +155,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Most connections served at once; further ones wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Largest request head read (hyper answers 431 beyond it).
+    pub max_head_bytes: usize,
 }
 
 impl From<&ServerSettings> for Limits {
@@ -164,6 +164,7 @@ impl From<&ServerSettings> for Limits {
         Limits {
             header_timeout: settings.header_timeout,
             max_connections: settings.max_connections,
+            max_head_bytes: settings.max_head_bytes,
         }
     }
 }
@@ -187,6 +188,7 @@ pub async fn serve_admin(
     let limits = Limits {
         header_timeout: Duration::from_secs(10),
         max_connections: 64,
+        max_head_bytes: crate::config::DEFAULT_MAX_HEAD_BYTES,
     };
     serve_routes(
         Listener::Tcp(listener),
@@ -277,7 +279,15 @@ fn spawn_connection<S>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
+        // nginx forwards browser headers (Cookie, Referer, Sec-Fetch-Site) as the
+        // client sent them, control bytes included. A header line hyper cannot read is
+        // dropped, as if not sent, instead of failing the request with a 400 that
+        // nginx would turn into a 500. Dropping one never grants more: a missing
+        // nginx header is a denial, and a client that writes its own headers can
+        // always leave the browser ones out.
+        .ignore_invalid_headers(true)
+        // hyper refuses a value under 8 KiB; config checks the range.
+        .max_buf_size(limits.max_head_bytes.max(8192))
         .keep_alive(true);
     let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
     tokio::spawn(async move {

@@ -81,6 +81,7 @@ impl Cluster {
                     more_keyholes: vec![cluster.instances[1].listen.clone()],
                     root: root.clone(),
                     decision_cache: false,
+                    error_log_level: None,
                 };
                 match Stack::start(layout, "") {
                     Ok(stack) => {

@@ -450,6 +450,7 @@ fn keyhole_on_a_unix_socket_behind_nginx() {
         more_keyholes: Vec::new(),
         root,
         decision_cache: false,
+        error_log_level: None,
     };
     let _stack = keyhole::nginx::Stack::start(layout, "").unwrap();
     let keys = KeyRing::parse(common::KEY_LINE).unwrap();

@@ -198,6 +198,22 @@ impl Env {
 
     /// Like [`Env::start_with`], with nginx's optional decision cache on or off.
     pub fn start_full(env: &[(&str, &str)], extra_http: &str, decision_cache: bool) -> Env {
+        Env::start_layout(env, extra_http, decision_cache, None)
+    }
+
+    /// Like [`Env::start_with`], with every `error_log … crit;` of the shipped files
+    /// lowered to `warn`: what a hostile run writes to nginx's error log at the level
+    /// operators commonly choose is then checked at drop like every other log.
+    pub fn start_warn_error_log(env: &[(&str, &str)], extra_http: &str) -> Env {
+        Env::start_layout(env, extra_http, false, Some("warn"))
+    }
+
+    fn start_layout(
+        env: &[(&str, &str)],
+        extra_http: &str,
+        decision_cache: bool,
+        error_log_level: Option<&'static str>,
+    ) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("keyhole-e2e-")
             .tempdir()
@@ -222,6 +238,7 @@ impl Env {
                 more_keyholes: Vec::new(),
                 root: root.clone(),
                 decision_cache,
+                error_log_level,
             };
             match Stack::start(layout, extra_http) {
                 Ok(stack) => {
