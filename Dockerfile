@@ -11,6 +11,7 @@ RUN rustup target add "${TARGET}" \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY core ./core
 COPY src ./src
 COPY benches ./benches
 COPY nginx ./nginx

@@ -2,16 +2,15 @@
 //! so nginx can serve protected static files to browsers that cannot send an
 //! `Authorization` header. nginx serves the bytes; keyhole only decides.
 //!
-//! The code map (ARCHITECTURE.md has the invariants):
+//! The pure part (canonical paths, the typed request, decisions, keys, the clock and
+//! the three verifiers and signers) is the `keyhole-core` crate, re-exported here under
+//! its module names. This crate is the service around it (ARCHITECTURE.md has the map
+//! and the invariants):
 //!
 //! - [`cli`]: the command line; the only module that prints.
 //! - [`config`]: `KEYHOLE_*` variables into a validated [`config::Config`].
-//! - [`keys`]: the key ring, redacting secrets, HMAC state prepared once.
-//! - [`clock`]: the only reader of the system time.
-//! - [`request`]: nginx's headers into a typed [`request::AuthRequest`].
-//! - [`canonical`]: canonical paths and scopes, shared by signing and verifying.
-//! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
-//! - [`verify`]: one verifier per credential (signed URL, JWT); [`verify::Authorizer`] picks one.
+//! - [`verify`]: [`verify::Authorizer`] picks the one credential a request carries,
+//!   asks the core's verifier, then checks the store (single use, revocations).
 //! - [`jwks`]: fetching and refreshing a remote JWKS (the only JWT code doing IO).
 //! - [`store`]: the replay and revocation store trait; in-memory and Redis stores.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
@@ -21,18 +20,15 @@
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
 //! - [`demo`]: `keyhole demo`.
 
+pub use keyhole_core::{canonical, clock, decision, keys, request};
+
 pub mod admin_client;
-pub mod canonical;
 pub mod cli;
-pub mod clock;
 pub mod config;
-pub mod decision;
 pub mod demo;
 pub mod jwks;
-pub mod keys;
 pub mod metrics;
 pub mod nginx;
-pub mod request;
 pub mod server;
 pub mod store;
 pub mod verify;

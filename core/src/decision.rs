@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn every_code_is_documented() {
-        let doc = include_str!("../docs/reason-codes.md");
+        let doc = include_str!("../../docs/reason-codes.md");
         for reason in Deny::ALL {
             assert!(
                 doc.contains(&format!("`{}`", reason.code())),

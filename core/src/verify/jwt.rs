@@ -98,7 +98,7 @@ impl Default for JwtPolicy {
 pub struct JwtVerifier {
     /// Every local verification key (HMAC and public), unique by `kid`.
     keys: Vec<Arc<JwtKey>>,
-    /// Keys of a remote JWKS (`KEYHOLE_JWKS_URL`), kept current by `crate::jwks`.
+    /// Keys of a remote JWKS (`KEYHOLE_JWKS_URL`), kept current by the service's JWKS fetcher.
     pub remote: Option<Arc<RemoteKeys>>,
     /// Everything else.
     pub policy: JwtPolicy,

@@ -252,7 +252,7 @@ pub fn check_unique(keys: &[JwtKey]) -> Result<(), JwtKeyError> {
     Ok(())
 }
 
-/// The keys of a remote JWKS, replaced whole by the fetcher (`crate::jwks`) and read
+/// The keys of a remote JWKS, replaced whole by the service's JWKS fetcher and read
 /// by the verifier. The verifier never fetches: it only reads the current snapshot.
 #[derive(Debug, Default)]
 pub struct RemoteKeys {

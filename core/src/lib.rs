@@ -1,0 +1,21 @@
+//! keyhole's pure core: everything that decides about a credential and everything that
+//! mints one, with no IO, no runtime and no environment. The service (`keyhole`), the
+//! signers and the nginx module link it; a Rust application can depend on it alone to
+//! sign URLs, cookies and JWTs (docs/signing.md).
+//!
+//! The code map (ARCHITECTURE.md has the invariants):
+//!
+//! - [`canonical`]: canonical paths and scopes, shared by signing and verifying.
+//! - [`request`]: a proxy's headers into a typed [`request::AuthRequest`].
+//! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
+//! - [`keys`]: the key ring, redacting secrets, HMAC state prepared once.
+//! - [`clock`]: Unix time, the clock trait and the only reader of the system time.
+//! - [`verify`]: one verifier and signer per credential (signed URL, JWT, cookie) and
+//!   the time rules they share.
+
+pub mod canonical;
+pub mod clock;
+pub mod decision;
+pub mod keys;
+pub mod request;
+pub mod verify;

@@ -1,0 +1,32 @@
+//! The three credentials, one file each: a parse step (shape only), a verify step
+//! (signature first, then every claim) and a signer. [`Policy`] holds the time rules
+//! they share.
+//!
+//! Verifiers do no IO, never read the environment or the system clock (the time is
+//! an argument), and never panic on input.
+
+pub mod cookie;
+pub mod jwt;
+pub mod signed_url;
+
+/// Time rules shared by every credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Seconds of clock skew forgiven on expiry and not-before.
+    pub leeway: u64,
+    /// Longest accepted distance from now to a credential's expiry, in seconds.
+    pub max_lifetime: u64,
+    /// Longest time nginx may cache an allow, in seconds (0: never). Caps the
+    /// credential's own expiry so that removing a key takes effect within it.
+    pub max_cache: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            leeway: 30,
+            max_lifetime: 7 * 24 * 3600,
+            max_cache: 60,
+        }
+    }
+}
