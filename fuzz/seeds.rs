@@ -1,6 +1,6 @@
 //! The seeds of the `jwt` and `cookie` targets and the JWT and cookie seeds of
 //! `decide`: valid credentials under the targets' keys and the attacks of
-//! `tests/jwt_e2e.rs`, `tests/cookies_e2e.rs` and `tests/vectors/jws.json`. Written
+//! `tests/jwt_attacks.rs`, `tests/cookies_e2e.rs` and `tests/vectors/jws.json`. Written
 //! by `cargo run --manifest-path fuzz/Cargo.toml --bin seeds -- write`
 //! (`fuzz/tools/seeds.rs`); [`ALLOWED`] names the ones that must stay allowed, which
 //! `tests/fuzz_smoke.rs` checks.

@@ -26,7 +26,6 @@ mod common;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 use common::{Env, KEY_LINE, now};
 use std::sync::Arc;
@@ -824,58 +823,6 @@ fn rust_example_in_signing_md() {
 /// The JWT key the minting tests configure (`KEYHOLE_JWT_KEYS`): HS256, 32 bytes.
 const JWT_KEYS: &str = "j1:HS256:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
 
-/// Installs PyJWT (`python`) or `jose` (`node`) once per build into Cargo's test temp
-/// dir (as tests/jwt_e2e.rs does, in a folder of its own) and returns the folder; a
-/// failed install fails the test with a hint, never skips it.
-fn jwt_tools(kind: &str) -> PathBuf {
-    static PYTHON_DONE: OnceLock<()> = OnceLock::new();
-    static NODE_DONE: OnceLock<()> = OnceLock::new();
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("clients-jwt");
-    if kind == "python" {
-        PYTHON_DONE.get_or_init(|| {
-            if dir.join("py/jwt").is_dir() {
-                return;
-            }
-            let status = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--target",
-                ])
-                .arg(dir.join("py"))
-                .arg("pyjwt==2.*")
-                // Debian's pip refuses installs without this, even into --target.
-                .env("PIP_BREAK_SYSTEM_PACKAGES", "1")
-                .status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "installing PyJWT failed: needs python3 with pip and access to PyPI \
-                 (apt-get install python3-pip)"
-            );
-        });
-    } else {
-        NODE_DONE.get_or_init(|| {
-            if dir.join("node/node_modules/jose").is_dir() {
-                return;
-            }
-            let status = Command::new("npm")
-                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-                .arg(dir.join("node"))
-                .arg("jose@6")
-                .status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "installing jose failed: needs node >= 18 with npm and access to the npm \
-                 registry (apt-get install nodejs npm)"
-            );
-        });
-    }
-    dir
-}
-
 /// Runs a minting command line and returns its one output line.
 fn mint(command: &mut Command, what: &str) -> String {
     let output = command.env("KEYHOLE_JWT_KEYS", JWT_KEYS).output().unwrap();
@@ -958,7 +905,7 @@ fn check_jwt_minting(name: &str, mint_with: impl Fn(&[&str]) -> String) {
 #[test]
 fn python_client_mints_jwts_with_pyjwt_that_keyhole_accepts() {
     require_runtime(&PYTHON);
-    let tools = jwt_tools("python");
+    let tools = common::interop::with_pyjwt();
     let script = clients_dir().join("python/keyhole_sign.py");
     // Without PyJWT on the path, --jwt refuses with an install hint (and URLs still sign).
     let output = Command::new("python3")
@@ -987,7 +934,7 @@ fn python_client_mints_jwts_with_pyjwt_that_keyhole_accepts() {
 #[test]
 fn node_client_mints_jwts_with_jose_that_keyhole_accepts() {
     require_runtime(&NODE);
-    let tools = jwt_tools("node");
+    let tools = common::interop::with_jose();
     // jose is ESM and found beside the importing file: run a copy beside node_modules.
     let script = tools.join("node/keyhole-sign.js");
     std::fs::copy(clients_dir().join("node/keyhole-sign.js"), &script).unwrap();

@@ -19,7 +19,7 @@ use keyhole::verify::cookie::{self, CookieGrant, SessionId};
 const A: &[u8] = b"u1 a bytes";
 const B: &[u8] = b"u1 b bytes";
 const C: &[u8] = b"u2 c bytes";
-const JWT_KEY: &str = "j1:HS256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const JWT_KEY: &str = common::JWT_KEY_LINE;
 
 fn env() -> Env {
     let env = Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEY)], "");

@@ -26,7 +26,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use common::rng::Rng;
-use common::{Env, Keyhole};
+use common::{Env, Keyhole, b64};
 use keyhole::config::Listen;
 
 /// Random requests sent straight to keyhole in the memory case.
@@ -356,7 +356,7 @@ fn assert_all_cut(closed: &[Option<Duration>]) {
 }
 
 /// The 32-byte test secret (0x00..0x1f) in base64url, also the HS256 JWT key `h256`.
-const SECRET_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const SECRET_B64: &str = common::TEST_SECRET;
 
 /// A JWKS with a 2,048-bit RSA key `r256` (RS256) and a P-256 key `e256` (ES256):
 /// public halves of throwaway test keys (the private halves are not needed: every
@@ -370,10 +370,6 @@ fn junk_jwks() -> String {
          "y": "GlMkh-6yBVotzXPcnoinEebEvx78lI5FLHsQ2wCxPMU"}
     ]})
     .to_string()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 impl Rng {

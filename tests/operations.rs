@@ -446,7 +446,7 @@ fn json_logs_carry_the_reason_and_never_the_credential() {
 #[test]
 fn sighup_reloads_jwt_keys_and_keeps_the_replay_store() {
     use keyhole::verify::jwt::{self, JwtVerifier, TokenGrant};
-    let j1 = "j1:HS256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let j1 = common::JWT_KEY_LINE;
     let j2 = "j2:HS256:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";
     let mint = |line: &str, once: bool| {
         let verifier = JwtVerifier::new(

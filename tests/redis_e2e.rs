@@ -25,8 +25,8 @@ use keyhole::verify::jwt;
 use keyhole::verify::signed_url::{self, UrlGrant};
 use serde_json::{Value, json};
 
-const JWT_KEY: &str = "j1:HS256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-const SECRET_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const JWT_KEY: &str = common::JWT_KEY_LINE;
+const SECRET_B64: &str = common::TEST_SECRET;
 const FILE: &[u8] = b"shared store protected bytes";
 const PATH: &str = "/protected/a.jpg";
 

@@ -28,8 +28,9 @@
     clippy::indexing_slicing
 )]
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+mod common;
+
+use common::b64;
 use hmac::Mac as _;
 use keyhole::keys::{Key, KeyId, Secret};
 use keyhole::verify::jwt::keys::parse_jwks;
@@ -83,10 +84,6 @@ impl Tally {
             TestResult::Acceptable => self.acceptable_rejected += 1,
         }
     }
-}
-
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A big-endian integer without its leading zero bytes (JWK `n`, `e`).

@@ -23,8 +23,23 @@ use keyhole::keys::KeyRing;
 use keyhole::nginx::{Layout, Stack};
 use keyhole::verify::signed_url::{self, IpBinding, Methods, UrlGrant};
 
-/// The test key (32 bytes 0x00..0x1f), id `k1`.
+pub mod interop;
+pub mod jwt;
+
+/// The test secret: 32 bytes 0x00..0x1f in base64url. Every test key uses it.
+pub const TEST_SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+/// The test signed-URL key, id `k1`.
 pub const KEY_LINE: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+/// The test JWT key, id `j1`, HS256.
+pub const JWT_KEY_LINE: &str = "j1:HS256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+/// Unpadded base64url, as every keyhole format writes it.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
 pub fn free_port() -> u16 {
