@@ -1,7 +1,8 @@
 //! The reference signers in `clients/` (Python, Node.js, PHP, Go, POSIX shell), checked
 //! rather than hoped: each must reproduce every signing vector byte for byte (URL and
-//! signed text), refuse what keyhole would deny, round cacheable expiries the same way,
-//! and mint URLs that the real nginx + keyhole serve with a 200.
+//! signed text), refuse what keyhole would deny (every case of the vectors'
+//! `must_refuse` section, shared by all signers, and more), round cacheable expiries
+//! the same way, and mint URLs that the real nginx + keyhole serve with a 200.
 //!
 //! Every signer is driven through the same command line:
 //! `SIGNER [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S] [--ip IP]
