@@ -14,7 +14,7 @@ use crate::config::{Config, LogFormat, parse_seconds};
 use crate::decision::{Decision, Deny};
 use crate::keys::{KeyId, Secret};
 use crate::request::{AuthRequest, Target};
-use crate::verify::signed_url::{self, IpBinding, Methods, SignedUrl, UrlGrant};
+use crate::verify::signed_url::{self, IpBinding, Methods, SignError, SignedUrl, UrlGrant};
 
 /// Exit code for "keyhole would deny this".
 pub const EXIT_DENY: u8 = 1;
@@ -629,6 +629,13 @@ fn parse_path_arg(path: &str) -> Result<CanonicalPath, String> {
 fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<String, String> {
     let path = parse_path_arg(&args.path)?;
     let ttl = parse_seconds(Some(&args.ttl), 0).map_err(|m| format!("--ttl {m}"))?;
+    if ttl == 0 {
+        return Err(format!(
+            "--ttl {} must be more than 0: the URL would expire as it is made (keyhole would deny it as {} once the leeway passed)",
+            args.ttl,
+            Deny::Expired
+        ));
+    }
     if ttl > config.policy.max_lifetime {
         return Err(format!(
             "--ttl {} exceeds the maximum lifetime of {}s (KEYHOLE_MAX_LIFETIME); keyhole would deny it as {}",
@@ -660,16 +667,24 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
         .ip
         .as_deref()
         .map(|ip| {
-            IpBinding::parse(ip)
-                .map_err(|_| format!("--ip `{ip}` is not a canonical address or network"))
+            IpBinding::parse(ip).map_err(|_| {
+                format!(
+                    "--ip `{ip}` is not a canonical address or network (IPv4 dotted decimal without leading zeros, IPv6 lower-case RFC 5952 hex without a dotted part or zone, an optional /PREFIX with no host bits set, no IPv4-mapped IPv6); keyhole would deny it as {}",
+                    Deny::Malformed
+                )
+            })
         })
         .transpose()?;
     let methods = args
         .methods
         .as_deref()
         .map(|m| {
-            Methods::parse(m)
-                .map_err(|_| format!("--methods `{m}` must be upper-case names like GET,HEAD"))
+            Methods::parse(m).map_err(|_| {
+                format!(
+                    "--methods `{m}` must be 1 to 8 distinct upper-case names of at most 16 letters, separated by `,` (GET,HEAD); keyhole would deny it as {}",
+                    Deny::Malformed
+                )
+            })
         })
         .transpose()?;
     let nbf = args
@@ -681,6 +696,16 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
                 .map_err(|m| format!("--not-before {m}"))
         })
         .transpose()?;
+    if let (Some(query), Some(jwt)) = (&args.query, &config.jwt) {
+        let param = &jwt.policy.param;
+        let named = |item: &&str| item.split_once('=').map_or(*item, |(name, _)| name) == param;
+        if let Some(item) = query.split('&').find(named) {
+            return Err(format!(
+                "--query `{query}`: the item `{item}` is named like the JWT parameter `{param}` (KEYHOLE_JWT_PARAM); keyhole would deny the URL as {}",
+                Deny::AmbiguousCredential
+            ));
+        }
+    }
     let grant = UrlGrant {
         path,
         scope,
@@ -690,7 +715,32 @@ fn build_signed_url(config: &Config, args: &SignArgs, now: UnixTime) -> Result<S
         methods,
         query: args.query.clone(),
     };
-    signed_url::sign(&grant, config.keys.signing_key()).map_err(|e| e.to_string())
+    signed_url::sign(&grant, config.keys.signing_key()).map_err(|error| sign_error(args, &error))
+}
+
+/// A [`SignError`] prefixed with the flag whose value broke the rule.
+fn sign_error(args: &SignArgs, error: &SignError) -> String {
+    let flag = match error {
+        SignError::PathOutsideScope { .. } => "PATH and --scope".to_owned(),
+        SignError::ReservedQueryParam { .. }
+        | SignError::JwtParamInQuery { .. }
+        | SignError::QueryNotVisibleAscii { .. }
+        | SignError::QueryEmptyItem { .. } => {
+            format!("--query `{}`", args.query.as_deref().unwrap_or(""))
+        }
+        SignError::TooManyParams { .. } => {
+            "--query (with --not-before, --scope, --ip, --methods)".to_owned()
+        }
+        SignError::UriTooLong { .. } => "PATH and --query".to_owned(),
+        SignError::TimestampTooLarge { .. } => "--ttl and --not-before".to_owned(),
+        SignError::NotBeforeAfterExpiry { .. } => format!(
+            "--not-before {} and --ttl {}",
+            args.not_before.as_deref().unwrap_or(""),
+            args.ttl
+        ),
+        SignError::WouldBeDenied(_) => "the signed URL".to_owned(),
+    };
+    format!("{flag}: {error}")
 }
 
 fn mint(config: &Config, args: &MintArgs) -> ExitCode {

@@ -134,6 +134,182 @@ fn sign_options_bind_scope_ip_and_methods() {
     }
 }
 
+/// Runs `keyhole sign` and returns the URL, failing with its message otherwise.
+fn sign_ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut all = vec!["sign"];
+    all.extend_from_slice(args);
+    let out = keyhole(&all, env);
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}
+
+/// `keyhole explain`'s reason for a URL, from `client`.
+fn explain_reason(url: &str, client: &str, env: &[(&str, &str)]) -> String {
+    let out = keyhole(&["explain", url, "--ip", client], env);
+    let report = text(&out.stdout);
+    let reason = report
+        .lines()
+        .find_map(|line| line.strip_prefix("reason:"))
+        .unwrap_or_else(|| panic!("no reason in {report}"))
+        .trim()
+        .to_owned();
+    assert_eq!(out.status.code(), Some(if reason == "ok" { 0 } else { 1 }));
+    reason
+}
+
+/// Regression: `--ip 127.0.0.1/32` and `--ip ::1/128` exited 2 although the doc's rule
+/// for networks allows them; they are signed as written and keyhole allows them.
+#[test]
+fn sign_accepts_full_length_prefixes_as_written() {
+    let env = [("KEYHOLE_KEYS", common::KEY_LINE)];
+    for (ip, client, other) in [
+        ("127.0.0.1/32", "127.0.0.1", "127.0.0.2"),
+        ("::1/128", "::1", "::2"),
+        ("0.0.0.0/0", "192.0.2.1", ""),
+    ] {
+        let url = sign_ok(&["/a.jpg", "--ip", ip], &env);
+        assert!(url.contains(&format!("&kh_ip={ip}&")), "{url}");
+        assert_eq!(explain_reason(&url, client, &env), "ok", "{ip}");
+        if !other.is_empty() {
+            assert_eq!(explain_reason(&url, other, &env), "ip-mismatch", "{ip}");
+        }
+    }
+}
+
+/// Regression: `keyhole sign --query` with 96 items printed a URL keyhole denied as
+/// `too-many-params`. Every URL keyhole would deny whatever its configuration is
+/// refused (exit 2, nothing printed, a message naming the flag, the value, the rule and
+/// the reason code), and the largest accepted ones are allowed.
+#[test]
+fn sign_refuses_every_url_keyhole_would_deny() {
+    let env = [("KEYHOLE_KEYS", common::KEY_LINE)];
+    let items = |n: usize| vec!["x=1"; n].join("&");
+    // Five of the 100 items are keyhole's own: kh_v, kh_kid, kh_exp, kh_q, kh_sig.
+    let largest = sign_ok(&["/a.jpg", "--query", &items(95)], &env);
+    assert_eq!(largest.split('&').count(), 100, "{largest}");
+    assert_eq!(explain_reason(&largest, "127.0.0.1", &env), "ok");
+    // The longest URL keyhole reads: 8,192 bytes of path and query.
+    let overhead = sign_ok(&["/a.jpg", "--query", "x="], &env).len() - 2;
+    let filler = |n: usize| format!("x={}", "y".repeat(n));
+    let longest = sign_ok(&["/a.jpg", "--query", &filler(8192 - overhead - 2)], &env);
+    assert_eq!(longest.len(), 8192);
+    assert_eq!(explain_reason(&longest, "127.0.0.1", &env), "ok");
+
+    let too_long = filler(8192 - overhead - 1);
+    let (items95, items96) = (items(95), items(96));
+    let nine_methods = "GET,HEAD,PUT,POST,DELETE,PATCH,OPTIONS,TRACE,CONNECT";
+    let cases: Vec<(Vec<&str>, &[&str])> = vec![
+        (
+            vec!["--query", &items96],
+            &["--query", "101 query items", "too-many-params"],
+        ),
+        (
+            vec!["--query", &items95, "--methods", "GET"],
+            &["--query", "101 query items", "too-many-params"],
+        ),
+        (
+            vec!["--query", &too_long],
+            &["PATH and --query", "8193 bytes", "uri-too-long"],
+        ),
+        (
+            vec!["--query", "a=1&kh_v=2"],
+            &["--query `a=1&kh_v=2`", "`kh_v=2`", "kh_"],
+        ),
+        (
+            vec!["--query", "token=abc"],
+            &["--query `token=abc`", "ambiguous-credential"],
+        ),
+        (
+            vec!["--query", "a&&b"],
+            &["--query `a&&b`", "empty item", "malformed"],
+        ),
+        (
+            vec!["--query", "a=1&"],
+            &["--query `a=1&`", "empty item", "malformed"],
+        ),
+        (
+            vec!["--query", "a b"],
+            &["--query `a b`", "visible ASCII", "malformed"],
+        ),
+        (
+            vec!["--query", "a#b"],
+            &["--query `a#b`", "visible ASCII", "malformed"],
+        ),
+        (
+            vec!["--query", "q=\u{e9}"],
+            &["--query", "visible ASCII", "malformed"],
+        ),
+        (vec!["--ttl", "0"], &["--ttl 0", "more than 0", "expired"]),
+        (
+            vec!["--ttl", "1h", "--not-before", "2h"],
+            &["--not-before 2h and --ttl 1h", "after the expiry"],
+        ),
+        (
+            vec!["--methods", nine_methods],
+            &["--methods", "1 to 8", "malformed"],
+        ),
+        (
+            vec!["--methods", "GET,GET"],
+            &["--methods `GET,GET`", "distinct"],
+        ),
+        (vec!["--methods", "get"], &["--methods `get`", "upper-case"]),
+        (
+            vec!["--ip", "127.0.0.1/33"],
+            &["--ip `127.0.0.1/33`", "malformed"],
+        ),
+        (vec!["--ip", "::1.2.3.4"], &["--ip `::1.2.3.4`", "dotted"]),
+        (
+            vec!["--ip", "::ffff:102:304"],
+            &["--ip `::ffff:102:304`", "IPv4-mapped"],
+        ),
+        (
+            vec!["--ip", "fe80::1%eth0"],
+            &["--ip `fe80::1%eth0`", "zone"],
+        ),
+        (
+            vec!["--ip", "10.0.0.0/08"],
+            &["--ip `10.0.0.0/08`", "malformed"],
+        ),
+        (vec!["--scope", "/u1"], &["--scope `/u1`", "ending in `/`"]),
+    ];
+    for (options, hints) in cases {
+        let mut args = vec!["sign", "/a.jpg"];
+        args.extend(options.iter().copied());
+        let out = keyhole(&args, &env);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{options:?}: {}",
+            text(&out.stdout)
+        );
+        assert!(out.stdout.is_empty(), "{options:?}");
+        let message = text(&out.stderr);
+        for hint in hints {
+            assert!(
+                message.contains(hint),
+                "{options:?}: {hint:?} missing from {message}"
+            );
+        }
+    }
+
+    // With JWTs on under another parameter name, that name is refused too.
+    let jwt_env = [
+        ("KEYHOLE_KEYS", common::KEY_LINE),
+        (
+            "KEYHOLE_JWT_KEYS",
+            "j1:HS256:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8",
+        ),
+        ("KEYHOLE_JWT_PARAM", "jwt"),
+    ];
+    let out = keyhole(&["sign", "/a.jpg", "--query", "a=1&jwt=x"], &jwt_env);
+    assert_eq!(out.status.code(), Some(2));
+    let message = text(&out.stderr);
+    assert!(
+        message.contains("KEYHOLE_JWT_PARAM") && message.contains("ambiguous-credential"),
+        "{message}"
+    );
+}
+
 #[test]
 fn sign_window_rounds_the_expiry_up() {
     let env = [("KEYHOLE_KEYS", common::KEY_LINE)];

@@ -1,7 +1,8 @@
 //! The reference signers in `clients/` (Python, Node.js, PHP, Go, POSIX shell), checked
 //! rather than hoped: each must reproduce every signing vector byte for byte (URL and
-//! signed text), refuse what keyhole would deny, round cacheable expiries the same way,
-//! and mint URLs that the real nginx + keyhole serve with a 200.
+//! signed text), refuse what keyhole would deny (every case of the vectors'
+//! `must_refuse` section, shared by all signers, and more), round cacheable expiries
+//! the same way, and mint URLs that the real nginx + keyhole serve with a 200.
 //!
 //! Every signer is driven through the same command line:
 //! `SIGNER [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S] [--ip IP]
@@ -46,40 +47,32 @@ struct Signer {
     runtime: &'static str,
     /// The Debian package providing `runtime`.
     package: &'static str,
-    /// Whether it checks IPv6 canonical form itself (the shell signer checks the
-    /// alphabet only and leaves the rest to keyhole).
-    checks_ipv6: bool,
 }
 
 const PYTHON: Signer = Signer {
     name: "python",
     runtime: "python3",
     package: "python3",
-    checks_ipv6: true,
 };
 const NODE: Signer = Signer {
     name: "node",
     runtime: "node",
     package: "nodejs",
-    checks_ipv6: true,
 };
 const PHP: Signer = Signer {
     name: "php",
     runtime: "php",
     package: "php-cli",
-    checks_ipv6: true,
 };
 const GO: Signer = Signer {
     name: "go",
     runtime: "go",
     package: "golang-go",
-    checks_ipv6: true,
 };
 const SHELL: Signer = Signer {
     name: "shell",
     runtime: "openssl",
     package: "openssl",
-    checks_ipv6: false,
 };
 
 /// A signer ready to run: the program and the arguments before the options.
@@ -216,9 +209,10 @@ impl Runner {
     }
 }
 
-/// The command-line arguments for one signing vector's input.
-fn vector_args(input: &Value) -> Vec<String> {
-    let mut args = Vec::new();
+/// The command-line arguments for one vector's input, signed at `now` (the vectors'
+/// clock, so that their fixed expiries never fall into the past).
+fn vector_args(input: &Value, now: u64) -> Vec<String> {
+    let mut args = vec!["--now".to_owned(), now.to_string()];
     for name in ["exp", "nbf"] {
         if let Some(value) = input[name].as_u64() {
             args.extend([format!("--{name}"), value.to_string()]);
@@ -250,10 +244,11 @@ fn load_vectors(path: &std::path::Path) -> Value {
 fn check_vectors(runner: &Runner) {
     let vectors = load_vectors(&vectors_path());
     let cases = vectors["signing"].as_array().unwrap();
-    assert!(cases.len() >= 10);
+    assert!(cases.len() >= 18);
+    let now = vectors["now"].as_u64().unwrap();
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let args = vector_args(&case["input"]);
+        let args = vector_args(&case["input"], now);
         assert_eq!(
             runner.sign(&args),
             case["url"].as_str().unwrap(),
@@ -288,6 +283,32 @@ fn check_vectors_mode(runner: &Runner) {
     );
 }
 
+/// Every case of the vectors' `must_refuse` section, the list shared by all signers:
+/// inputs for which keyhole would deny the URL whatever its configuration (too many
+/// query items counting keyhole's own, more than 8,192 bytes, an expiry not after
+/// `now`, a not-before after the expiry, non-canonical paths, scopes, methods and
+/// addresses, `kh_*` or `token` items in the bound query...). Each must be refused.
+fn check_must_refuse(runner: &Runner) {
+    let vectors = load_vectors(&vectors_path());
+    let cases = vectors["must_refuse"].as_array().unwrap();
+    assert!(cases.len() >= 45);
+    for case in cases {
+        let input = &case["input"];
+        let args = vector_args(input, input["now"].as_u64().unwrap());
+        let output = runner.run(&args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}: must refuse `{}` (keyhole: {}), printed {:?}",
+            runner.name,
+            case["name"].as_str().unwrap(),
+            case["deny"].as_str().unwrap(),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        assert!(output.stdout.is_empty() && !output.stderr.is_empty());
+    }
+}
+
 /// Decoded paths keyhole denies; each signer must refuse them too.
 const BAD_PATHS: &[&str] = &[
     "/a/../b",
@@ -307,14 +328,14 @@ const BAD_PATHS: &[&str] = &[
     "/a\u{85}b",
 ];
 
-fn check_refusals(runner: &Runner, signer: &Signer) {
+fn check_refusals(runner: &Runner) {
     let long = format!("/{}", "a".repeat(2100));
     for path in BAD_PATHS.iter().copied().chain([long.as_str()]) {
         assert!(
             CanonicalPath::parse(encode(path).as_bytes()).is_err(),
             "keyhole accepts {path:?}; fix BAD_PATHS"
         );
-        runner.assert_refuses(&["--exp", "1800000600", path]);
+        runner.assert_refuses(&["--now", "1800000000", "--exp", "1800000600", path]);
     }
     let bad_options: &[&[&str]] = &[
         &["--exp", "1800000000000"],
@@ -327,11 +348,13 @@ fn check_refusals(runner: &Runner, signer: &Signer) {
         &["--exp", "1800000600", "--scope", "/a"],
     ];
     for options in bad_options {
-        let mut args = options.to_vec();
+        let mut args = vec!["--now", "1800000000"];
+        args.extend_from_slice(options);
         args.push("/a/x.jpg");
         runner.assert_refuses(&args);
     }
-    let mut ips = vec![
+    // Each signer must accept exactly the addresses keyhole's IpBinding::parse accepts.
+    let ips = [
         "10.0.0.1",
         "10.0.0.0/8",
         "10.0.0.1/8",
@@ -341,21 +364,38 @@ fn check_refusals(runner: &Runner, signer: &Signer) {
         "0.0.0.0/0",
         "2001:db8::/32",
         "::/0",
+        "127.0.0.1/32",
+        "::1/128",
+        "2001:DB8::1",
+        "2001:db8::1/32",
+        "2001:db8::/128",
+        "2001:0db8::1",
+        "::ffff:1.2.3.4",
+        "::ffff:102:304",
+        "fe80::1%eth0",
+        "2001:db8:0:0:1::/80",
+        "::102:304",
+        "::1.2.3.4",
+        "64:ff9b::c000:201",
+        "64:ff9b::192.0.2.1",
+        "2001:0:0:1::1",
+        "2001::1:0:0:0:1",
+        "2001:db8::1:1:1:1:1",
+        "1:2:3:4:5:6:7:8",
+        "10.0.0.0/08",
+        "203.0.113.128/25",
+        "203.0.113.128/24",
     ];
-    if signer.checks_ipv6 {
-        ips.extend([
-            "2001:DB8::1",
-            "2001:db8::1/32",
-            "2001:db8::/128",
-            "2001:0db8::1",
-            "::ffff:1.2.3.4",
-            "::ffff:102:304",
-            "fe80::1%eth0",
-            "2001:db8:0:0:1::/80",
-        ]);
-    }
     for ip in ips {
-        let args = ["--exp", "1800000600", "--ip", ip, "/a/x.jpg"];
+        let args = [
+            "--now",
+            "1800000000",
+            "--exp",
+            "1800000600",
+            "--ip",
+            ip,
+            "/a/x.jpg",
+        ];
         if IpBinding::parse(ip).is_ok() {
             assert!(
                 runner.sign(&args).contains(&format!("&kh_ip={ip}&")),
@@ -420,7 +460,7 @@ fn check_against_rust(runner: &Runner) {
                 };
                 sign(&grant, keys.signing_key()).ok()
             });
-        let mut args = vec!["--exp", "1800000600"];
+        let mut args = vec!["--now", "1800000000", "--exp", "1800000600"];
         if let Some(scope) = scope {
             args.extend(["--scope", scope]);
         }
@@ -482,6 +522,10 @@ fn check_through_nginx(runner: &Runner) {
     env.put(&deep, deep_bytes.as_bytes());
     let nbf = now().minus(60).0.to_string();
     let scope = format!("/protected/{name}/");
+    let largest_query = (1..=95)
+        .map(|i| format!("p{i}={i}"))
+        .collect::<Vec<_>>()
+        .join("&");
     let cases: Vec<(Vec<&str>, &str, &str)> = vec![
         (vec!["--ttl", "600", &plain], &plain, &plain_bytes),
         (
@@ -508,6 +552,18 @@ fn check_through_nginx(runner: &Runner) {
         ),
         (
             vec!["--ttl", "600", "--query", "w=640&v=2", &plain],
+            &plain,
+            &plain_bytes,
+        ),
+        // The most items keyhole reads: 95 bound and kh_v, kh_kid, kh_exp, kh_q, kh_sig.
+        (
+            vec!["--ttl", "600", "--query", &largest_query, &plain],
+            &plain,
+            &plain_bytes,
+        ),
+        // A full-length prefix, signed as written.
+        (
+            vec!["--ttl", "600", "--ip", "127.0.0.1/32", &plain],
             &plain,
             &plain_bytes,
         ),
@@ -744,7 +800,8 @@ fn check(signer: &Signer, has_vectors_mode: bool) {
     if has_vectors_mode {
         check_vectors_mode(&runner);
     }
-    check_refusals(&runner, signer);
+    check_refusals(&runner);
+    check_must_refuse(&runner);
     check_against_rust(&runner);
     check_cacheable(&runner);
     check_through_nginx(&runner);

@@ -82,6 +82,28 @@ fn a_signed_url_serves_the_exact_bytes() {
     assert_eq!(env.get("/index.html").status, 200);
 }
 
+/// The longest URLs through the shipped nginx (docs/signed-urls.md, "What a signer
+/// must refuse"): signers allow keyhole's 8,192 bytes, but nginx's default 8 KiB
+/// request-line buffer holds `GET `, the URL and ` HTTP/1.1` CRLF, so a `GET` URL of
+/// 8,177 bytes opens its file and one of 8,178 bytes is nginx's 414.
+#[test]
+fn the_longest_signed_urls_through_nginx() {
+    let env = env();
+    let with_pad = |pad: usize| {
+        env.sign_with("/protected/cat.png", |g| {
+            g.query = Some(format!("pad={}", "a".repeat(pad)));
+        })
+    };
+    let overhead = with_pad(0).len();
+    let longest = with_pad(8177 - overhead);
+    assert_eq!(longest.len(), 8177);
+    let response = env.get(&longest);
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(response.body, CAT);
+    let refused = env.get(&with_pad(8178 - overhead));
+    assert_eq!(refused.status, 414, "{}", refused.head);
+}
+
 #[test]
 fn a_scope_opens_everything_below_it_and_nothing_beside_it() {
     let env = env();

@@ -39,7 +39,7 @@ fn signer_reproduces_every_signing_vector() {
     let v = vectors();
     let ring = ring(&v);
     let cases = v["signing"].as_array().unwrap();
-    assert!(cases.len() >= 10);
+    assert!(cases.len() >= 18);
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let input = &case["input"];
@@ -99,7 +99,12 @@ fn verifier_answers_every_verification_vector() {
     for url in signed {
         let decision = decide(&authorizer, url, "GET", "10.1.2.3", now);
         // IP-bound vectors are bound to other addresses; every other one must pass.
-        let expect = if url.contains("kh_ip=203.") || url.contains("kh_ip=2001") {
+        let client: std::net::IpAddr = "10.1.2.3".parse().unwrap();
+        let bound_elsewhere = url
+            .split('&')
+            .find_map(|item| item.strip_prefix("kh_ip="))
+            .is_some_and(|ip| !IpBinding::parse(ip).unwrap().contains(&client));
+        let expect = if bound_elsewhere {
             "ip-mismatch"
         } else if url.contains("kh_m=PUT") {
             "method-not-allowed"
@@ -111,7 +116,7 @@ fn verifier_answers_every_verification_vector() {
         assert_eq!(decision, expect, "{url}");
     }
     let cases = v["verification"].as_array().unwrap();
-    assert!(cases.len() >= 30);
+    assert!(cases.len() >= 50);
     for case in cases {
         let got = decide(
             &authorizer,
@@ -121,6 +126,50 @@ fn verifier_answers_every_verification_vector() {
             now,
         );
         assert_eq!(got, case["expect"].as_str().unwrap(), "{}", case["name"]);
+    }
+}
+
+/// Every must-refuse case is refused by keyhole's own signer too: an input its types
+/// refuse, a [`sign`] error, or (for the clock rules `sign` leaves to its caller) an
+/// expiry not after `now`, which `keyhole sign` refuses as `--ttl 0`.
+#[test]
+fn keyholes_signer_refuses_every_must_refuse_case() {
+    let v = vectors();
+    let ring = ring(&v);
+    let cases = v["must_refuse"].as_array().unwrap();
+    assert!(cases.len() >= 45);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let input = &case["input"];
+        assert!(case["deny"].as_str().is_some(), "{name}: no deny code");
+        let exp = input["exp"].as_u64().unwrap();
+        if exp <= input["now"].as_u64().unwrap() {
+            continue;
+        }
+        let grant = (|| {
+            Some(UrlGrant {
+                path: CanonicalPath::parse(encode(input["path"].as_str()?).as_bytes()).ok()?,
+                scope: match input["scope"].as_str() {
+                    Some(s) => Some(Scope::parse(encode(s).as_bytes()).ok()?),
+                    None => None,
+                },
+                exp: UnixTime(exp),
+                nbf: input["nbf"].as_u64().map(UnixTime),
+                ip: match input["ip"].as_str() {
+                    Some(ip) => Some(IpBinding::parse(ip).ok()?),
+                    None => None,
+                },
+                methods: match input["methods"].as_str() {
+                    Some(m) => Some(Methods::parse(m).ok()?),
+                    None => None,
+                },
+                query: input["query"].as_str().map(str::to_owned),
+            })
+        })();
+        if let Some(grant) = grant {
+            let signed = sign(&grant, ring.signing_key());
+            assert!(signed.is_err(), "{name}: keyhole signed {signed:?}");
+        }
     }
 }
 

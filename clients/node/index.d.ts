@@ -18,7 +18,7 @@ export interface SignOptions {
   nbf?: number;
   /** A decoded path prefix ending in `/`; the URL then opens every file below it. */
   scope?: string;
-  /** Bind to a client address or network in canonical text (`203.0.113.7`, `10.0.0.0/8`). */
+  /** Bind to a client address or network in canonical text, signed as written (`203.0.113.7`, `203.0.113.7/32`, `10.0.0.0/8`). */
   ip?: string;
   /** Allowed methods, upper case, comma-separated; default `GET,HEAD`. */
   methods?: string;

@@ -31,6 +31,7 @@ const MAX_RAW_PATH = 2048;
 const MAX_URI = 8192;
 const MAX_PARAMS = 100;
 const MAX_TIMESTAMP = 999999999999; // 12 digits: a millisecond timestamp does not fit
+const JWT_PARAM = "token"; // keyhole's default JWT query parameter
 
 /** The inputs describe a URL keyhole would deny; nothing was signed. */
 class SignError extends Error {}
@@ -109,7 +110,10 @@ function ipv6Pieces(text) {
   return [...left, ...zeros, ...right];
 }
 
-/** An address or network in the canonical text keyhole compares against. */
+/**
+ * An address, or a network (a full-length prefix such as /32 included), in the one
+ * canonical text keyhole accepts; the text is signed exactly as written.
+ */
 function checkIp(text) {
   const fail = (why) => new SignError(`ip ${JSON.stringify(text)} ${why}`);
   const slash = text.indexOf("/");
@@ -138,7 +142,6 @@ function checkIp(text) {
   const max = bits.length * width;
   const prefix = Number(prefixText);
   if (!/^(0|[1-9]\d*)$/.test(prefixText) || prefix > max) throw fail("has a bad prefix length");
-  if (prefix === max) throw fail(`is one address; write it without /${max}`);
   bits.forEach((value, index) => {
     const keep = Math.min(Math.max(prefix - index * width, 0), width);
     if (value & ((1 << (width - keep)) - 1)) throw fail("has host bits set");
@@ -187,7 +190,14 @@ function sign(keys, path, options = {}) {
     exp = window == null ? now + ttl : cacheableExpiry(now, ttl, window);
   }
   timestamp(exp, "exp");
-  if (nbf != null) timestamp(nbf, "nbf");
+  now = now ?? Math.floor(Date.now() / 1000);
+  if (exp <= now) {
+    throw new SignError(`exp ${exp} is not after now (${now}); keyhole would deny it as expired`);
+  }
+  if (nbf != null) {
+    timestamp(nbf, "nbf");
+    if (nbf > exp) throw new SignError(`nbf ${nbf} is after exp ${exp}; the URL would never be valid`);
+  }
   checkPath(path, "path", false);
   if (scope != null) {
     checkPath(scope, "scope", true);
@@ -218,16 +228,30 @@ function sign(keys, path, options = {}) {
     if (items.some((item) => item === "" || item.startsWith("kh_"))) {
       throw new SignError("query must not have empty items or keyhole's own kh_ names");
     }
+    if (items.some((item) => item.split("=")[0] === JWT_PARAM)) {
+      throw new SignError(
+        `query must not have an item named ${JWT_PARAM}, keyhole's JWT parameter: ` +
+          "with JWTs enabled the URL is ambiguous-credential",
+      );
+    }
   }
-  if (items.length + params.length + 1 > MAX_PARAMS) {
-    throw new SignError(`keyhole reads at most ${MAX_PARAMS} query items`);
+  const count = items.length + params.length + 1;
+  if (count > MAX_PARAMS) {
+    throw new SignError(
+      `the URL would have ${count} query items counting keyhole's own; ` +
+        `keyhole reads at most ${MAX_PARAMS} (too-many-params)`,
+    );
   }
 
   const text = stringToSign(kid, path, { exp, nbf, scope, ip, methods, query });
   const signature = crypto.createHmac("sha256", secret).update(text, "utf8").digest("base64url");
   params.push(["kh_sig", signature]);
   const url = encodePath(path) + "?" + [...items, ...params.map(([k, v]) => `${k}=${v}`)].join("&");
-  if (url.length > MAX_URI) throw new SignError(`the URL would be longer than ${MAX_URI} bytes`);
+  if (url.length > MAX_URI) {
+    throw new SignError(
+      `the URL would be ${url.length} bytes; keyhole reads at most ${MAX_URI} of path and query (uri-too-long)`,
+    );
+  }
   return { url, text };
 }
 
@@ -250,7 +274,7 @@ function checkVectors(fileName) {
   let failures = 0;
   for (const c of vectors.signing) {
     const { path, ...options } = c.input;
-    const { url, text } = sign(keys, path, options);
+    const { url, text } = sign(keys, path, { ...options, now: vectors.now });
     const ok = url === c.url && text === c.string_to_sign;
     if (!ok) failures += 1;
     console.log((ok ? "ok   " : "FAIL ") + c.name);

@@ -30,6 +30,7 @@ final class KeyholeSign
     private const MAX_URI = 8192;
     private const MAX_PARAMS = 100;
     private const MAX_TIMESTAMP = 999999999999; // 12 digits: milliseconds do not fit
+    private const JWT_PARAM = 'token'; // keyhole's default JWT query parameter
 
     /**
      * Returns `/encoded/path?…&kh_sig=…` for the decoded `$path`.
@@ -115,15 +116,22 @@ final class KeyholeSign
         if (isset($o['exp']) === isset($o['ttl'])) {
             throw new KeyholeSignError('give exactly one of exp or ttl');
         }
+        $now = $o['now'] ?? time();
+        self::checkTimestamp($now, 'now');
         if (!isset($o['exp'])) {
-            $now = $o['now'] ?? time();
             $o['exp'] = isset($o['window'])
                 ? self::cacheableExpiry($now, $o['ttl'], $o['window'])
                 : $now + $o['ttl'];
         }
         self::checkTimestamp($o['exp'], 'exp');
+        if ($o['exp'] <= $now) {
+            throw new KeyholeSignError("exp {$o['exp']} is not after now ($now); keyhole would deny it as expired");
+        }
         if (isset($o['nbf'])) {
             self::checkTimestamp($o['nbf'], 'nbf');
+            if ($o['nbf'] > $o['exp']) {
+                throw new KeyholeSignError("nbf {$o['nbf']} is after exp {$o['exp']}; the URL would never be valid");
+            }
         }
         self::checkPath($path, 'path', false);
         if (isset($o['scope'])) {
@@ -169,10 +177,16 @@ final class KeyholeSign
                 if ($item === '' || strncmp($item, 'kh_', 3) === 0) {
                     throw new KeyholeSignError("query must not have empty items or keyhole's own kh_ names");
                 }
+                if (explode('=', $item, 2)[0] === self::JWT_PARAM) {
+                    throw new KeyholeSignError('query must not have an item named ' . self::JWT_PARAM
+                        . ", keyhole's JWT parameter: with JWTs enabled the URL is ambiguous-credential");
+                }
             }
         }
-        if (count($items) + count($params) + 1 > self::MAX_PARAMS) {
-            throw new KeyholeSignError('keyhole reads at most ' . self::MAX_PARAMS . ' query items');
+        $count = count($items) + count($params) + 1;
+        if ($count > self::MAX_PARAMS) {
+            throw new KeyholeSignError("the URL would have $count query items counting keyhole's own; keyhole reads at most "
+                . self::MAX_PARAMS . ' (too-many-params)');
         }
 
         $text = self::stringToSign($kid, $path, $o);
@@ -180,7 +194,8 @@ final class KeyholeSign
         $params[] = 'kh_sig=' . rtrim(strtr(base64_encode($mac), '+/', '-_'), '=');
         $url = self::encodePath($path) . '?' . implode('&', array_merge($items, $params));
         if (strlen($url) > self::MAX_URI) {
-            throw new KeyholeSignError('the URL would be longer than ' . self::MAX_URI . ' bytes');
+            throw new KeyholeSignError('the URL would be ' . strlen($url) . ' bytes; keyhole reads at most '
+                . self::MAX_URI . ' of path and query (uri-too-long)');
         }
         return [$url, $text];
     }
@@ -228,7 +243,10 @@ final class KeyholeSign
         }
     }
 
-    /** An address or network in the canonical text keyhole compares against. */
+    /**
+     * An address, or a network (a full-length prefix such as /32 included), in the one
+     * canonical text keyhole accepts; the text is signed exactly as written.
+     */
     private static function checkIp(string $text): void
     {
         $parts = explode('/', $text, 2);
@@ -236,10 +254,12 @@ final class KeyholeSign
         if ($packed === false || !filter_var($parts[0], FILTER_VALIDATE_IP)) {
             throw new KeyholeSignError("ip $text is not an IPv4 or IPv6 address");
         }
-        $canonical = inet_ntop($packed);
         if (strlen($packed) === 16 && substr($packed, 0, 12) === str_repeat("\0", 10) . "\xff\xff") {
             throw new KeyholeSignError("ip $text is IPv4-mapped; bind the IPv4 address instead");
         }
+        // inet_ntop writes some IPv6 addresses with a dotted IPv4 part (`::1.2.3.4`);
+        // keyhole's canonical text is RFC 5952 hex only.
+        $canonical = strlen($packed) === 4 ? inet_ntop($packed) : self::ipv6Text($packed);
         if ($canonical !== $parts[0]) {
             throw new KeyholeSignError("ip $text is not canonical; write $canonical");
         }
@@ -251,15 +271,41 @@ final class KeyholeSign
             throw new KeyholeSignError("ip $text has a bad prefix length");
         }
         $prefix = (int) $parts[1];
-        if ($prefix === $max) {
-            throw new KeyholeSignError("ip $text is one address; write it without /$max");
-        }
         for ($i = 0; $i < strlen($packed); $i++) {
             $keep = min(max($prefix - $i * 8, 0), 8);
             if (ord($packed[$i]) & ((1 << (8 - $keep)) - 1)) {
                 throw new KeyholeSignError("ip $text has host bits set");
             }
         }
+    }
+
+    /**
+     * RFC 5952 text of a packed IPv6 address: lower-case hex without leading zeros, the
+     * longest run of two or more zero groups (the first on a tie) written `::`.
+     */
+    private static function ipv6Text(string $packed): string
+    {
+        $groups = array_values(unpack('n8', $packed));
+        [$bestAt, $bestLen, $runAt, $runLen] = [-1, 1, 0, 0];
+        foreach ($groups as $index => $group) {
+            if ($group !== 0) {
+                $runLen = 0;
+                continue;
+            }
+            if ($runLen === 0) {
+                $runAt = $index;
+            }
+            $runLen++;
+            if ($runLen > $bestLen) {
+                [$bestAt, $bestLen] = [$runAt, $runLen];
+            }
+        }
+        $hexes = array_map('dechex', $groups);
+        if ($bestAt < 0) {
+            return implode(':', $hexes);
+        }
+        return implode(':', array_slice($hexes, 0, $bestAt)) . '::'
+            . implode(':', array_slice($hexes, $bestAt + $bestLen));
     }
 
     /** Signs every `signing` vector and compares; returns the number of mismatches. */
@@ -269,7 +315,7 @@ final class KeyholeSign
         $keys = "{$vectors['key']['kid']}:{$vectors['key']['secret']}";
         $failures = 0;
         foreach ($vectors['signing'] as $case) {
-            $input = $case['input'];
+            $input = $case['input'] + ['now' => $vectors['now']];
             [$url, $text] = self::sign($keys, $input['path'], $input);
             $ok = $url === $case['url'] && $text === $case['string_to_sign'];
             $failures += $ok ? 0 : 1;

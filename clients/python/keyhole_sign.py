@@ -45,6 +45,7 @@ _MAX_RAW_PATH = 2048
 _MAX_URI = 8192
 _MAX_PARAMS = 100
 _MAX_TIMESTAMP = 10**12 - 1  # 12 digits: a millisecond timestamp does not fit
+_JWT_PARAM = "token"  # keyhole's default JWT query parameter
 
 
 class SignError(ValueError):
@@ -105,20 +106,46 @@ def _check_path(decoded, what, scope):
 
 
 def _check_ip(text):
-    """An address or network in the canonical text keyhole compares against."""
+    """An address, or a network (a full-length prefix such as /32 included), in the one
+    canonical text keyhole accepts; the text is signed exactly as written."""
+    if "%" in text:
+        raise SignError(f"ip {text!r} has a zone; keyhole compares bare addresses")
     try:
         net = ipaddress.ip_network(text, strict=True)
     except ValueError:
         raise SignError(f"ip {text!r} is not an address or a network without host bits") from None
-    single = net.prefixlen == net.max_prefixlen
-    canonical = str(net.network_address) if single else str(net)
     mapped = net.version == 6 and net.network_address.ipv4_mapped is not None
-    if "%" in text:
-        raise SignError(f"ip {text!r} has a zone; keyhole compares bare addresses")
     if mapped:
         raise SignError(f"ip {text!r} is IPv4-mapped; bind the IPv4 address instead")
+    if net.version == 6:
+        # RFC 5952 hex only: Python 3.13 prints some addresses with a dotted IPv4 part.
+        address = net.network_address.exploded.split(":")
+        canonical = _ipv6_text([int(group, 16) for group in address])
+    else:
+        canonical = str(net.network_address)
+    if "/" in text:
+        canonical += f"/{net.prefixlen}"
     if canonical != text:
         raise SignError(f"ip {text!r} is not canonical; write {canonical!r}")
+
+
+def _ipv6_text(groups):
+    """RFC 5952 text of eight 16-bit groups: lower-case hex without leading zeros, the
+    longest run of two or more zero groups (the first on a tie) written `::`."""
+    best_at, best_len, run_at, run_len = -1, 1, 0, 0
+    for index, group in enumerate(groups):
+        if group:
+            run_len = 0
+            continue
+        if run_len == 0:
+            run_at = index
+        run_len += 1
+        if run_len > best_len:
+            best_at, best_len = run_at, run_len
+    hexes = ["%x" % group for group in groups]
+    if best_at < 0:
+        return ":".join(hexes)
+    return ":".join(hexes[:best_at]) + "::" + ":".join(hexes[best_at + best_len:])
 
 
 def _timestamp(value, what):
@@ -160,7 +187,8 @@ def sign_url(keys, path, *, exp=None, ttl=None, window=None, now=None, nbf=None,
              rounded up to a multiple of `window` seconds when given (cacheable URLs)
     nbf:     not-before, Unix seconds
     scope:   a decoded prefix ending in `/`; the signature then covers every file below
-    ip:      "203.0.113.7" or "10.0.0.0/8", canonical text
+    ip:      "203.0.113.7", "10.0.0.0/8" or "203.0.113.7/32", canonical text (signed as
+             written)
     methods: "GET,HEAD" (default) or another upper-case comma list
     query:   an application query to bind ("w=640&h=480", already percent-encoded);
              "" binds an empty query; None leaves the query unsigned
@@ -173,12 +201,16 @@ def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query):
     kid, secret = signing_key(keys)
     if (exp is None) == (ttl is None):
         raise SignError("give exactly one of exp or ttl")
+    now = int(time.time()) if now is None else _timestamp(now, "now")
     if exp is None:
-        now = int(time.time()) if now is None else now
         exp = now + ttl if window is None else cacheable_expiry(now, ttl, window)
     exp = _timestamp(exp, "exp")
+    if exp <= now:
+        raise SignError(f"exp {exp} is not after now ({now}); keyhole would deny it as expired")
     if nbf is not None:
         nbf = _timestamp(nbf, "nbf")
+        if nbf > exp:
+            raise SignError(f"nbf {nbf} is after exp {exp}; the URL would never be valid")
     _check_path(path, "path", scope=False)
     if scope is not None:
         _check_path(scope, "scope", scope=True)
@@ -209,8 +241,12 @@ def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query):
             raise SignError("query must be percent-encoded visible ASCII without `#`")
         if any(item == "" or item.startswith("kh_") for item in items):
             raise SignError("query must not have empty items or keyhole's own kh_ names")
+        if any(item.split("=", 1)[0] == _JWT_PARAM for item in items):
+            raise SignError(f"query must not have an item named {_JWT_PARAM!r}, keyhole's JWT "
+                            "parameter: with JWTs enabled the URL is ambiguous-credential")
     if len(items) + len(params) + 1 > _MAX_PARAMS:
-        raise SignError(f"keyhole reads at most {_MAX_PARAMS} query items")
+        raise SignError(f"the URL would have {len(items) + len(params) + 1} query items counting "
+                        f"keyhole's own; keyhole reads at most {_MAX_PARAMS} (too-many-params)")
 
     text = string_to_sign(kid, path, exp, nbf, scope, ip, methods, query)
     mac = hmac.new(secret, text.encode("utf-8"), hashlib.sha256).digest()
@@ -218,7 +254,8 @@ def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query):
     params.append(("kh_sig", signature))
     url = encode_path(path) + "?" + "&".join(items + [f"{k}={v}" for k, v in params])
     if len(url) > _MAX_URI:
-        raise SignError(f"the URL would be longer than {_MAX_URI} bytes")
+        raise SignError(f"the URL would be {len(url)} bytes; keyhole reads at most {_MAX_URI} "
+                        "of path and query (uri-too-long)")
     return url, text
 
 
@@ -367,7 +404,7 @@ def _check_vectors(file_name):
     failures = 0
     for case in vectors["signing"]:
         given = {name: None for name in _OPTIONS.values()}
-        given.update(case["input"])
+        given.update(case["input"], now=vectors["now"])
         url, text = _sign(keys, **given)
         ok = url == case["url"] and text == case["string_to_sign"]
         failures += not ok

@@ -14,6 +14,9 @@
 # the Set-Cookie header value (Max-Age = exp - now); the session id is random unless
 # --sid or --no-sid is given.
 #
+# --ip is an address or network in canonical text, signed as written (127.0.0.1/32 and
+# 127.0.0.1 are both accepted, and signed differently).
+#
 # PATH and --scope are decoded paths (what the file is called); they are written
 # percent-encoded. Times are Unix seconds. Exit 0 with the URL on stdout, or 2 with a
 # message when keyhole would deny such a URL. The first entry of KEYHOLE_KEYS signs.
@@ -84,16 +87,93 @@ small_number() {
     [ "${#1}" -le 3 ] && [ "$1" -le "$2" ]
 }
 
-# IPv4 is checked fully (canonical, no host bits); IPv6 only for its alphabet:
-# write IPv6 lower case and RFC 5952-compressed yourself, or keyhole says `malformed`.
+# The decimal groups of the colon-separated hex groups in $1 (each 1-4 digits), or fail.
+v6_fields() {
+    [ -n "$1" ] || return 0
+    case ":$1:" in *::*) return 1 ;; esac
+    old_ifs=$IFS
+    IFS=:
+    # shellcheck disable=SC2086 # split on colons on purpose
+    set -- $1
+    IFS=$old_ifs
+    for g in "$@"; do
+        case $g in ? | ?? | ??? | ????) printf '%d ' "$((0x$g))" ;; *) return 1 ;; esac
+    done
+}
+
+# The eight decimal groups of the IPv6 address $1 (hex, at most one `::`), or fail.
+v6_groups() {
+    case $1 in '' | *[!0-9a-f:]* | *:::* | *::*::*) return 1 ;; esac
+    case $1 in
+        *::*)
+            left=$(v6_fields "${1%%::*}") || return 1
+            right=$(v6_fields "${1#*::}") || return 1
+            # shellcheck disable=SC2086 # count the words
+            set -- $left
+            zeros=$((8 - $#))
+            # shellcheck disable=SC2086
+            set -- $right
+            zeros=$((zeros - $#))
+            [ "$zeros" -ge 1 ] || return 1
+            middle=''
+            while [ "$zeros" -gt 0 ]; do middle="${middle}0 "; zeros=$((zeros - 1)); done
+            printf '%s' "$left$middle$right"
+            ;;
+        *)
+            all=$(v6_fields "$1") || return 1
+            # shellcheck disable=SC2086
+            set -- $all
+            [ $# -eq 8 ] || return 1
+            printf '%s' "$all"
+            ;;
+    esac
+}
+
+# RFC 5952 text of eight decimal groups: lower-case hex without leading zeros, the
+# longest run of two or more zero groups (the first on a tie) written `::`.
+v6_text() {
+    best_at=-1 best_len=1 run_at=0 run_len=0 i=0
+    for g in "$@"; do
+        if [ "$g" -eq 0 ]; then
+            [ "$run_len" -gt 0 ] || run_at=$i
+            run_len=$((run_len + 1))
+            if [ "$run_len" -gt "$best_len" ]; then best_at=$run_at best_len=$run_len; fi
+        else
+            run_len=0
+        fi
+        i=$((i + 1))
+    done
+    out='' i=0
+    for g in "$@"; do
+        if [ "$i" -eq "$best_at" ]; then
+            out="$out::"
+        elif [ "$best_at" -lt 0 ] || [ "$i" -lt "$best_at" ] || [ "$i" -ge $((best_at + best_len)) ]; then
+            case $out in '' | *:) ;; *) out="$out:" ;; esac
+            out="$out$(printf '%x' "$g")"
+        fi
+        i=$((i + 1))
+    done
+    printf '%s' "$out"
+}
+
+# An address, or a network (a full-length prefix such as /32 included), in the one
+# canonical text keyhole accepts: IPv4 dotted decimal without leading zeros, IPv6
+# RFC 5952 hex (no dotted part, no zone), no host bits, no IPv4-mapped IPv6. The text
+# is signed exactly as written.
 check_ip() {
     addr=${1%%/*}
     prefix=''
-    case $1 in */*) prefix=${1#*/} ;; esac
+    case $1 in */*) prefix=${1#*/}; [ -n "$prefix" ] || die "ip $1 has an empty prefix length" ;; esac
     case $addr in
         *:*)
-            case $addr in *[!0-9a-f:]* | *:::* | *::*::*) die "ip $1 is not a canonical IPv6 address" ;; esac
-            case $addr in ::ffff:*) die "ip $1 is IPv4-mapped; bind the IPv4 address instead" ;; esac
+            groups=$(v6_groups "$addr") || die "ip $1 is not an IPv6 address in lower-case hex"
+            # shellcheck disable=SC2086 # split the groups on purpose
+            set -- $groups
+            canonical=$(v6_text "$@")
+            [ "$canonical" = "$addr" ] || die "ip $addr is not canonical; write $canonical"
+            if [ "$1$2$3$4$5" = 00000 ] && [ "$6" -eq 65535 ]; then
+                die "ip $addr is IPv4-mapped; bind the IPv4 address instead"
+            fi
             max=128
             ;;
         *)
@@ -105,16 +185,22 @@ check_ip() {
             [ $# -eq 4 ] && small_number "$1" 255 && small_number "$2" 255 &&
                 small_number "$3" 255 && small_number "$4" 255 ||
                 die "ip $addr is not an IPv4 address in dotted decimal without leading zeros"
-            value=$(((($1 * 256 + $2) * 256 + $3) * 256 + $4))
+            set -- $((($1 * 256 + $2) * 256 + $3)) "$4"
+            set -- $(($1 / 256)) $(($1 % 256 * 256 + $2))
             max=32
             ;;
     esac
     [ -z "$prefix" ] && return 0
     small_number "$prefix" "$max" || die "ip $addr/$prefix has a bad prefix length"
-    [ "$prefix" -lt "$max" ] || die "ip $addr/$prefix is one address; write it without /$max"
-    if [ "$max" -eq 32 ] && [ $((value % (1 << (32 - prefix)))) -ne 0 ]; then
-        die "ip $addr/$prefix has host bits set"
-    fi
+    # Host bits: each 16-bit group keeps min(max(prefix - 16 i, 0), 16) high bits.
+    i=0
+    for g in "$@"; do
+        keep=$((prefix - 16 * i))
+        [ "$keep" -ge 0 ] || keep=0
+        [ "$keep" -le 16 ] || keep=16
+        [ $((g % (1 << (16 - keep)))) -eq 0 ] || die "ip $addr/$prefix has host bits set"
+        i=$((i + 1))
+    done
 }
 
 check_methods() {
@@ -267,7 +353,13 @@ else
     fi
 fi
 check_time "$exp" exp
-[ -z "$nbf" ] || check_time "$nbf" nbf
+[ -n "$now" ] || now=$(date +%s)
+check_time "$now" --now
+[ "$exp" -gt "$now" ] || die "exp $exp is not after now ($now); keyhole would deny it as expired"
+if [ -n "$nbf" ]; then
+    check_time "$nbf" nbf
+    [ "$nbf" -le "$exp" ] || die "nbf $nbf is after exp $exp; the URL would never be valid"
+fi
 check_path "$path" path file
 target="path:$path"
 if [ -n "$scope" ]; then
@@ -291,12 +383,16 @@ if [ "$bind" = 1 ]; then
         case $query in *[!!-~]* | *'#'*) die "query must be percent-encoded visible ASCII without #" ;; esac
         case "&$query&" in *'&&'*) die "query must not have empty items" ;; esac
         case "&$query" in *'&kh_'*) die "query must not use keyhole's own kh_ names" ;; esac
+        case "&$query&" in *'&token&'* | *'&token='*)
+            die "query must not have an item named token, keyhole's JWT parameter: with JWTs enabled the URL is ambiguous-credential" ;;
+        esac
         params="$query&$params"
     fi
 fi
 # Items: one more than the `&`s, plus kh_sig.
-[ $(($(printf '%s' "$params" | tr -cd '&' | wc -c) + 2)) -le 100 ] ||
-    die "keyhole reads at most 100 query items"
+count=$(($(printf '%s' "$params" | tr -cd '&' | wc -c) + 2))
+[ "$count" -le 100 ] ||
+    die "the URL would have $count query items counting keyhole's own; keyhole reads at most 100 (too-many-params)"
 
 text="keyhole-url-v1${nl}kid:$kid$nl$target${nl}exp:$exp${nl}nbf:$nbf${nl}ip:$ip"
 text="$text${nl}methods:${methods:-GET,HEAD}${nl}bind-query:$bind${nl}query:$query"
@@ -306,5 +402,6 @@ if [ "$show_text" = 1 ]; then
 fi
 sig=$(hmac_sha256 "$text")
 url="$(encode_path "$path")?$params&kh_sig=$sig"
-[ "${#url}" -le 8192 ] || die "the URL would be longer than 8192 bytes"
+[ "${#url}" -le 8192 ] ||
+    die "the URL would be ${#url} bytes; keyhole reads at most 8192 of path and query (uri-too-long)"
 printf '%s\n' "$url"

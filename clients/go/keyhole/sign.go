@@ -29,6 +29,7 @@ const (
 	maxURI       = 8192
 	maxParams    = 100
 	maxTimestamp = 999999999999 // 12 digits: a millisecond timestamp does not fit
+	jwtParam     = "token"      // keyhole's default JWT query parameter
 )
 
 var (
@@ -53,7 +54,7 @@ type URLOptions struct {
 	Now       time.Time     // the time TTL counts from; zero means time.Now()
 	NotBefore time.Time     // zero: no not-before
 	Scope     string        // decoded prefix ending in "/": the URL opens every file below
-	IP        string        // "203.0.113.7" or "10.0.0.0/8", canonical text
+	IP        string        // "203.0.113.7", "10.0.0.0/8" or "203.0.113.7/32", canonical text
 	Methods   string        // "GET,HEAD" when empty
 	BindQuery bool          // sign Query too (kh_q=1); an empty Query binds an empty query
 	Query     string        // application query, already percent-encoded ("w=640&h=480")
@@ -141,12 +142,23 @@ func Sign(keys, path string, o URLOptions) (Signed, error) {
 	if exp < 0 || exp > maxTimestamp {
 		return Signed{}, refuse("expiry %d is not Unix seconds (0 to 12 digits)", exp)
 	}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if exp <= now.Unix() {
+		return Signed{}, refuse("expiry %d is not after now (%d); keyhole would deny it as expired", exp, now.Unix())
+	}
 	nbf := ""
 	if !o.NotBefore.IsZero() {
-		if n := o.NotBefore.Unix(); n < 0 || n > maxTimestamp {
+		n := o.NotBefore.Unix()
+		if n < 0 || n > maxTimestamp {
 			return Signed{}, refuse("not-before %d is not Unix seconds (0 to 12 digits)", n)
 		}
-		nbf = strconv.FormatInt(o.NotBefore.Unix(), 10)
+		if n > exp {
+			return Signed{}, refuse("not-before %d is after the expiry %d; the URL would never be valid", n, exp)
+		}
+		nbf = strconv.FormatInt(n, 10)
 	}
 	if err := checkPath(path, "path", false); err != nil {
 		return Signed{}, err
@@ -204,9 +216,12 @@ func Sign(keys, path string, o URLOptions) (Signed, error) {
 		if item == "" || strings.HasPrefix(item, "kh_") {
 			return Signed{}, refuse("query must not have empty items or keyhole's own kh_ names")
 		}
+		if name, _, _ := strings.Cut(item, "="); name == jwtParam {
+			return Signed{}, refuse("query must not have an item named %s, keyhole's JWT parameter: with JWTs enabled the URL is ambiguous-credential", jwtParam)
+		}
 	}
-	if len(items)+len(params)+1 > maxParams {
-		return Signed{}, refuse("keyhole reads at most %d query items", maxParams)
+	if count := len(items) + len(params) + 1; count > maxParams {
+		return Signed{}, refuse("the URL would have %d query items counting keyhole's own; keyhole reads at most %d (too-many-params)", count, maxParams)
 	}
 
 	target := "path:" + path
@@ -236,7 +251,7 @@ func Sign(keys, path string, o URLOptions) (Signed, error) {
 	params = append(params, "kh_sig="+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)))
 	url := EncodePath(path) + "?" + strings.Join(append(items, params...), "&")
 	if len(url) > maxURI {
-		return Signed{}, refuse("the URL would be longer than %d bytes", maxURI)
+		return Signed{}, refuse("the URL would be %d bytes; keyhole reads at most %d of path and query (uri-too-long)", len(url), maxURI)
 	}
 	return Signed{URL: url, StringToSign: text}, nil
 }
@@ -277,7 +292,8 @@ func checkPath(decoded, what string, isScope bool) error {
 	return nil
 }
 
-// checkIP accepts an address or network only in the canonical text keyhole compares.
+// checkIP accepts an address, or a network (a full-length prefix such as /32
+// included), only in the one canonical text keyhole accepts; it is signed as written.
 func checkIP(text string) error {
 	var canonical string
 	var addr netip.Addr
@@ -285,9 +301,6 @@ func checkIP(text string) error {
 		prefix, err := netip.ParsePrefix(text)
 		if err != nil {
 			return refuse("ip %q is not an address or network", text)
-		}
-		if prefix.Bits() == prefix.Addr().BitLen() {
-			return refuse("ip %q is one address; write it without /%d", text, prefix.Bits())
 		}
 		addr, canonical = prefix.Addr(), prefix.Masked().String()
 	} else {

@@ -17,7 +17,7 @@ use crate::canonical::{self, CanonicalPath, Scope};
 use crate::clock::UnixTime;
 use crate::decision::{Credential, Deny, Grant};
 use crate::keys::{Key, KeyId, KeyRing};
-use crate::request::{AuthRequest, Param};
+use crate::request::{AuthRequest, MAX_PARAMS, MAX_URI_LEN, Param};
 use crate::verify::Policy;
 
 /// Every keyhole query parameter starts with this prefix; the namespace is reserved.
@@ -47,37 +47,60 @@ pub enum Target {
     Scope(Scope),
 }
 
-/// A client address binding: one address or a network.
+/// A client address binding: one address or a network, remembered exactly as written.
+///
+/// The signed bytes' `ip:` line is the `kh_ip` value as sent, so `127.0.0.1` and
+/// `127.0.0.1/32` bind the same address but are different (and differently signed)
+/// texts. Each accepted text is the one canonical spelling of its address and prefix
+/// (docs/signed-urls.md, `kh_ip`), so printing the binding gives back the exact text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpBinding(IpNet);
+pub struct IpBinding {
+    /// The address, or the network with its prefix (a bare address is a full prefix).
+    net: IpNet,
+    /// Whether the text carried `/PREFIX`: needed to give back `127.0.0.1/32` rather
+    /// than `127.0.0.1`, since both are accepted.
+    prefix_written: bool,
+}
 
 impl IpBinding {
-    /// Parses `ADDR` or `ADDR/PREFIX` in canonical text form (as Rust prints it: IPv6
-    /// compressed and lower-case, no host bits set, no IPv4-mapped IPv6).
+    /// Parses `ADDR` or `ADDR/PREFIX` in canonical text: IPv4 dotted decimal without
+    /// leading zeros; IPv6 in RFC 5952 hex form (lower case, longest zero run
+    /// compressed, no dotted IPv4 part, no zone); a prefix length in decimal without
+    /// leading zeros, 0 up to the full length; no host bits set; no IPv4-mapped IPv6.
     pub fn parse(text: &str) -> Result<Self, Deny> {
-        let net = match text.parse::<IpAddr>() {
-            Ok(addr) => IpNet::from(addr),
-            Err(_) => text.parse::<IpNet>().map_err(|_| Deny::Malformed)?,
+        let binding = match text.parse::<IpAddr>() {
+            Ok(addr) => IpBinding {
+                net: IpNet::from(addr),
+                prefix_written: false,
+            },
+            Err(_) => IpBinding {
+                net: text.parse::<IpNet>().map_err(|_| Deny::Malformed)?,
+                prefix_written: true,
+            },
         };
+        let net = binding.net;
         let mapped = matches!(net.addr(), IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some());
-        if mapped || net.trunc() != net || IpBinding(net).to_string() != text {
+        // Rust prints the one canonical text of an address or network, so comparing
+        // refuses upper case, leading zeros, uncompressed or dotted IPv6 and `/08`.
+        if mapped || net.trunc() != net || binding.to_string() != text {
             return Err(Deny::Malformed);
         }
-        Ok(IpBinding(net))
+        Ok(binding)
     }
 
     /// Whether the client address lies in this binding.
     pub fn contains(&self, ip: &IpAddr) -> bool {
-        self.0.contains(ip)
+        self.net.contains(ip)
     }
 }
 
 impl fmt::Display for IpBinding {
+    /// The text as written in `kh_ip`, which is also the signed `ip:` line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.prefix_len() == self.0.max_prefix_len() {
-            write!(f, "{}", self.0.addr())
+        if self.prefix_written {
+            write!(f, "{}", self.net)
         } else {
-            write!(f, "{}", self.0)
+            write!(f, "{}", self.net.addr())
         }
     }
 }
@@ -459,18 +482,98 @@ impl UrlGrant {
     }
 }
 
-/// Why a URL could not be signed.
+/// Largest timestamp with at most 12 digits (`kh_exp`, `kh_nbf`).
+pub const MAX_TIMESTAMP: u64 = 999_999_999_999;
+
+/// Why a URL could not be signed: each is a URL keyhole would deny whatever its
+/// configuration, named with the rule, the value and the reason code keyhole would give.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SignError {
-    #[error("path `{path}` is not inside scope `{scope}`")]
+    #[error("path `{path}` is not inside scope `{scope}`; keyhole would deny it as out-of-scope")]
     PathOutsideScope { path: String, scope: String },
-    #[error("the query to bind must not contain keyhole's own `kh_` parameters")]
-    ReservedQueryParam,
-    #[error("the query to bind is not a plain `name=value&…` string: {0}")]
-    BadQuery(Deny),
+    #[error(
+        "the bound query's item `{item}` uses keyhole's reserved `kh_` prefix; keyhole would deny the URL as duplicate-param or malformed"
+    )]
+    ReservedQueryParam { item: String },
+    #[error(
+        "the bound query's item `{item}` is named like the JWT parameter `{param}`; with JWTs enabled keyhole would deny the URL as ambiguous-credential (rename the application parameter)"
+    )]
+    JwtParamInQuery { item: String, param: String },
+    #[error(
+        "the bound query `{query}` must be percent-encoded visible ASCII (0x21-0x7E) without `#`; keyhole would deny it as malformed"
+    )]
+    QueryNotVisibleAscii { query: String },
+    #[error(
+        "the bound query `{query}` has an empty item (`&&`, or `&` at either end); keyhole would deny it as malformed"
+    )]
+    QueryEmptyItem { query: String },
+    #[error(
+        "the URL would carry {total} query items ({application} bound application items and {keyhole} of keyhole's own), more than the {max} keyhole reads; keyhole would deny it as too-many-params"
+    )]
+    TooManyParams {
+        application: usize,
+        keyhole: usize,
+        total: usize,
+        max: usize,
+    },
+    #[error(
+        "the URL's path and query would be {length} bytes, more than the {max} keyhole reads; keyhole would deny it as uri-too-long"
+    )]
+    UriTooLong { length: usize, max: usize },
+    #[error(
+        "{field} {value} has more than 12 digits (milliseconds?); keyhole would deny it as malformed"
+    )]
+    TimestampTooLarge { field: &'static str, value: u64 },
+    #[error(
+        "not-before {nbf} is after the expiry {exp}: the URL would never be valid (keyhole would deny it as not-yet-valid, then expired)"
+    )]
+    NotBeforeAfterExpiry { nbf: u64, exp: u64 },
+    #[error("keyhole would deny the signed URL as {0}")]
+    WouldBeDenied(Deny),
+}
+
+/// The items of an application query to bind, checked against the verifier's query
+/// rules; `kh_*` and the default JWT parameter names are refused.
+fn application_items(query: &str) -> Result<Vec<&str>, SignError> {
+    if query.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !query.bytes().all(|b| b.is_ascii_graphic() && b != b'#') {
+        return Err(SignError::QueryNotVisibleAscii {
+            query: query.to_owned(),
+        });
+    }
+    let items: Vec<&str> = query.split('&').collect();
+    if items.iter().any(|item| item.is_empty()) {
+        return Err(SignError::QueryEmptyItem {
+            query: query.to_owned(),
+        });
+    }
+    for item in &items {
+        let name = item.split_once('=').map_or(*item, |(name, _)| name);
+        if name.starts_with(PARAM_PREFIX) {
+            return Err(SignError::ReservedQueryParam {
+                item: (*item).to_owned(),
+            });
+        }
+        if name == crate::verify::jwt::DEFAULT_PARAM {
+            return Err(SignError::JwtParamInQuery {
+                item: (*item).to_owned(),
+                param: name.to_owned(),
+            });
+        }
+    }
+    Ok(items)
 }
 
 /// Signs a grant with `key`; returns the URL's path and query (`/a.jpg?kh_v=1&…`).
+///
+/// Refuses (with [`SignError`]) every URL keyhole would deny whatever its
+/// configuration: a path outside the scope, a bound query with `kh_*`, `token`, empty
+/// items or bytes keyhole refuses, more than [`MAX_PARAMS`] query items counting
+/// keyhole's own, more than [`MAX_URI_LEN`] bytes of path and query, a timestamp of
+/// more than 12 digits, a not-before after the expiry. It has no clock: an expiry in
+/// the past and one beyond `KEYHOLE_MAX_LIFETIME` are the caller's to refuse.
 pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
     if let Some(scope) = &grant.scope {
         if !scope.contains(&grant.path) {
@@ -480,18 +583,21 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
             });
         }
     }
-    let app_query = match &grant.query {
-        Some(query) if !query.is_empty() => {
-            let target = format!("/?{query}");
-            let parsed =
-                crate::request::Target::parse(target.as_bytes()).map_err(SignError::BadQuery)?;
-            if is_present(&parsed.params) {
-                return Err(SignError::ReservedQueryParam);
-            }
-            Some(query.as_str())
+    for (field, time) in [("expiry", Some(grant.exp)), ("not-before", grant.nbf)] {
+        if let Some(time) = time.filter(|t| t.0 > MAX_TIMESTAMP) {
+            return Err(SignError::TimestampTooLarge {
+                field,
+                value: time.0,
+            });
         }
-        _ => None,
-    };
+    }
+    if let Some(nbf) = grant.nbf.filter(|nbf| *nbf > grant.exp) {
+        return Err(SignError::NotBeforeAfterExpiry {
+            nbf: nbf.0,
+            exp: grant.exp.0,
+        });
+    }
+    let items = application_items(grant.query.as_deref().unwrap_or(""))?;
     let default_methods = Methods::default_methods();
     let fields = SignedFields {
         kid: key.kid.as_str(),
@@ -503,36 +609,66 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
         nbf: grant.nbf,
         ip: grant.ip,
         methods: grant.methods.as_ref().unwrap_or(&default_methods),
-        query: grant.query.as_ref().map(|_| app_query.unwrap_or("")),
+        query: grant.query.as_deref(),
     };
     let signature = URL_SAFE_NO_PAD.encode(mac_of(&fields, key).finalize().into_bytes());
 
-    let mut url = grant.path.to_url_form();
-    url.push('?');
-    if let Some(query) = app_query {
-        url.push_str(query);
-        url.push('&');
-    }
-    url.push_str(&format!("kh_v=1&kh_kid={}&kh_exp={}", key.kid, grant.exp.0));
+    let mut params = vec![
+        "kh_v=1".to_owned(),
+        format!("kh_kid={}", key.kid),
+        format!("kh_exp={}", grant.exp.0),
+    ];
     if let Some(nbf) = grant.nbf {
-        url.push_str(&format!("&kh_nbf={}", nbf.0));
+        params.push(format!("kh_nbf={}", nbf.0));
     }
     if let Some(scope) = &grant.scope {
-        url.push_str(&format!(
-            "&kh_scope={}",
+        params.push(format!(
+            "kh_scope={}",
             encode_query_value(&scope.to_url_form())
         ));
     }
     if let Some(ip) = &grant.ip {
-        url.push_str(&format!("&kh_ip={ip}"));
+        params.push(format!("kh_ip={ip}"));
     }
     if let Some(methods) = &grant.methods {
-        url.push_str(&format!("&kh_m={}", methods.as_str()));
+        params.push(format!("kh_m={}", methods.as_str()));
     }
     if grant.query.is_some() {
-        url.push_str("&kh_q=1");
+        params.push("kh_q=1".to_owned());
     }
-    url.push_str(&format!("&kh_sig={signature}"));
+    params.push(format!("kh_sig={signature}"));
+    let total = items.len() + params.len();
+    if total > MAX_PARAMS {
+        return Err(SignError::TooManyParams {
+            application: items.len(),
+            keyhole: params.len(),
+            total,
+            max: MAX_PARAMS,
+        });
+    }
+    let mut url = grant.path.to_url_form();
+    url.push('?');
+    for item in items
+        .iter()
+        .copied()
+        .chain(params.iter().map(String::as_str))
+    {
+        if !url.ends_with('?') {
+            url.push('&');
+        }
+        url.push_str(item);
+    }
+    if url.len() > MAX_URI_LEN {
+        return Err(SignError::UriTooLong {
+            length: url.len(),
+            max: MAX_URI_LEN,
+        });
+    }
+    // Belt and braces: the URL must pass the verifier's own parsers before any key or
+    // time is consulted.
+    let target = crate::request::Target::parse(url.as_bytes()).map_err(SignError::WouldBeDenied)?;
+    CanonicalPath::parse(target.raw_path).map_err(SignError::WouldBeDenied)?;
+    SignedUrl::parse(&target.params).map_err(SignError::WouldBeDenied)?;
     Ok(url)
 }
 
@@ -738,17 +874,82 @@ mod tests {
 
     #[test]
     fn ip_bindings_must_be_canonical() {
-        assert!(IpBinding::parse("10.0.0.1").is_ok());
-        assert!(IpBinding::parse("2001:db8::/32").is_ok());
+        for good in [
+            "10.0.0.1",
+            "2001:db8::/32",
+            "0.0.0.0/0",
+            "::/0",
+            "::102:304",
+            "64:ff9b::c000:201",
+        ] {
+            assert_eq!(
+                IpBinding::parse(good).map(|ip| ip.to_string()),
+                Ok(good.to_owned())
+            );
+        }
         for bad in [
             "10.0.0.1/8",
             "010.0.0.1",
             "2001:DB8::1",
+            "2001:0db8::1",
+            "0:0:0:0:0:0:0:1",
             "::ffff:1.2.3.4",
+            "::ffff:102:304",
+            "::ffff:0:0/96",
+            "::1.2.3.4",
+            "64:ff9b::192.0.2.1",
+            "fe80::1%eth0",
+            "10.0.0.0/08",
+            "2001:db8::/032",
             "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/",
+            " 10.0.0.1",
             "x",
         ] {
             assert_eq!(IpBinding::parse(bad), Err(Deny::Malformed), "{bad}");
+        }
+    }
+
+    /// Regression: an outside signer's `kh_ip=127.0.0.1/32` and `::1/128` were refused
+    /// as `malformed` although the doc's rule for networks allows them.
+    #[test]
+    fn full_length_prefixes_are_networks_signed_as_written() {
+        for (text, client, other) in [
+            ("127.0.0.1/32", "127.0.0.1", "127.0.0.2"),
+            ("::1/128", "::1", "::2"),
+        ] {
+            let ip = IpBinding::parse(text).unwrap();
+            assert_eq!(ip.to_string(), text);
+            let bare = IpBinding::parse(text.split('/').next().unwrap()).unwrap();
+            assert_ne!(ip, bare, "the text as sent is what is signed");
+            let mut g = grant("/a");
+            g.ip = Some(ip);
+            let url = signed(&g);
+            assert!(url.contains(&format!("&kh_ip={text}&")), "{url}");
+            let default_methods = Methods::default_methods();
+            let fields = SignedFields {
+                kid: "k1",
+                target: TargetRef::Path(&g.path),
+                exp: g.exp,
+                nbf: None,
+                ip: g.ip,
+                methods: &default_methods,
+                query: None,
+            };
+            assert!(string_to_sign(&fields).contains(&format!("\nip:{text}\n")));
+            assert_eq!(check(&url, "GET", client), Ok(Credential::SignedUrl));
+            assert_eq!(check(&url, "GET", other), Err(Deny::IpMismatch));
+            // The same address signed bare is another text: swapping them breaks the MAC.
+            let bare_text = text.split('/').next().unwrap();
+            assert_eq!(
+                check(
+                    &url.replace(&format!("kh_ip={text}"), &format!("kh_ip={bare_text}")),
+                    "GET",
+                    client
+                ),
+                Err(Deny::BadSignature)
+            );
         }
     }
 
@@ -762,17 +963,123 @@ mod tests {
 
     #[test]
     fn sign_refuses_what_verify_would_refuse() {
+        let key = ring();
+        let key = key.signing_key();
         let mut g = grant("/u2/a");
         g.scope = Some(Scope::parse(b"/u1/").unwrap());
         assert!(matches!(
-            sign(&g, ring().signing_key()),
+            sign(&g, key),
             Err(SignError::PathOutsideScope { .. })
         ));
+        for (query, expected) in [
+            (
+                "kh_sig=x",
+                SignError::ReservedQueryParam {
+                    item: "kh_sig=x".into(),
+                },
+            ),
+            (
+                "a=1&kh_q",
+                SignError::ReservedQueryParam {
+                    item: "kh_q".into(),
+                },
+            ),
+            (
+                "token=abc",
+                SignError::JwtParamInQuery {
+                    item: "token=abc".into(),
+                    param: "token".into(),
+                },
+            ),
+            (
+                "a&&b",
+                SignError::QueryEmptyItem {
+                    query: "a&&b".into(),
+                },
+            ),
+            ("a&", SignError::QueryEmptyItem { query: "a&".into() }),
+            (
+                "a b",
+                SignError::QueryNotVisibleAscii {
+                    query: "a b".into(),
+                },
+            ),
+            (
+                "a#b",
+                SignError::QueryNotVisibleAscii {
+                    query: "a#b".into(),
+                },
+            ),
+        ] {
+            let mut g = grant("/a");
+            g.query = Some(query.into());
+            assert_eq!(sign(&g, key), Err(expected), "{query}");
+        }
         let mut g = grant("/a");
-        g.query = Some("kh_sig=x".into());
+        g.exp = UnixTime(MAX_TIMESTAMP + 1);
+        assert!(matches!(
+            sign(&g, key),
+            Err(SignError::TimestampTooLarge { .. })
+        ));
+        let mut g = grant("/a");
+        g.nbf = Some(g.exp.plus(1));
+        assert!(matches!(
+            sign(&g, key),
+            Err(SignError::NotBeforeAfterExpiry { .. })
+        ));
+        g.nbf = Some(g.exp);
+        assert!(sign(&g, key).is_ok(), "a not-before equal to the expiry");
+    }
+
+    /// Regression: `keyhole sign --query` with 96 items printed a URL keyhole denied
+    /// as `too-many-params`, because keyhole's own `kh_*` items were not counted.
+    #[test]
+    fn sign_counts_its_own_parameters_against_the_limit() {
+        let key = ring();
+        let key = key.signing_key();
+        // kh_v, kh_kid, kh_exp, kh_q and kh_sig: 5 of the 100 items are keyhole's.
+        let mut g = grant("/a");
+        g.query = Some(vec!["x=1"; MAX_PARAMS - 5].join("&"));
+        let url = sign(&g, key).unwrap();
+        assert_eq!(url.matches('&').count() + 1, MAX_PARAMS);
+        assert_eq!(check(&url, "GET", "1.1.1.1"), Ok(Credential::SignedUrl));
+        g.query = Some(vec!["x=1"; MAX_PARAMS - 4].join("&"));
         assert_eq!(
-            sign(&g, ring().signing_key()),
-            Err(SignError::ReservedQueryParam)
+            sign(&g, key),
+            Err(SignError::TooManyParams {
+                application: 96,
+                keyhole: 5,
+                total: 101,
+                max: MAX_PARAMS
+            })
+        );
+        // Every optional field is one more item of keyhole's.
+        g.query = Some(vec!["x=1"; MAX_PARAMS - 5].join("&"));
+        g.methods = Some(Methods::parse("GET").unwrap());
+        assert!(matches!(
+            sign(&g, key),
+            Err(SignError::TooManyParams { total: 101, .. })
+        ));
+    }
+
+    #[test]
+    fn sign_refuses_urls_longer_than_keyhole_reads() {
+        let key = ring();
+        let key = key.signing_key();
+        let mut g = grant("/a");
+        g.query = Some("x=".into());
+        let overhead = sign(&g, key).unwrap().len() - "x=".len();
+        g.query = Some(format!("x={}", "y".repeat(MAX_URI_LEN - overhead - 2)));
+        let url = sign(&g, key).unwrap();
+        assert_eq!(url.len(), MAX_URI_LEN);
+        assert_eq!(check(&url, "GET", "1.1.1.1"), Ok(Credential::SignedUrl));
+        g.query = Some(format!("x={}", "y".repeat(MAX_URI_LEN - overhead - 1)));
+        assert_eq!(
+            sign(&g, key),
+            Err(SignError::UriTooLong {
+                length: MAX_URI_LEN + 1,
+                max: MAX_URI_LEN
+            })
         );
     }
 }

@@ -141,6 +141,7 @@ func checkVectors(fileName string) (int, error) {
 	}
 	var file struct {
 		Key     struct{ Kid, Secret string }
+		Now     int64
 		Signing []struct {
 			Name         string
 			StringToSign string `json:"string_to_sign"`
@@ -159,6 +160,7 @@ func checkVectors(fileName string) (int, error) {
 	for _, c := range file.Signing {
 		options := keyhole.URLOptions{
 			Expires: time.Unix(c.Input.Exp, 0),
+			Now:     time.Unix(file.Now, 0),
 			Scope:   c.Input.Scope,
 			IP:      c.Input.IP,
 			Methods: c.Input.Methods,
