@@ -167,20 +167,21 @@ fn cookie(c: &mut Criterion) {
     use keyhole::canonical::Scope;
     use keyhole::verify::cookie::{CookieGrant, SessionId, SignedCookie, sign};
     let ring = KeyRing::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
-    let grant = CookieGrant {
-        scope: Scope::parse(b"/protected/gallery/").unwrap(),
-        exp: NOW.plus(3600),
-        sid: Some(SessionId::parse("Zm9vYmFyYmF6cXV4cXV1eA").unwrap()),
-    };
+    let grant = CookieGrant::new(
+        Scope::parse(b"/protected/gallery/").unwrap(),
+        NOW.plus(3600),
+        Some(SessionId::parse("Zm9vYmFyYmF6cXV4cXV1eA").unwrap()),
+    );
     let value = sign(&grant, ring.signing_key());
-    let path = CanonicalPath::parse(b"/protected/gallery/2026/0042.jpg").unwrap();
+    let headers = NginxHeaders::new(b"/protected/gallery/2026/0042.jpg", b"GET", b"192.0.2.1");
+    let request = headers.parse().unwrap();
     c.bench_function("cookie/parse grant", |b| {
         b.iter(|| black_box(SignedCookie::parse(black_box(&value))))
     });
     c.bench_function("cookie/parse and verify grant", |b| {
         b.iter(|| {
             let cookie = SignedCookie::parse(black_box(&value)).unwrap();
-            black_box(cookie.verify(&path, &ring, &Policy::default(), 86400, NOW))
+            black_box(cookie.verify(&request, &ring, &Policy::default(), 86400, NOW))
         })
     });
 }

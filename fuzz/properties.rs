@@ -458,6 +458,17 @@ fn assert_cookie_genuine(request: &AuthRequest<'_>, now: UnixTime) {
         parsed.grant.scope.contains(&request.path),
         "cookie out of scope"
     );
+    assert!(
+        parsed
+            .grant
+            .ip
+            .is_none_or(|ip| ip.contains(&request.client_ip)),
+        "cookie allowed from an address outside its binding"
+    );
+    assert!(
+        parsed.grant.methods.allows(request.method),
+        "cookie allowed for a method outside its grant"
+    );
     let site_ok = match request.fetch_site {
         None | Some(b"same-origin" | b"same-site" | b"none") => true,
         Some(_) => request.referer.is_some_and(|referer| {
@@ -502,8 +513,17 @@ pub fn cookie_allows(data: &[u8]) -> bool {
             let value = cookie::find(text, &policy.name)?.ok_or(Deny::MissingCredential)?;
             policy.check_site(fetch_site, referer)?;
             let signed = SignedCookie::parse(&value)?;
+            let request = AuthRequest {
+                method: "GET",
+                path: canonical.clone(),
+                params: Vec::new(),
+                client_ip: std::net::IpAddr::from([198, 51, 100, 1]),
+                cookie: None,
+                fetch_site: None,
+                referer: None,
+            };
             let grant = signed.verify(
-                &canonical,
+                &request,
                 &ring,
                 &Policy::default(),
                 policy.max_lifetime,

@@ -13,7 +13,8 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use keyhole::canonical::Scope;
 use keyhole::clock::UnixTime;
 use keyhole::keys::KeyRing;
-use keyhole::verify::cookie::{self, CookieGrant, SessionId};
+use keyhole::verify::cookie::{self, CookieGrant, CookieMethods, SessionId};
+use keyhole::verify::signed_url::IpBinding;
 use serde_json::{Value, json};
 
 use super::properties;
@@ -57,6 +58,7 @@ pub const ALLOWED: &[(&str, &str)] = &[
     ("cookie", "valid-among-others"),
     ("cookie", "valid-same-origin"),
     ("cookie", "valid-cross-site-partner"),
+    ("cookie", "valid-ip-bound"),
     ("decide", "jwt-h256"),
     ("decide", "jwt-e256"),
     ("decide", "cookie-same-origin"),
@@ -322,11 +324,11 @@ fn jwt_seeds() -> Vec<(String, u8, String)> {
 }
 
 fn grant(scope: &str, exp: u64, sid: Option<&str>) -> CookieGrant {
-    CookieGrant {
-        scope: Scope::parse(scope.as_bytes()).unwrap(),
-        exp: UnixTime(exp),
-        sid: sid.map(|s| SessionId::parse(s).unwrap()),
-    }
+    CookieGrant::new(
+        Scope::parse(scope.as_bytes()).unwrap(),
+        UnixTime(exp),
+        sid.map(|s| SessionId::parse(s).unwrap()),
+    )
 }
 
 /// The `cookie` seeds: (name, selector, `header \n fetch-site \n referer`).
@@ -407,8 +409,34 @@ fn cookie_seeds() -> Vec<(String, u8, String)> {
     add("name-case", 0, format!("__HOST-keyhole={good}"));
     add("name-prefix-missing", 0, format!("keyhole={good}"));
     add("too-large", 0, h(&"A".repeat(2000)));
-    add("empty-version-field", 0, h(&good.replacen("1.", "1..", 1)));
-    add("version-2", 0, h(&good.replacen("1.", "2.", 1)));
+    add("empty-version-field", 0, h(&good.replacen("2.", "2..", 1)));
+    add("version-1", 0, h(&good.replacen("2.", "1.", 1)));
+    let bound = |ip: &str, methods: CookieMethods| {
+        let mut grant = grant("/u1/", NOW + 3600, Some("s-1"));
+        grant.ip = Some(IpBinding::parse(ip).unwrap());
+        grant.methods = methods;
+        sign(&grant)
+    };
+    add(
+        "valid-ip-bound",
+        0,
+        h(&bound("198.51.100.0/24", CookieMethods::Get)),
+    );
+    add(
+        "ip-mismatch",
+        0,
+        h(&bound("203.0.113.0/24", CookieMethods::GetHead)),
+    );
+    add(
+        "head-only",
+        0,
+        h(&bound("198.51.100.1", CookieMethods::Head)),
+    );
+    add(
+        "methods-widened",
+        0,
+        h(&bound("198.51.100.1", CookieMethods::Head).replace(".SEVBRA.", ".R0VULEhFQUQ.")),
+    );
     add(
         "exp-leading-zero",
         0,

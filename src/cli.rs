@@ -68,6 +68,12 @@ enum Command {
         /// Session id to name in revocations; a random one by default.
         #[arg(long)]
         sid: Option<String>,
+        /// Bind to a client address or network (`203.0.113.7`, `10.0.0.0/8`).
+        #[arg(long)]
+        ip: Option<String>,
+        /// The methods the cookie opens files for: GET,HEAD (default), GET or HEAD.
+        #[arg(long, default_value = "GET,HEAD")]
+        methods: String,
     },
     /// Revoke a cookie session, a token id, or every token of a key id or subject issued
     /// before a time; denied from the next request on. With KEYHOLE_STORE=redis://…
@@ -185,9 +191,22 @@ pub fn main() -> ExitCode {
         Command::Explain(args) => with_config(|config| explain(config, &args)),
         Command::Demo(args) => crate::demo::run(&args),
         Command::Health { ready } => health(ready),
-        Command::Cookie { scope, ttl, sid } => {
-            with_config(|config| cookie(config, &scope, &ttl, sid.as_deref()))
-        }
+        Command::Cookie {
+            scope,
+            ttl,
+            sid,
+            ip,
+            methods,
+        } => with_config(|config| {
+            let args = CookieArgs {
+                scope: &scope,
+                ttl: &ttl,
+                sid: sid.as_deref(),
+                ip: ip.as_deref(),
+                methods: &methods,
+            };
+            cookie(config, &args)
+        }),
         Command::Revoke(args) => revoke(args),
         Command::Gallery { dir, ttl } => with_config(|config| {
             let written = parse_seconds(Some(&ttl), 0)
@@ -366,34 +385,78 @@ async fn reload_on_sighup(state: Arc<crate::server::State>) {
     }
 }
 
-fn cookie(config: &Config, scope: &str, ttl: &str, sid: Option<&str>) -> ExitCode {
-    use crate::verify::cookie::{self, CookieGrant, SessionId};
-    let grant = (|| {
-        let scope = Scope::parse(scope.as_bytes()).map_err(|r| {
-            format!("SCOPE `{scope}` is not a canonical prefix ending in `/` ({r})")
-        })?;
-        let ttl = parse_seconds(Some(ttl), 0).map_err(|m| format!("--ttl {m}"))?;
-        if ttl == 0 || ttl > config.cookies.max_lifetime {
-            return Err(format!(
-                "--ttl must be more than 0 and at most KEYHOLE_COOKIE_MAX_LIFETIME ({}s)",
-                config.cookies.max_lifetime
-            ));
-        }
-        let sid = match sid {
-            Some(text) => SessionId::parse(text)
-                .map_err(|_| format!("--sid `{text}`: 1 to 64 of A-Z a-z 0-9 _ -"))?,
-            None => SessionId::generate().map_err(|e| e.to_string())?,
-        };
-        Ok((
-            CookieGrant {
-                scope,
-                exp: SystemClock.now().plus(ttl),
-                sid: Some(sid),
-            },
-            ttl,
-        ))
-    })();
-    match grant {
+/// `keyhole cookie`'s arguments, as written on the command line.
+struct CookieArgs<'a> {
+    scope: &'a str,
+    ttl: &'a str,
+    sid: Option<&'a str>,
+    ip: Option<&'a str>,
+    methods: &'a str,
+}
+
+/// Why `keyhole cookie` refused its arguments.
+#[derive(Debug, thiserror::Error)]
+enum CookieArgError {
+    #[error("SCOPE `{scope}` is not a canonical prefix ending in `/` ({reason})")]
+    Scope { scope: String, reason: Deny },
+    #[error("--ttl {0}")]
+    Ttl(String),
+    #[error(
+        "--ttl must be more than 0 and at most KEYHOLE_COOKIE_MAX_LIFETIME ({max}s), not {ttl}s"
+    )]
+    TtlRange { ttl: u64, max: u64 },
+    #[error("--sid `{0}`: 1 to 64 of A-Z a-z 0-9 _ -")]
+    Sid(String),
+    #[error("cannot make a random session id: {0}")]
+    Random(getrandom::Error),
+    #[error(
+        "--ip `{0}` is not a canonical address or network (`203.0.113.7`, `10.0.0.0/8`, `2001:db8::/32`)"
+    )]
+    Ip(String),
+    #[error(
+        "--methods `{0}` must be GET,HEAD, GET or HEAD: a cookie never opens files for other methods"
+    )]
+    Methods(String),
+}
+
+fn cookie_grant(
+    config: &Config,
+    args: &CookieArgs<'_>,
+    now: UnixTime,
+) -> Result<(crate::verify::cookie::CookieGrant, u64), CookieArgError> {
+    use crate::verify::cookie::{CookieGrant, CookieMethods, SessionId};
+    let scope = Scope::parse(args.scope.as_bytes()).map_err(|reason| CookieArgError::Scope {
+        scope: args.scope.to_owned(),
+        reason,
+    })?;
+    let ttl = parse_seconds(Some(args.ttl), 0).map_err(CookieArgError::Ttl)?;
+    let max = config.cookies.max_lifetime;
+    if ttl == 0 || ttl > max {
+        return Err(CookieArgError::TtlRange { ttl, max });
+    }
+    let sid = match args.sid {
+        Some(text) => SessionId::parse(text).map_err(|_| CookieArgError::Sid(text.to_owned()))?,
+        None => SessionId::generate().map_err(CookieArgError::Random)?,
+    };
+    let ip = args
+        .ip
+        .map(|text| IpBinding::parse(text).map_err(|_| CookieArgError::Ip(text.to_owned())))
+        .transpose()?;
+    let methods = CookieMethods::parse(args.methods)
+        .map_err(|_| CookieArgError::Methods(args.methods.to_owned()))?;
+    let grant = CookieGrant {
+        scope,
+        exp: now.plus(ttl),
+        sid: Some(sid),
+        ip,
+        methods,
+    };
+    Ok((grant, ttl))
+}
+
+fn cookie(config: &Config, args: &CookieArgs<'_>) -> ExitCode {
+    use crate::verify::cookie;
+    match cookie_grant(config, args, SystemClock.now()) {
         Ok((grant, ttl)) => {
             let value = cookie::sign(&grant, config.keys.signing_key());
             println!(
@@ -414,7 +477,7 @@ fn cookie(config: &Config, scope: &str, ttl: &str, sid: Option<&str>) -> ExitCod
             }
             ExitCode::SUCCESS
         }
-        Err(message) => usage_error(message),
+        Err(error) => usage_error(error),
     }
 }
 

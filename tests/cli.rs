@@ -507,3 +507,80 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// `keyhole cookie --ip --methods`: the printed cookie carries both bindings, signed;
+/// without them it is unbound and GET,HEAD; bad values are usage errors naming the flag.
+#[test]
+fn cookie_command_binds_address_and_methods() {
+    use keyhole::verify::cookie::{CookieMethods, SignedCookie};
+    let env = [("KEYHOLE_KEYS", common::KEY_LINE)];
+    let value_of = |output: &Output| {
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let header = text(&output.stdout);
+        header
+            .trim()
+            .strip_prefix("__Host-keyhole=")
+            .and_then(|rest| rest.split(';').next())
+            .unwrap()
+            .to_owned()
+    };
+    let bound = keyhole(
+        &[
+            "cookie",
+            "/photos/u1/",
+            "--ttl",
+            "10m",
+            "--sid",
+            "s-1",
+            "--ip",
+            "2001:db8::/32",
+            "--methods",
+            "HEAD",
+        ],
+        &env,
+    );
+    let value = value_of(&bound);
+    let parsed = SignedCookie::parse(&value).unwrap();
+    assert_eq!(
+        parsed.grant.ip.map(|ip| ip.to_string()).as_deref(),
+        Some("2001:db8::/32")
+    );
+    assert_eq!(parsed.grant.methods, CookieMethods::Head);
+    assert_eq!(parsed.grant.sid.as_ref().unwrap().as_str(), "s-1");
+    let keys = keyhole::keys::KeyRing::parse(common::KEY_LINE).unwrap();
+    let headers = keyhole::request::NginxHeaders::new(b"/photos/u1/a.jpg", b"HEAD", b"2001:db8::1");
+    let request = headers.parse().unwrap();
+    assert!(
+        parsed
+            .verify(
+                &request,
+                &keys,
+                &keyhole::verify::Policy::default(),
+                86400,
+                common::now()
+            )
+            .is_ok()
+    );
+
+    let plain = SignedCookie::parse(&value_of(&keyhole(&["cookie", "/u1/"], &env)))
+        .unwrap()
+        .grant;
+    assert_eq!((plain.ip, plain.methods), (None, CookieMethods::GetHead));
+
+    for (flag, bad) in [
+        ("--methods", "POST"),
+        ("--methods", "GET,POST"),
+        ("--methods", "get"),
+        ("--ip", "10.0.0.1/8"),
+        ("--ip", "example.com"),
+    ] {
+        let refused = keyhole(&["cookie", "/u1/", flag, bad], &env);
+        assert_eq!(refused.status.code(), Some(2), "{flag} {bad}");
+        let message = text(&refused.stderr);
+        assert!(
+            message.contains(flag) && message.contains(bad),
+            "{flag} {bad}: {message}"
+        );
+        assert!(refused.stdout.is_empty(), "{flag} {bad}");
+    }
+}

@@ -10,8 +10,9 @@
 //! A missing runtime fails the test with the Debian package to install; nothing skips.
 //!
 //! Cookie grants (docs/cookies.md) through the same command line in cookie mode:
-//! `SIGNER --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
-//! [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE`, checked against
+//! `SIGNER --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid] [--ip IP]
+//! [--methods GET,HEAD|GET|HEAD] [--same-site Lax|Strict] [--value | --string-to-sign]
+//! SCOPE` (cookie format v2), checked against
 //! `tests/vectors/cookies.json` and through nginx + keyhole. The Python and Node signers
 //! also mint file-scoped JWTs (`--jwt`, with PyJWT and `jose`, installed by the test into
 //! Cargo's temp dir; a failed install fails the test with a hint).
@@ -604,7 +605,13 @@ fn cookie_vector_args(vectors: &Value, input: &Value) -> Vec<String> {
         vectors["now"].as_u64().unwrap().to_string(),
         "--same-site".to_owned(),
         input["same_site"].as_str().unwrap().to_owned(),
+        "--methods".to_owned(),
+        input["methods"].as_str().unwrap().to_owned(),
     ];
+    match input["ip"].as_str().unwrap() {
+        "" => {}
+        ip => args.extend(["--ip".to_owned(), ip.to_owned()]),
+    }
     match input["sid"].as_str().unwrap() {
         "" => args.push("--no-sid".to_owned()),
         sid => args.extend(["--sid".to_owned(), sid.to_owned()]),
@@ -693,6 +700,14 @@ fn check_cookie_refusals(runner: &Runner) {
         &["--sid", "s1", "--no-sid"],
         &["--same-site", "None"],
         &["--same-site", "lax"],
+        &["--methods", "POST"],
+        &["--methods", "GET,POST"],
+        &["--methods", "HEAD,GET"],
+        &["--methods", "get"],
+        &["--methods", ""],
+        &["--ip", "10.0.0.1/8"],
+        &["--ip", "010.0.0.1"],
+        &["--ip", "x"],
     ];
     for options in bad_options {
         let mut args = vec!["--cookie", "--ttl", "600"];
@@ -747,7 +762,8 @@ fn check_cookie_through_nginx(runner: &Runner) {
     }
     let value = cookie_value(&header);
     let fields: Vec<&str> = value.split('.').collect();
-    assert_eq!(fields.len(), 6, "{name}: {value}");
+    assert_eq!(fields.len(), 8, "{name}: {value}");
+    assert_eq!(fields[0], "2", "{name}: format v2: {value}");
     assert_eq!(
         fields[4].len(),
         22,
@@ -792,6 +808,39 @@ fn check_cookie_through_nginx(runner: &Runner) {
         assert_eq!(response.status, 403, "{name}: cookie {value} for {outside}");
         assert_eq!(env.last_reason(), "out-of-scope", "{name}: {outside}");
     }
+
+    // Bindings: a HEAD-only cookie for this client's address opens files for HEAD and
+    // not for GET; a cookie for another network opens nothing here.
+    let head = runner.sign(&[
+        "--cookie",
+        "--ttl",
+        "300",
+        "--ip",
+        "127.0.0.1",
+        "--methods",
+        "HEAD",
+        "--value",
+        &scope,
+    ]);
+    let cookie = format!("Cookie: __Host-keyhole={head}\r\n");
+    let response = env.request("HEAD", encode(&inside).as_bytes(), &cookie);
+    assert_eq!(response.status, 200, "{name}: HEAD with {head}");
+    let response = env.request("GET", encode(&inside).as_bytes(), &cookie);
+    assert_eq!(response.status, 403, "{name}: GET with {head}");
+    assert_eq!(env.last_reason(), "method-not-allowed", "{name}");
+    let elsewhere = runner.sign(&[
+        "--cookie",
+        "--ttl",
+        "300",
+        "--ip",
+        "10.0.0.0/8",
+        "--value",
+        &scope,
+    ]);
+    let cookie = format!("Cookie: __Host-keyhole={elsewhere}\r\n");
+    let response = env.request("GET", encode(&inside).as_bytes(), &cookie);
+    assert_eq!(response.status, 403, "{name}: {elsewhere} from 127.0.0.1");
+    assert_eq!(env.last_reason(), "ip-mismatch", "{name}");
 }
 
 fn check(signer: &Signer, has_vectors_mode: bool) {

@@ -30,11 +30,11 @@ fn env() -> Env {
 }
 
 fn grant(prefix: &str, exp: UnixTime, sid: &str) -> CookieGrant {
-    CookieGrant {
-        scope: Scope::parse(prefix.as_bytes()).unwrap(),
+    CookieGrant::new(
+        Scope::parse(prefix.as_bytes()).unwrap(),
         exp,
-        sid: Some(SessionId::parse(sid).unwrap()),
-    }
+        Some(SessionId::parse(sid).unwrap()),
+    )
 }
 
 fn value(env: &Env, grant: &CookieGrant) -> String {
@@ -295,7 +295,7 @@ fn the_exchange_sets_a_scoped_cookie_and_redirects_inside_the_scope() {
     assert!(response.header("x-keyhole-reason").is_none());
     let set_cookie = response.header("set-cookie").unwrap();
     for part in [
-        "__Host-keyhole=1.k1.",
+        "__Host-keyhole=2.k1.",
         "HttpOnly",
         "Secure",
         "Path=/",
@@ -412,4 +412,234 @@ fn a_scope_jwt_can_be_exchanged_too() {
     assert_eq!(with_cookie(&env, "/protected/u1/b.png", &cookie).body, B);
     // Single use: the same link cannot mint a second cookie.
     assert_eq!(env.get(&link).status, 403);
+}
+
+/// Extra nginx config: a second site on `site_port` that includes the shipped
+/// `keyhole.conf` and protects `/app/` with it in front of an application (`proxy_pass`
+/// to a third server on `app_port` that answers every method with 200), so that nginx
+/// never refuses a method before keyhole is asked, as a static location would with 405.
+fn proxying_site(site_port: u16, app_port: u16) -> String {
+    format!(
+        "    server {{
+        listen 127.0.0.1:{site_port};
+        server_name app;
+        access_log logs/keyhole-access.log keyhole;
+        error_log logs/keyhole-error.log warn;
+        include conf/keyhole.conf;
+        location /app/ {{
+            auth_request /_keyhole/auth;
+            auth_request_set $keyhole_reason $upstream_http_x_keyhole_reason;
+            proxy_pass http://127.0.0.1:{app_port};
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{app_port};
+        server_name upstream;
+        access_log off;
+        default_type text/plain;
+        location / {{ return 200 \"application ran $request_method\\n\"; }}
+    }}"
+    )
+}
+
+/// A raw request to another port of this Env's nginx, remembered for the log check.
+fn to_port(env: &Env, port: u16, method: &str, target: &str, headers: &str) -> Response {
+    let body = if method == "POST" || method == "PUT" {
+        "Content-Length: 0\r\n"
+    } else {
+        ""
+    };
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: app\r\nConnection: close\r\n{headers}{body}\r\n"
+    );
+    env.remember_secrets(request.as_bytes());
+    env.note_request();
+    common::send_raw(port, request.as_bytes())
+}
+
+/// Regression (attack run): `/auth` allowed a valid cookie for POST, PUT and DELETE. A
+/// static location hid it behind nginx's 405; a location that proxies to an application
+/// ran the request.
+#[test]
+fn a_cookie_never_opens_a_proxied_application_for_other_methods_than_get_and_head() {
+    let (site_port, app_port) = (common::free_port(), common::free_port());
+    let env = Env::start_with(&[], &proxying_site(site_port, app_port));
+    let good = value(&env, &grant("/app/", now().plus(600), "s1"));
+    let cookie = format!("Cookie: __Host-keyhole={good}\r\n");
+    let get = to_port(&env, site_port, "GET", "/app/x", &cookie);
+    assert_eq!(get.status, 200, "{}", get.head);
+    assert_eq!(get.body, b"application ran GET\n");
+    assert_eq!(env.last_reason(), "ok");
+    assert_eq!(
+        to_port(&env, site_port, "HEAD", "/app/x", &cookie).status,
+        200
+    );
+    for method in [
+        "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "MKCOL", "COPY", "MOVE",
+    ] {
+        let response = to_port(&env, site_port, method, "/app/x", &cookie);
+        assert_eq!(response.status, 403, "{method}: {}", response.head);
+        assert!(
+            !String::from_utf8_lossy(&response.body).contains("application ran"),
+            "{method} reached the application"
+        );
+        assert_eq!(env.last_reason(), "method-not-allowed", "{method}");
+    }
+    // A HEAD-only cookie does not open GET either.
+    let mut head = grant("/app/", now().plus(600), "s2");
+    head.methods = cookie::CookieMethods::Head;
+    let head = format!("Cookie: __Host-keyhole={}\r\n", value(&env, &head));
+    assert_eq!(
+        to_port(&env, site_port, "HEAD", "/app/x", &head).status,
+        200
+    );
+    assert_eq!(to_port(&env, site_port, "GET", "/app/x", &head).status, 403);
+    assert_eq!(env.last_reason(), "method-not-allowed");
+}
+
+/// Regression (attack run): the exchange made an unbound GET,HEAD cookie out of an
+/// address-bound (address or network) or HEAD-only scope URL.
+#[test]
+fn the_exchange_keeps_the_address_and_method_bindings() {
+    let env = env();
+    let from = |source: [u8; 4], target: &str, cookie: &str| {
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n"
+        );
+        env.remember_secrets(request.as_bytes());
+        env.note_request();
+        common::send_raw_from(source.into(), env.port, request.as_bytes())
+    };
+    for binding in ["127.0.0.1", "127.0.0.0/30"] {
+        let link = exchange_link(&env, "/protected/u1/", "/protected/u1/a.png", |g| {
+            g.ip = common::ip(binding);
+        });
+        let response = env.get(&link);
+        assert_eq!(response.status, 303, "{binding}: {}", response.head);
+        let cookie = set_cookie_value(&response);
+        let allowed = from([127, 0, 0, 1], "/protected/u1/b.png", &cookie);
+        assert_eq!(
+            (allowed.status, allowed.body.as_slice()),
+            (200, B),
+            "{binding}"
+        );
+        let denied = from([127, 0, 0, 9], "/protected/u1/b.png", &cookie);
+        assert_denied(&env, &denied, "ip-mismatch");
+    }
+    // Exchanged from outside its binding: no cookie at all.
+    let link = exchange_link(&env, "/protected/u1/", "/protected/u1/a.png", |g| {
+        g.ip = common::ip("127.0.0.1");
+    });
+    let response = from([127, 0, 0, 9], &link, "x=1");
+    assert_eq!(response.status, 403);
+    assert!(response.header("set-cookie").is_none());
+
+    // HEAD-only: exchanged with HEAD, the cookie opens files for HEAD and not for GET.
+    let link = exchange_link(&env, "/protected/u1/", "/protected/u1/a.png", |g| {
+        g.methods = common::methods("HEAD");
+    });
+    assert_eq!(env.get(&link).status, 403, "a GET exchange of a HEAD URL");
+    let response = env.request("HEAD", link.as_bytes(), "");
+    assert_eq!(response.status, 303, "{}", response.head);
+    let cookie = format!("Cookie: {}\r\n", set_cookie_value(&response));
+    assert_eq!(
+        env.request("HEAD", b"/protected/u1/b.png", &cookie).status,
+        200
+    );
+    let get = env.request("GET", b"/protected/u1/b.png", &cookie);
+    assert_denied(&env, &get, "method-not-allowed");
+
+    // A URL for methods other than GET and HEAD, and a URL with a bound query, give no
+    // cookie: nothing a cookie may carry, and a binding it cannot carry.
+    let post = exchange_link(&env, "/protected/u1/", "/protected/u1/a.png", |g| {
+        g.methods = common::methods("POST");
+    });
+    let response = env.request("POST", post.as_bytes(), "");
+    assert_eq!(response.status, 403, "{}", response.head);
+    let bound = env.sign_with("/protected/u1/a.png", |g| {
+        g.scope = scope("/protected/u1/");
+        g.query = Some("return_to=/protected/u1/a.png".into());
+    });
+    let query = format!("/_keyhole/session?{}", bound.split_once('?').unwrap().1);
+    let response = env.get(&query);
+    assert_eq!(response.status, 403, "{}", response.head);
+    assert!(response.header("set-cookie").is_none());
+    std::thread::sleep(Duration::from_millis(50));
+    let log = env.keyhole.log_text();
+    for reason in ["method-not-allowed", "not-exchangeable"] {
+        assert!(log.contains(reason), "{reason} not logged: {log}");
+    }
+}
+
+/// Login CSRF: another site navigating the victim's browser to the exchange with the
+/// attacker's grant gets no cookie set; the same link from the site itself, typed or
+/// from a bookmark, or from an allow-listed partner works.
+#[test]
+fn the_exchange_refuses_cross_site_navigations() {
+    let env = env();
+    let link = || exchange_link(&env, "/protected/u1/", "/protected/u1/a.png", |_| {});
+    for site in ["cross-site", "nonsense"] {
+        let response = env.request(
+            "GET",
+            link().as_bytes(),
+            &format!("Sec-Fetch-Site: {site}\r\nReferer: https://evil.example/page\r\n"),
+        );
+        assert_eq!(response.status, 403, "{site}: {}", response.head);
+        assert!(response.header("set-cookie").is_none(), "{site}");
+        assert!(response.header("location").is_none(), "{site}");
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let log = env.keyhole.log_text();
+    let refused = log
+        .lines()
+        .filter(|line| line.contains("exchange denied") && line.contains("cross-site"))
+        .count();
+    assert_eq!(refused, 2, "{log}");
+    for site in ["same-origin", "same-site", "none"] {
+        let response = env.request(
+            "GET",
+            link().as_bytes(),
+            &format!("Sec-Fetch-Site: {site}\r\n"),
+        );
+        assert_eq!(response.status, 303, "{site}: {}", response.head);
+    }
+    assert_eq!(env.get(&link()).status, 303, "no Sec-Fetch-Site");
+
+    // The same through the decision-cache variant of the shipped file.
+    let cached = Env::start_full(&[], "", true);
+    let link = exchange_link(&cached, "/protected/u1/", "/protected/u1/a.png", |_| {});
+    let cross = "Sec-Fetch-Site: cross-site\r\nReferer: https://evil.example/\r\n";
+    assert_eq!(cached.request("GET", link.as_bytes(), cross).status, 403);
+    assert_eq!(cached.get(&link).status, 303);
+
+    let partner = Env::start_with(
+        &[("KEYHOLE_COOKIE_CROSS_SITE_ALLOW", "https://partner.example")],
+        "",
+    );
+    let link = exchange_link(&partner, "/protected/u1/", "/protected/u1/a.png", |_| {});
+    let from = |referer: &str| {
+        partner.request(
+            "GET",
+            link.as_bytes(),
+            &format!("Sec-Fetch-Site: cross-site\r\nReferer: {referer}\r\n"),
+        )
+    };
+    assert_eq!(from("https://partner.example/mail").status, 303);
+    assert_eq!(from("https://partner.example.evil/").status, 403);
+}
+
+/// docs/cookies.md: whitespace around the cookie's name and value is trimmed, through
+/// nginx as in `cookie::find`.
+#[test]
+fn a_cookie_name_with_surrounding_whitespace_is_the_cookie() {
+    let env = env();
+    let good = value(&env, &grant("/protected/u1/", now().plus(600), "s1"));
+    let padded = format!("theme=dark;  __Host-keyhole\t= {good} ; b=1");
+    assert_eq!(with_cookie(&env, "/protected/u1/a.png", &padded).body, A);
+    let twice = format!("__Host-keyhole={good}; __Host-keyhole ={good}");
+    assert_denied(
+        &env,
+        &with_cookie(&env, "/protected/u1/a.png", &twice),
+        "duplicate-cookie",
+    );
 }

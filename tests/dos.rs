@@ -735,7 +735,11 @@ fn random_cookie(rng: &mut Rng, now: u64) -> String {
         let scope = format!("/{}/", rng.word(30));
         let sid = rng.word(64);
         let sig = rng.text(KID_CHARS, 42) + &rng.text(b"AQgw", 1);
-        format!("1.k1.{}.{}.{sid}.{sig}", b64(scope.as_bytes()), now + 600)
+        format!(
+            "2.k1.{}.{}.{sid}..R0VULEhFQUQ.{sig}",
+            b64(scope.as_bytes()),
+            now + 600
+        )
     }
 }
 

@@ -168,11 +168,11 @@ fn signed_url() -> String {
 
 fn session_cookie(sid: &str) -> String {
     let keys = KeyRing::parse(KEY_LINE).unwrap();
-    let grant = CookieGrant {
-        scope: Scope::parse(b"/protected/").unwrap(),
-        exp: now().plus(600),
-        sid: Some(SessionId::parse(sid).unwrap()),
-    };
+    let grant = CookieGrant::new(
+        Scope::parse(b"/protected/").unwrap(),
+        now().plus(600),
+        Some(SessionId::parse(sid).unwrap()),
+    );
     cookie::sign(&grant, keys.signing_key())
 }
 

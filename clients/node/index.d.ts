@@ -61,6 +61,10 @@ export interface CookieOptions {
   now?: number;
   /** Session id, 1-64 of `A-Z a-z 0-9 _ -`; `""` for none; default a fresh random id. */
   sid?: string;
+  /** Client address or network in canonical form (`203.0.113.7`, `10.0.0.0/8`); `""` (default): any client. */
+  ip?: string;
+  /** The methods the cookie opens files for: `GET,HEAD` (default), `GET` or `HEAD`. */
+  methods?: "GET,HEAD" | "GET" | "HEAD";
   /** `SameSite`: `Lax` (default) or `Strict`. */
   sameSite?: "Lax" | "Strict";
   /** The cookie name (`KEYHOLE_COOKIE_NAME`); default `__Host-keyhole`. */
@@ -68,7 +72,7 @@ export interface CookieOptions {
 }
 
 export interface CookieGrant {
-  /** The cookie value, `1.<kid>.<scope>.<exp>.<sid>.<sig>`. */
+  /** The cookie value, `2.<kid>.<scope>.<exp>.<sid>.<ip>.<methods>.<sig>` (format v2). */
   value: string;
   /** The whole `Set-Cookie` header value. */
   setCookie: string;
@@ -86,7 +90,14 @@ export interface CookieGrant {
 export function signCookie(keys: string, scope: string, options: CookieOptions): CookieGrant;
 
 /** The exact text HMAC-SHA256 covers for a cookie grant. */
-export function cookieStringToSign(kid: string, scope: string, exp: number, sid?: string): string;
+export function cookieStringToSign(
+  kid: string,
+  scope: string,
+  exp: number,
+  sid?: string,
+  ip?: string,
+  methods?: string,
+): string;
 
 export interface JwtOptions {
   /** Lifetime in seconds; default 300 (keyhole's default KEYHOLE_JWT_MAX_LIFETIME). */

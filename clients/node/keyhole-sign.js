@@ -13,6 +13,7 @@
 //                   [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
 //   keyhole-sign.js --vectors tests/vectors/signed-urls.json
 //   keyhole-sign.js --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+//                   [--ip IP] [--methods GET,HEAD|GET|HEAD]
 //                   [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
 //   keyhole-sign.js --cookie-vectors tests/vectors/cookies.json
 //   keyhole-sign.js --jwt [--ttl N] [--now N] [--scope S] [--once] [--methods M]
@@ -283,20 +284,22 @@ function checkVectors(fileName) {
   return failures;
 }
 
-// --- Cookie grants (docs/cookies.md) ------------------------------------------------
+// --- Cookie grants, format v2 (docs/cookies.md) ------------------------------------
 
 const COOKIE_NAME = "__Host-keyhole";
+const COOKIE_METHODS = ["GET,HEAD", "GET", "HEAD"];
 const SID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_COOKIE_VALUE = 1024;
 
-/** The exact text HMAC-SHA256 covers for a cookie grant (five lines). */
-function cookieStringToSign(kid, scope, exp, sid = "") {
-  return ["keyhole-cookie-v1", `kid:${kid}`, `scope:${scope}`, `exp:${exp}`, `sid:${sid}`].join("\n");
+/** The exact text HMAC-SHA256 covers for a cookie grant (seven lines). */
+function cookieStringToSign(kid, scope, exp, sid = "", ip = "", methods = "GET,HEAD") {
+  return ["keyhole-cookie-v2", `kid:${kid}`, `scope:${scope}`, `exp:${exp}`, `sid:${sid}`,
+    `ip:${ip}`, `methods:${methods}`].join("\n");
 }
 
 function cookie(keys, scope, options = {}) {
   const { kid, secret } = signingKey(keys);
-  const { ttl, sameSite = "Lax", name = COOKIE_NAME } = options;
+  const { ttl, ip = "", methods = "GET,HEAD", sameSite = "Lax", name = COOKIE_NAME } = options;
   let { exp, now, sid } = options;
   if ((exp == null) === (ttl == null)) throw new SignError("give exactly one of exp or ttl");
   now = timestamp(now ?? Math.floor(Date.now() / 1000), "now");
@@ -307,13 +310,17 @@ function cookie(keys, scope, options = {}) {
   if (sid !== "" && !SID.test(sid)) {
     throw new SignError(`sid ${JSON.stringify(sid)} must be 1-64 of A-Z a-z 0-9 _ -`);
   }
+  if (ip !== "") checkIp(ip);
+  if (!COOKIE_METHODS.includes(methods)) {
+    throw new SignError(`methods must be GET,HEAD, GET or HEAD, not ${JSON.stringify(methods)}`);
+  }
   if (sameSite !== "Lax" && sameSite !== "Strict") {
     throw new SignError(`sameSite must be Lax or Strict, not ${sameSite}`);
   }
-  const text = cookieStringToSign(kid, scope, exp, sid);
+  const text = cookieStringToSign(kid, scope, exp, sid, ip, methods);
   const signature = crypto.createHmac("sha256", secret).update(text, "utf8").digest("base64url");
-  const encodedScope = Buffer.from(scope, "utf8").toString("base64url");
-  const value = `1.${kid}.${encodedScope}.${exp}.${sid}.${signature}`;
+  const b64 = (s) => Buffer.from(s, "utf8").toString("base64url");
+  const value = ["2", kid, b64(scope), exp, sid, b64(ip), b64(methods), signature].join(".");
   if (value.length > MAX_COOKIE_VALUE) {
     throw new SignError(`the cookie value would be longer than ${MAX_COOKIE_VALUE} bytes`);
   }
@@ -329,7 +336,8 @@ function cookie(keys, scope, options = {}) {
  * keys: "kid:secret" (or a KEYHOLE_KEYS list; the first key signs).
  * options: exp (Unix seconds) or ttl (seconds from `now`, default the clock; Max-Age is
  * exp - now), sid (1-64 of A-Z a-z 0-9 _ -; "" for none; default a fresh random 128-bit
- * id), sameSite ("Lax" default, or "Strict").
+ * id), ip (client address or network in canonical form; "" default: any client),
+ * methods ("GET,HEAD" default, "GET" or "HEAD"), sameSite ("Lax" default, or "Strict").
  */
 function signCookie(keys, scope, options) {
   return cookie(keys, scope, options).grant;
@@ -340,8 +348,9 @@ function checkCookieVectors(fileName) {
   const keys = `${vectors.key.kid}:${vectors.key.secret}`;
   let failures = 0;
   for (const c of vectors.signing) {
-    const { scope, exp, sid, same_site: sameSite, max_age: maxAge } = c.input;
-    const { grant, text } = cookie(keys, scope, { exp, sid, sameSite, now: vectors.now, name: vectors.name });
+    const { scope, exp, sid, ip, methods, same_site: sameSite, max_age: maxAge } = c.input;
+    const { grant, text } = cookie(keys, scope,
+      { exp, sid, ip, methods, sameSite, now: vectors.now, name: vectors.name });
     const ok = grant.value === c.value && grant.setCookie === c.set_cookie &&
       text === c.string_to_sign && grant.maxAge === maxAge;
     if (!ok) failures += 1;
@@ -450,7 +459,8 @@ function parseArguments(argv, names, flags, numbers) {
 
 function cookieMain(argv) {
   const { options, given, positional } = parseArguments(
-    argv, ["exp", "ttl", "now", "sid", "same-site"], ["no-sid", "value", "string-to-sign"],
+    argv, ["exp", "ttl", "now", "sid", "ip", "methods", "same-site"],
+    ["no-sid", "value", "string-to-sign"],
     ["exp", "ttl", "now"]);
   if (positional.length !== 1) throw new SignError("give exactly one SCOPE (decoded, ending in `/`)");
   if (given.has("no-sid")) {
@@ -459,6 +469,7 @@ function cookieMain(argv) {
   }
   const { grant, text } = cookie(process.env.KEYHOLE_KEYS, positional[0], {
     exp: options.exp, ttl: options.ttl, now: options.now, sid: options.sid,
+    ip: options.ip ?? "", methods: options.methods ?? "GET,HEAD",
     sameSite: options["same-site"] ?? "Lax",
   });
   console.log(given.has("string-to-sign") ? text : given.has("value") ? grant.value : grant.setCookie);

@@ -14,6 +14,7 @@
 //                       [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
 //   php KeyholeSign.php --vectors tests/vectors/signed-urls.json
 //   php KeyholeSign.php --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+//                       [--ip IP] [--methods GET,HEAD|GET|HEAD]
 //                       [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
 //   php KeyholeSign.php --cookie-vectors tests/vectors/cookies.json
 
@@ -330,10 +331,19 @@ final class KeyholeSign
     /** The command line; returns the exit code. */
     public const COOKIE_NAME = '__Host-keyhole';
 
-    /** The exact text HMAC-SHA256 covers for a cookie grant (five lines). */
-    public static function cookieStringToSign(string $kid, string $scope, int $exp, string $sid = ''): string
-    {
-        return implode("\n", ['keyhole-cookie-v1', "kid:$kid", "scope:$scope", "exp:$exp", "sid:$sid"]);
+    /** The exact text HMAC-SHA256 covers for a cookie grant, format v2 (seven lines). */
+    public static function cookieStringToSign(
+        string $kid,
+        string $scope,
+        int $exp,
+        string $sid = '',
+        string $ip = '',
+        string $methods = 'GET,HEAD'
+    ): string {
+        return implode("\n", [
+            'keyhole-cookie-v2', "kid:$kid", "scope:$scope", "exp:$exp", "sid:$sid", "ip:$ip",
+            "methods:$methods",
+        ]);
     }
 
     /**
@@ -343,7 +353,9 @@ final class KeyholeSign
      * $keys: "kid:secret" (or a KEYHOLE_KEYS list; the first key signs).
      * $options: 'exp' (Unix seconds) or 'ttl' (seconds from 'now', default the clock;
      * Max-Age is exp - now), 'sid' (1-64 of A-Z a-z 0-9 _ -; '' for none; default a
-     * fresh random 128-bit id), 'sameSite' ('Lax' default, or 'Strict').
+     * fresh random 128-bit id), 'ip' (client address or network in canonical form; ''
+     * default: any client), 'methods' ('GET,HEAD' default, 'GET' or 'HEAD'), 'sameSite'
+     * ('Lax' default, or 'Strict').
      */
     public static function signCookie(string $keys, string $scope, array $options): array
     {
@@ -369,13 +381,24 @@ final class KeyholeSign
         if ($sid !== '' && !preg_match('/^[A-Za-z0-9_-]{1,64}$/D', $sid)) {
             throw new KeyholeSignError("sid $sid must be 1-64 of A-Z a-z 0-9 _ -");
         }
+        $ip = $o['ip'] ?? '';
+        if ($ip !== '') {
+            self::checkIp($ip);
+        }
+        $methods = $o['methods'] ?? 'GET,HEAD';
+        if (!in_array($methods, ['GET,HEAD', 'GET', 'HEAD'], true)) {
+            throw new KeyholeSignError("methods must be GET,HEAD, GET or HEAD, not '$methods'");
+        }
         $sameSite = $o['sameSite'] ?? 'Lax';
         if ($sameSite !== 'Lax' && $sameSite !== 'Strict') {
             throw new KeyholeSignError("sameSite must be Lax or Strict, not $sameSite");
         }
-        $text = self::cookieStringToSign($kid, $scope, $exp, $sid);
+        $text = self::cookieStringToSign($kid, $scope, $exp, $sid, $ip, $methods);
         $signature = self::base64url(hash_hmac('sha256', $text, $secret, true));
-        $value = "1.$kid." . self::base64url($scope) . ".$exp.$sid.$signature";
+        $value = implode('.', [
+            '2', $kid, self::base64url($scope), (string) $exp, $sid, self::base64url($ip),
+            self::base64url($methods), $signature,
+        ]);
         if (strlen($value) > 1024) {
             throw new KeyholeSignError('the cookie value would be longer than 1024 bytes');
         }
@@ -401,7 +424,8 @@ final class KeyholeSign
         foreach ($vectors['signing'] as $case) {
             $in = $case['input'];
             [$grant, $text] = self::cookie($keys, $in['scope'], [
-                'exp' => $in['exp'], 'sid' => $in['sid'], 'sameSite' => $in['same_site'],
+                'exp' => $in['exp'], 'sid' => $in['sid'], 'ip' => $in['ip'],
+                'methods' => $in['methods'], 'sameSite' => $in['same_site'],
                 'now' => $vectors['now'], 'name' => $vectors['name'],
             ]);
             $ok = $grant['value'] === $case['value'] && $grant['setCookie'] === $case['set_cookie']
@@ -420,7 +444,10 @@ final class KeyholeSign
         $options = [];
         $flags = [];
         $positional = [];
-        $keys = ['exp' => 'exp', 'ttl' => 'ttl', 'now' => 'now', 'sid' => 'sid', 'same-site' => 'sameSite'];
+        $keys = [
+            'exp' => 'exp', 'ttl' => 'ttl', 'now' => 'now', 'sid' => 'sid', 'ip' => 'ip',
+            'methods' => 'methods', 'same-site' => 'sameSite',
+        ];
         for ($i = 0; $i < count($argv); $i++) {
             $name = strncmp($argv[$i], '--', 2) === 0 ? substr($argv[$i], 2) : null;
             if (in_array($name, ['no-sid', 'value', 'string-to-sign'], true)) {

@@ -13,6 +13,7 @@ Command line (the key comes from KEYHOLE_KEYS, first entry signs):
                     [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
     keyhole_sign.py --vectors tests/vectors/signed-urls.json
     keyhole_sign.py --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+                    [--ip IP] [--methods GET,HEAD|GET|HEAD]
                     [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
     keyhole_sign.py --cookie-vectors tests/vectors/cookies.json
     keyhole_sign.py --jwt [--ttl N] [--now N] [--scope S] [--once] [--methods M]
@@ -259,9 +260,10 @@ def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query):
     return url, text
 
 
-# --- Cookie grants (docs/cookies.md) -------------------------------------------------
+# --- Cookie grants, format v2 (docs/cookies.md) -------------------------------------
 
 COOKIE_NAME = "__Host-keyhole"
+_COOKIE_METHODS = ("GET,HEAD", "GET", "HEAD")
 _SID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _MAX_COOKIE_VALUE = 1024
 
@@ -275,14 +277,14 @@ def _b64url(data):
     return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
 
 
-def cookie_string_to_sign(kid, scope, exp, sid=""):
-    """The exact text HMAC-SHA256 covers for a cookie grant (five lines)."""
-    return "\n".join(["keyhole-cookie-v1", f"kid:{kid}", f"scope:{scope}", f"exp:{exp}",
-                      f"sid:{sid}"])
+def cookie_string_to_sign(kid, scope, exp, sid="", ip="", methods="GET,HEAD"):
+    """The exact text HMAC-SHA256 covers for a cookie grant (seven lines)."""
+    return "\n".join(["keyhole-cookie-v2", f"kid:{kid}", f"scope:{scope}", f"exp:{exp}",
+                      f"sid:{sid}", f"ip:{ip}", f"methods:{methods}"])
 
 
-def sign_cookie(keys, scope, *, exp=None, ttl=None, now=None, sid=None, same_site="Lax",
-                name=COOKIE_NAME):
+def sign_cookie(keys, scope, *, exp=None, ttl=None, now=None, sid=None, ip="",
+                methods="GET,HEAD", same_site="Lax", name=COOKIE_NAME):
     """Signs a cookie grant for every file below the decoded `scope` (ending in `/`).
 
     keys:      "kid:secret" (or a KEYHOLE_KEYS list; the first key signs)
@@ -291,12 +293,16 @@ def sign_cookie(keys, scope, *, exp=None, ttl=None, now=None, sid=None, same_sit
                KEYHOLE_COOKIE_MAX_LIFETIME, 24 h by default)
     sid:       session id (1-64 of A-Z a-z 0-9 _ -), "" for none, None for a fresh
                random one (128 bits)
+    ip:        client address or network in canonical form ("203.0.113.7",
+               "10.0.0.0/8"), "" (default) for any client
+    methods:   "GET,HEAD" (default), "GET" or "HEAD": a cookie never opens files for
+               other methods
     same_site: "Lax" (default) or "Strict"
     """
-    return _sign_cookie(keys, scope, exp, ttl, now, sid, same_site, name)[0]
+    return _sign_cookie(keys, scope, exp, ttl, now, sid, ip, methods, same_site, name)[0]
 
 
-def _sign_cookie(keys, scope, exp, ttl, now, sid, same_site, name):
+def _sign_cookie(keys, scope, exp, ttl, now, sid, ip, methods, same_site, name):
     kid, secret = signing_key(keys)
     if (exp is None) == (ttl is None):
         raise SignError("give exactly one of exp or ttl")
@@ -309,11 +315,17 @@ def _sign_cookie(keys, scope, exp, ttl, now, sid, same_site, name):
         sid = _b64url(secrets.token_bytes(16))
     if sid != "" and not _SID.match(sid):
         raise SignError(f"sid {sid!r} must be 1-64 of A-Z a-z 0-9 _ -")
+    if ip:
+        _check_ip(ip)
+    if methods not in _COOKIE_METHODS:
+        raise SignError(f"methods must be GET,HEAD, GET or HEAD, not {methods!r}")
     if same_site not in ("Lax", "Strict"):
         raise SignError(f"same_site must be Lax or Strict, not {same_site!r}")
-    text = cookie_string_to_sign(kid, scope, exp, sid)
+    text = cookie_string_to_sign(kid, scope, exp, sid, ip, methods)
     signature = _b64url(hmac.new(secret, text.encode("utf-8"), hashlib.sha256).digest())
-    value = f"1.{kid}.{_b64url(scope.encode('utf-8'))}.{exp}.{sid}.{signature}"
+    fields = [_b64url(scope.encode("utf-8")), str(exp), sid, _b64url(ip.encode("ascii")),
+              _b64url(methods.encode("ascii"))]
+    value = ".".join(["2", kid, *fields, signature])
     if len(value) > _MAX_COOKIE_VALUE:
         raise SignError(f"the cookie value would be longer than {_MAX_COOKIE_VALUE} bytes")
     max_age = exp - now
@@ -423,7 +435,8 @@ def _check_cookie_vectors(file_name):
     for case in vectors["signing"]:
         given = case["input"]
         grant, text = _sign_cookie(keys, given["scope"], given["exp"], None, vectors["now"],
-                                   given["sid"], given["same_site"], vectors["name"])
+                                   given["sid"], given["ip"], given["methods"],
+                                   given["same_site"], vectors["name"])
         ok = (grant.value == case["value"] and grant.set_cookie == case["set_cookie"]
               and text == case["string_to_sign"] and grant.max_age == given["max_age"])
         failures += not ok
@@ -456,7 +469,7 @@ def _arguments(argv, options, flags, numbers):
 
 def _cookie_main(argv):
     options = {"--exp": "exp", "--ttl": "ttl", "--now": "now", "--sid": "sid",
-               "--same-site": "same_site"}
+               "--ip": "ip", "--methods": "methods", "--same-site": "same_site"}
     values, given, positional = _arguments(
         argv, options, {"--no-sid", "--value", "--string-to-sign"}, {"exp", "ttl", "now"})
     if len(positional) != 1:
@@ -467,6 +480,8 @@ def _cookie_main(argv):
         values["sid"] = ""
     grant, text = _sign_cookie(os.environ.get("KEYHOLE_KEYS", ""), positional[0],
                                values["exp"], values["ttl"], values["now"], values["sid"],
+                               values["ip"] or "",
+                               "GET,HEAD" if values["methods"] is None else values["methods"],
                                values["same_site"] or "Lax", COOKIE_NAME)
     if "--string-to-sign" in given:
         print(text)

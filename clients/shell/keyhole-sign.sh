@@ -8,11 +8,13 @@
 # Usage: keyhole-sign.sh [--exp N | --ttl N [--window N] [--now N]] [--nbf N]
 #          [--scope S] [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
 #        keyhole-sign.sh --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
-#          [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
+#          [--ip IP] [--methods GET,HEAD|GET|HEAD] [--same-site Lax|Strict]
+#          [--value | --string-to-sign] SCOPE
 #
-# --cookie signs a cookie grant (docs/cookies.md) for every file below SCOPE and prints
-# the Set-Cookie header value (Max-Age = exp - now); the session id is random unless
-# --sid or --no-sid is given.
+# --cookie signs a cookie grant (format v2, docs/cookies.md) for every file below SCOPE
+# and prints the Set-Cookie header value (Max-Age = exp - now); the session id is random
+# unless --sid or --no-sid is given; --ip binds it to a client address or network;
+# --methods narrows it to GET or HEAD (default GET,HEAD).
 #
 # --ip is an address or network in canonical text, signed as written (127.0.0.1/32 and
 # 127.0.0.1 are both accepted, and signed differently).
@@ -220,7 +222,7 @@ check_methods() {
 }
 
 exp='' ttl='' window='' now='' nbf='' scope='' ip='' methods='' query='' bind=0 show_text=0
-mode=url sid='' no_sid=0 same_site=Lax show_value=0
+mode=url sid='' no_sid=0 same_site=Lax show_value=0 cookie_methods=GET,HEAD
 if [ "${1:-}" = --cookie ]; then
     mode=cookie
     shift
@@ -229,7 +231,7 @@ if [ "${1:-}" = --cookie ]; then
             --string-to-sign) show_text=1; shift; continue ;;
             --value) show_value=1; shift; continue ;;
             --no-sid) no_sid=1; shift; continue ;;
-            --exp | --ttl | --now | --sid | --same-site)
+            --exp | --ttl | --now | --sid | --ip | --methods | --same-site)
                 [ $# -ge 2 ] || die "$1 needs a value" ;;
             --*) die "unknown option $1" ;;
             *) break ;;
@@ -239,6 +241,8 @@ if [ "${1:-}" = --cookie ]; then
             --ttl) ttl=$2 ;;
             --now) now=$2 ;;
             --sid) sid=$2; [ -n "$sid" ] || die "--sid needs an id; use --no-sid for none" ;;
+            --ip) ip=$2; [ -n "$ip" ] || die "--ip needs an address or network; leave it out for any client" ;;
+            --methods) cookie_methods=$2 ;;
             --same-site) same_site=$2 ;;
         esac
         shift 2
@@ -319,14 +323,23 @@ if [ "$mode" = cookie ]; then
     fi
     case $sid in *[!A-Za-z0-9_-]*) die "sid '$sid' must be 1-64 of A-Z a-z 0-9 _ -" ;; esac
     [ "${#sid}" -le 64 ] || die "sid '$sid' must be 1-64 of A-Z a-z 0-9 _ -"
+    [ -z "$ip" ] || check_ip "$ip"
+    case $cookie_methods in
+        GET,HEAD | GET | HEAD) ;;
+        *) die "--methods must be GET,HEAD, GET or HEAD, not '$cookie_methods'" ;;
+    esac
     case $same_site in Lax | Strict) ;; *) die "--same-site must be Lax or Strict" ;; esac
-    text="keyhole-cookie-v1${nl}kid:$kid${nl}scope:$path${nl}exp:$exp${nl}sid:$sid"
+    text="keyhole-cookie-v2${nl}kid:$kid${nl}scope:$path${nl}exp:$exp${nl}sid:$sid"
+    text="$text${nl}ip:$ip${nl}methods:$cookie_methods"
     if [ "$show_text" = 1 ]; then
         printf '%s\n' "$text"
         exit 0
     fi
     sig=$(hmac_sha256 "$text")
-    value="1.$kid.$(printf '%s' "$path" | base64url).$exp.$sid.$sig"
+    encoded_scope=$(printf '%s' "$path" | base64url)
+    encoded_ip=$(printf '%s' "$ip" | base64url)
+    encoded_methods=$(printf '%s' "$cookie_methods" | base64url)
+    value="2.$kid.$encoded_scope.$exp.$sid.$encoded_ip.$encoded_methods.$sig"
     [ "${#value}" -le 1024 ] || die "the cookie value would be longer than 1024 bytes"
     if [ "$show_value" = 1 ]; then
         printf '%s\n' "$value"

@@ -184,11 +184,14 @@ pub enum Deny {
     ScopeRequired,
     /// The exchange's `return_to` is not a same-origin path inside the granted scope.
     BadReturnTo,
+    /// The exchange was given a credential with a binding a cookie cannot carry (a
+    /// bound query, `kh_q=1`).
+    NotExchangeable,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 43] = [
+    pub const ALL: [Deny; 44] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -232,6 +235,7 @@ impl Deny {
         Deny::Revoked,
         Deny::ScopeRequired,
         Deny::BadReturnTo,
+        Deny::NotExchangeable,
     ];
 
     /// The stable reason code.
@@ -280,6 +284,7 @@ impl Deny {
             Deny::Revoked => "revoked",
             Deny::ScopeRequired => "scope-required",
             Deny::BadReturnTo => "bad-return-to",
+            Deny::NotExchangeable => "not-exchangeable",
         }
     }
 }

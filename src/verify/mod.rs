@@ -46,6 +46,22 @@ pub struct Exchange {
     pub scope: String,
 }
 
+/// What an exchanged credential grants and is bound to, before it becomes a cookie.
+struct Bound {
+    /// The prefix.
+    scope: crate::canonical::Scope,
+    /// The credential's expiry.
+    exp: UnixTime,
+    /// Its address binding, carried into the cookie.
+    ip: Option<signed_url::IpBinding>,
+    /// Its methods, narrowed to GET and HEAD for the cookie.
+    methods: signed_url::Methods,
+    /// A JWT's use limit: the exchange spends one use.
+    uses: Option<jwt::Uses>,
+    /// A JWT's revocations, checked before the cookie is made.
+    token: Option<jwt::Revocation>,
+}
+
 /// A stateless verdict that still needs the replay store before it is an allow.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allowance {
@@ -192,7 +208,7 @@ impl Authorizer {
             .check_site(request.fetch_site, request.referer)?;
         let signed = cookie::SignedCookie::parse(&value)?;
         let grant = signed.verify(
-            &request.path,
+            request,
             &self.keys,
             &self.policy,
             self.cookies.max_lifetime,
@@ -281,46 +297,74 @@ impl Authorizer {
 
     /// The cookie exchange: a valid scope credential in the URL (a scope-signed URL or
     /// a scope JWT) and a `return_to` inside its scope give a signed cookie for that
-    /// scope with a fresh session id, living no longer than the credential.
+    /// scope with a fresh session id, living no longer than the credential, bound to
+    /// the credential's address and to its methods narrowed to `GET` and `HEAD`: a
+    /// credential never leaves the exchange with more power than it entered with.
+    /// Cross-site navigations are refused as cookie use is (login CSRF).
     pub async fn exchange(
         &self,
         request: &AuthRequest<'_>,
         now: UnixTime,
     ) -> Result<Exchange, Deny> {
+        // Login CSRF: another site must not make the browser trade the attacker's
+        // grant for a cookie that replaces the victim's.
+        self.cookies
+            .check_site(request.fetch_site, request.referer)?;
         let (signed, jwt) = self.url_credentials(request);
-        let (scope, exp, uses, token) = match (signed, jwt) {
+        let bound = match (signed, jwt) {
             (true, Some(_)) => return Err(Deny::AmbiguousCredential),
             (true, None) => {
                 let url = signed_url::SignedUrl::parse(&request.params)?;
                 let (scope, exp) =
                     url.verify_scope_grant(request, &self.keys, &self.policy, now)?;
-                (scope, exp, None, None)
+                // A bound query cannot follow the cookie to clean URLs.
+                if url.bound_query.is_some() {
+                    return Err(Deny::NotExchangeable);
+                }
+                Bound {
+                    scope,
+                    exp,
+                    ip: url.ip,
+                    methods: url.methods,
+                    uses: None,
+                    token: None,
+                }
             }
             (false, Some(jwt)) => {
                 let grant = jwt.verify_scope_grant(request, now)?;
-                let scope = grant.scope.ok_or(Deny::ScopeRequired)?;
-                (scope, grant.exp, grant.uses, Some(grant.revocation))
+                Bound {
+                    scope: grant.scope.ok_or(Deny::ScopeRequired)?,
+                    exp: grant.exp,
+                    ip: grant.ip,
+                    methods: grant.methods,
+                    uses: grant.uses,
+                    token: Some(grant.revocation),
+                }
             }
             (false, None) => return Err(Deny::MissingCredential),
         };
-        let location = return_to(&request.params, &scope)?;
-        if let Some(token) = &token {
+        let methods =
+            cookie::CookieMethods::narrowed(&bound.methods).ok_or(Deny::MethodNotAllowed)?;
+        let location = return_to(&request.params, &bound.scope)?;
+        if let Some(token) = &bound.token {
             self.check_token_revocation(token).await?;
         }
-        if let Some(uses) = &uses {
+        if let Some(uses) = &bound.uses {
             self.consume(uses).await?;
         }
-        let exp = exp.min(now.plus(self.cookies.max_lifetime));
+        let exp = bound.exp.min(now.plus(self.cookies.max_lifetime));
         let max_age = exp.0.saturating_sub(now.0);
         if max_age == 0 {
             return Err(Deny::Expired);
         }
         let sid = cookie::SessionId::generate().map_err(|_| Deny::StoreUnavailable)?;
-        let (sid_text, scope_text) = (sid.as_str().to_owned(), scope.as_str().to_owned());
+        let (sid_text, scope_text) = (sid.as_str().to_owned(), bound.scope.as_str().to_owned());
         let grant = cookie::CookieGrant {
-            scope,
+            scope: bound.scope,
             exp,
             sid: Some(sid),
+            ip: bound.ip,
+            methods,
         };
         let value = cookie::sign(&grant, self.keys.signing_key());
         Ok(Exchange {
@@ -576,6 +620,170 @@ mod tests {
 
     fn authorizer_with_down_store() -> Authorizer {
         authorizer(Arc::new(DownStore))
+    }
+
+    /// Runs the exchange for `target` (`/_keyhole/session?…`) and parses the cookie it
+    /// sets back into its grant.
+    async fn exchange_grant(
+        authorizer: &Authorizer,
+        target: &str,
+        method: &str,
+        ip: &str,
+        fetch_site: Option<&[u8]>,
+    ) -> Result<cookie::CookieGrant, Deny> {
+        use crate::request::HeaderField;
+        let headers = NginxHeaders {
+            fetch_site: fetch_site.map_or(HeaderField::Missing, HeaderField::One),
+            ..NginxHeaders::new(target.as_bytes(), method.as_bytes(), ip.as_bytes())
+        };
+        let request = headers.parse()?;
+        let exchange = authorizer.exchange(&request, NOW).await?;
+        let value = exchange
+            .set_cookie
+            .strip_prefix("__Host-keyhole=")
+            .and_then(|rest| rest.split(';').next())
+            .unwrap()
+            .to_owned();
+        Ok(cookie::SignedCookie::parse(&value).unwrap().grant)
+    }
+
+    fn scope_url(adjust: impl FnOnce(&mut signed_url::UrlGrant)) -> String {
+        let mut grant =
+            signed_url::UrlGrant::new(CanonicalPath::parse(b"/u1/a.jpg").unwrap(), NOW.plus(600));
+        grant.scope = Some(crate::canonical::Scope::parse(b"/u1/").unwrap());
+        adjust(&mut grant);
+        let keys = KeyRing::parse(&format!("k1:{SECRET}")).unwrap();
+        let url = signed_url::sign(&grant, keys.signing_key()).unwrap();
+        let query = url.split_once('?').unwrap().1;
+        format!("/_keyhole/session?{query}")
+    }
+
+    /// Regression (attack run): the exchange dropped the address and method bindings.
+    #[tokio::test]
+    async fn the_exchange_carries_address_and_method_bindings_into_the_cookie() {
+        let authorizer = authorizer(Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW)))));
+        let run = |target: String, method: &'static str, ip: &'static str| {
+            let authorizer = authorizer.clone();
+            async move { exchange_grant(&authorizer, &target, method, ip, None).await }
+        };
+        let plain = run(scope_url(|_| {}), "GET", "10.1.2.3").await.unwrap();
+        assert_eq!(
+            (plain.ip, plain.methods),
+            (None, cookie::CookieMethods::GetHead)
+        );
+
+        let bound =
+            scope_url(|g| g.ip = Some(signed_url::IpBinding::parse("10.1.0.0/16").unwrap()));
+        let grant = run(bound.clone(), "GET", "10.1.2.3").await.unwrap();
+        assert_eq!(
+            grant.ip.map(|ip| ip.to_string()).as_deref(),
+            Some("10.1.0.0/16")
+        );
+        assert_eq!(run(bound, "GET", "10.2.0.1").await, Err(Deny::IpMismatch));
+
+        let head = scope_url(|g| g.methods = Some(signed_url::Methods::parse("HEAD").unwrap()));
+        let grant = run(head.clone(), "HEAD", "10.1.2.3").await.unwrap();
+        assert_eq!(grant.methods, cookie::CookieMethods::Head);
+        assert_eq!(
+            run(head, "GET", "10.1.2.3").await,
+            Err(Deny::MethodNotAllowed)
+        );
+
+        let wide = scope_url(|g| g.methods = Some(signed_url::Methods::parse("PUT,GET").unwrap()));
+        let grant = run(wide.clone(), "PUT", "10.1.2.3").await.unwrap();
+        assert_eq!(grant.methods, cookie::CookieMethods::Get);
+
+        // No GET or HEAD at all: nothing to carry, the exchange refuses.
+        let post = scope_url(|g| g.methods = Some(signed_url::Methods::parse("POST").unwrap()));
+        assert_eq!(
+            run(post, "POST", "10.1.2.3").await,
+            Err(Deny::MethodNotAllowed)
+        );
+
+        // A bound query cannot be carried: refused rather than dropped.
+        let query = scope_url(|g| g.query = Some("w=100".into()));
+        assert_eq!(
+            run(query, "GET", "10.1.2.3").await,
+            Err(Deny::NotExchangeable)
+        );
+
+        // Not yet valid: refused (the cookie would otherwise start early).
+        let later = scope_url(|g| g.nbf = Some(NOW.plus(300)));
+        assert_eq!(run(later, "GET", "10.1.2.3").await, Err(Deny::NotYetValid));
+    }
+
+    #[tokio::test]
+    async fn a_scope_jwt_keeps_its_bindings_through_the_exchange() {
+        let authorizer = authorizer(Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW)))));
+        let secret = crate::keys::Secret::from_base64url(SECRET).unwrap();
+        let mint = |claims: serde_json::Value| {
+            let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+            header.typ = Some(jwt::TOKEN_TYPE.into());
+            header.kid = Some("j1".into());
+            let token =
+                jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret.expose()))
+                    .unwrap();
+            format!("/_keyhole/session?token={token}")
+        };
+        let claims = |extra: serde_json::Value| {
+            let mut claims = serde_json::json!({
+                "aud": "keyhole", "iat": NOW.0, "exp": NOW.0 + 120, "kh_scope": "/u1/"
+            });
+            claims
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            claims
+        };
+        let target = mint(claims(
+            serde_json::json!({"kh_ip": "2001:db8::/32", "kh_m": "HEAD"}),
+        ));
+        let grant = exchange_grant(&authorizer, &target, "HEAD", "2001:db8::1", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            grant.ip.map(|ip| ip.to_string()).as_deref(),
+            Some("2001:db8::/32")
+        );
+        assert_eq!(grant.methods, cookie::CookieMethods::Head);
+        assert_eq!(grant.exp, NOW.plus(120));
+        let target = mint(claims(serde_json::json!({"kh_m": "DELETE"})));
+        assert_eq!(
+            exchange_grant(&authorizer, &target, "DELETE", "192.0.2.1", None).await,
+            Err(Deny::MethodNotAllowed)
+        );
+    }
+
+    /// Login CSRF: a cross-site navigation cannot trade a grant for a cookie.
+    #[tokio::test]
+    async fn the_exchange_refuses_cross_site_navigations() {
+        let authorizer = authorizer(Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW)))));
+        for site in [&b"cross-site"[..], b"bogus"] {
+            assert_eq!(
+                exchange_grant(
+                    &authorizer,
+                    &scope_url(|_| {}),
+                    "GET",
+                    "10.0.0.1",
+                    Some(site)
+                )
+                .await,
+                Err(Deny::CrossSite)
+            );
+        }
+        for site in [&b"same-origin"[..], b"same-site", b"none"] {
+            assert!(
+                exchange_grant(
+                    &authorizer,
+                    &scope_url(|_| {}),
+                    "GET",
+                    "10.0.0.1",
+                    Some(site)
+                )
+                .await
+                .is_ok()
+            );
+        }
     }
 
     #[tokio::test]

@@ -26,13 +26,15 @@ type CookieOptions struct {
 	Now         time.Time     // zero means time.Now()
 	SessionID   string        // 1-64 of A-Z a-z 0-9 _ -; empty: a fresh random id (128 bits)
 	NoSessionID bool          // sign without a session id (it cannot be revoked alone)
+	IP          string        // client address or network in canonical form; empty: any client
+	Methods     string        // "GET,HEAD", "GET" or "HEAD"; empty means "GET,HEAD"
 	Strict      bool          // SameSite=Strict instead of Lax
 	Name        string        // cookie name; empty means CookieName
 }
 
 // Cookie is a signed cookie grant.
 type Cookie struct {
-	Value        string // the cookie's value: 1.<kid>.<scope>.<exp>.<sid>.<sig>
+	Value        string // the cookie's value: 2.<kid>.<scope>.<exp>.<sid>.<ip>.<methods>.<sig>
 	SetCookie    string // the whole Set-Cookie header value
 	SessionID    string // name it in `keyhole revoke --sid`; empty when none
 	Expires      time.Time
@@ -40,10 +42,12 @@ type Cookie struct {
 	StringToSign string
 }
 
-// CookieStringToSign is the exact text HMAC-SHA256 covers for a cookie grant.
-func CookieStringToSign(kid, scope string, exp int64, sid string) string {
-	return strings.Join([]string{"keyhole-cookie-v1", "kid:" + kid, "scope:" + scope,
-		"exp:" + strconv.FormatInt(exp, 10), "sid:" + sid}, "\n")
+// CookieStringToSign is the exact text HMAC-SHA256 covers for a cookie grant, format
+// v2 (ip empty when unbound; methods "GET,HEAD", "GET" or "HEAD").
+func CookieStringToSign(kid, scope string, exp int64, sid, ip, methods string) string {
+	return strings.Join([]string{"keyhole-cookie-v2", "kid:" + kid, "scope:" + scope,
+		"exp:" + strconv.FormatInt(exp, 10), "sid:" + sid, "ip:" + ip,
+		"methods:" + methods}, "\n")
 }
 
 // SignCookie signs a cookie grant for every file below the decoded scope (ending in
@@ -88,12 +92,25 @@ func SignCookie(keys, scope string, o CookieOptions) (Cookie, error) {
 	case !sidPattern.MatchString(sid):
 		return Cookie{}, refuse("session id %q must be 1-64 of A-Z a-z 0-9 _ -", sid)
 	}
-	text := CookieStringToSign(kid, scope, exp, sid)
+	if o.IP != "" {
+		if err := checkIP(o.IP); err != nil {
+			return Cookie{}, err
+		}
+	}
+	methods := o.Methods
+	switch methods {
+	case "":
+		methods = "GET,HEAD"
+	case "GET,HEAD", "GET", "HEAD":
+	default:
+		return Cookie{}, refuse("methods must be GET,HEAD, GET or HEAD, not %q", methods)
+	}
+	text := CookieStringToSign(kid, scope, exp, sid, o.IP, methods)
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(text))
-	value := "1." + kid + "." + base64.RawURLEncoding.EncodeToString([]byte(scope)) + "." +
-		strconv.FormatInt(exp, 10) + "." + sid + "." +
-		base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	value := strings.Join([]string{"2", kid, b64(scope), strconv.FormatInt(exp, 10), sid,
+		b64(o.IP), b64(methods), base64.RawURLEncoding.EncodeToString(mac.Sum(nil))}, ".")
 	if len(value) > maxCookieValue {
 		return Cookie{}, refuse("the cookie value would be longer than %d bytes", maxCookieValue)
 	}

@@ -1,12 +1,18 @@
-//! Signed cookie grants, format v1: a path-prefix scope, an expiry and an optional
-//! session id, HMAC-SHA256-signed with the signed-URL keys. `docs/cookies.md` is the
+//! Signed cookie grants, format v2: a path-prefix scope, an expiry, an optional
+//! session id, an optional client address binding and the methods (`GET`, `HEAD` or
+//! both), HMAC-SHA256-signed with the signed-URL keys. `docs/cookies.md` is the
 //! normative description.
 //!
-//! The cookie value is `1.<kid>.<scope>.<exp>.<sid>.<sig>`: `scope` is the decoded
-//! canonical scope in base64url (no padding), `sid` may be empty, `sig` is 43
-//! base64url characters. Only the characters `A–Z a–z 0–9 - _ .` occur, all valid
-//! cookie octets. The signed bytes are, joined by `\n`:
-//! `keyhole-cookie-v1`, `kid:<kid>`, `scope:<scope>`, `exp:<exp>`, `sid:<sid>`.
+//! The cookie value is `2.<kid>.<scope>.<exp>.<sid>.<ip>.<methods>.<sig>`: `scope`,
+//! `ip` and `methods` are their signed text in base64url (no padding; `ip` empty when
+//! unbound), `sid` may be empty, `sig` is 43 base64url characters. Only the characters
+//! `A–Z a–z 0–9 - _ .` occur, all valid cookie octets. The signed bytes are, joined by
+//! `\n`: `keyhole-cookie-v2`, `kid:<kid>`, `scope:<scope>`, `exp:<exp>`, `sid:<sid>`,
+//! `ip:<ip>`, `methods:<methods>`.
+//!
+//! Version 1 (no address, no methods) is refused as `unsupported-version`: the
+//! exchange used to make v1 cookies from address- and method-bound credentials, so a v1
+//! cookie cannot be trusted to be unbound.
 
 use std::borrow::Cow;
 
@@ -14,18 +20,23 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
 
-use crate::canonical::{CanonicalPath, Scope};
+use crate::canonical::Scope;
 use crate::clock::UnixTime;
 use crate::decision::{Credential, Deny, Grant};
 use crate::keys::{Key, KeyId, KeyRing};
+use crate::request::AuthRequest;
 use crate::verify::Policy;
+use crate::verify::signed_url::{IpBinding, Methods};
 
 /// The default cookie name. The `__Host-` prefix makes browsers refuse it unless it is
 /// `Secure`, `Path=/` and has no `Domain`: no subdomain can set or shadow it.
 pub const DEFAULT_NAME: &str = "__Host-keyhole";
 
 /// The first line of the signed bytes.
-pub const DOMAIN_V1: &str = "keyhole-cookie-v1";
+pub const DOMAIN_V2: &str = "keyhole-cookie-v2";
+
+/// The format version, the value's first field.
+pub const VERSION: &str = "2";
 
 /// Longest cookie value read; longer is `cookie-too-large`.
 pub const MAX_VALUE_LEN: usize = 1024;
@@ -43,7 +54,7 @@ pub struct CookiePolicy {
     /// Longest cookie lifetime, in seconds; also how long a revocation is kept.
     pub max_lifetime: u64,
     /// Origins (`https://partner.example`) whose cross-site requests may use the
-    /// cookie, matched against the request's Referer.
+    /// cookie or the exchange, matched against the request's Referer.
     pub cross_site_allow: Vec<String>,
 }
 
@@ -59,8 +70,8 @@ impl Default for CookiePolicy {
 }
 
 impl CookiePolicy {
-    /// Whether a cookie may authenticate this request, by where the browser says it
-    /// comes from: same-origin, same-site, user-initiated (`none`) and requests without
+    /// Whether a cookie may authenticate this request (or the exchange set one), by
+    /// where the browser says it comes from: same-origin, same-site, user-initiated (`none`) and requests without
     /// `Sec-Fetch-Site` (older browsers, non-browser clients) may; `cross-site` (or an
     /// unknown value) may only from an allow-listed Referer origin.
     pub fn check_site(
@@ -134,7 +145,62 @@ impl SessionId {
     }
 }
 
-/// What a cookie grants: every path below `scope` until `exp`.
+/// The methods a cookie opens files for: a non-empty subset of `GET` and `HEAD`, never
+/// anything else (the cookie's CSRF argument rests on that).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CookieMethods {
+    /// `GET,HEAD`, the default.
+    #[default]
+    GetHead,
+    /// `GET` only.
+    Get,
+    /// `HEAD` only.
+    Head,
+}
+
+impl CookieMethods {
+    /// Parses the signed text: exactly `GET,HEAD`, `GET` or `HEAD`.
+    pub fn parse(text: &str) -> Result<CookieMethods, Deny> {
+        match text {
+            "GET,HEAD" => Ok(CookieMethods::GetHead),
+            "GET" => Ok(CookieMethods::Get),
+            "HEAD" => Ok(CookieMethods::Head),
+            _ => Err(Deny::Malformed),
+        }
+    }
+
+    /// The methods of a credential narrowed to `GET` and `HEAD`; `None` when it allows
+    /// neither (the exchange then refuses with `method-not-allowed`).
+    pub fn narrowed(methods: &Methods) -> Option<CookieMethods> {
+        match (methods.allows("GET"), methods.allows("HEAD")) {
+            (true, true) => Some(CookieMethods::GetHead),
+            (true, false) => Some(CookieMethods::Get),
+            (false, true) => Some(CookieMethods::Head),
+            (false, false) => None,
+        }
+    }
+
+    /// Whether `method` is one of them.
+    pub fn allows(self, method: &str) -> bool {
+        match self {
+            CookieMethods::GetHead => method == "GET" || method == "HEAD",
+            CookieMethods::Get => method == "GET",
+            CookieMethods::Head => method == "HEAD",
+        }
+    }
+
+    /// The signed text (`GET,HEAD`, `GET` or `HEAD`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CookieMethods::GetHead => "GET,HEAD",
+            CookieMethods::Get => "GET",
+            CookieMethods::Head => "HEAD",
+        }
+    }
+}
+
+/// What a cookie grants: every path below `scope` until `exp`, for `methods`, from
+/// `ip` when bound.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CookieGrant {
     /// The path prefix.
@@ -143,6 +209,24 @@ pub struct CookieGrant {
     pub exp: UnixTime,
     /// Session id, for revocation.
     pub sid: Option<SessionId>,
+    /// The client address or network the cookie is bound to, carried over from the
+    /// exchanged credential; `None`: any client.
+    pub ip: Option<IpBinding>,
+    /// The methods the cookie opens files for.
+    pub methods: CookieMethods,
+}
+
+impl CookieGrant {
+    /// A grant for `scope` until `exp`, any client, `GET` and `HEAD`.
+    pub fn new(scope: Scope, exp: UnixTime, sid: Option<SessionId>) -> CookieGrant {
+        CookieGrant {
+            scope,
+            exp,
+            sid,
+            ip: None,
+            methods: CookieMethods::GetHead,
+        }
+    }
 }
 
 /// A parsed cookie value; nothing in it is believed before [`verify`](Self::verify).
@@ -157,7 +241,7 @@ pub struct SignedCookie<'a> {
 
 fn write_signed_bytes(kid: &str, grant: &CookieGrant, sink: &mut dyn FnMut(&[u8])) {
     let mut numbers = itoa::Buffer::new();
-    sink(DOMAIN_V1.as_bytes());
+    sink(DOMAIN_V2.as_bytes());
     sink(b"\nkid:");
     sink(kid.as_bytes());
     sink(b"\nscope:");
@@ -168,6 +252,12 @@ fn write_signed_bytes(kid: &str, grant: &CookieGrant, sink: &mut dyn FnMut(&[u8]
     if let Some(sid) = &grant.sid {
         sink(sid.as_str().as_bytes());
     }
+    sink(b"\nip:");
+    if let Some(ip) = &grant.ip {
+        sink(ip.to_string().as_bytes());
+    }
+    sink(b"\nmethods:");
+    sink(grant.methods.as_str().as_bytes());
 }
 
 /// The signed bytes as text (for documentation and vectors).
@@ -189,34 +279,58 @@ pub fn sign(grant: &CookieGrant, key: &Key) -> String {
     let signature = URL_SAFE_NO_PAD.encode(mac_of(kid, grant, key).finalize().into_bytes());
     let scope = URL_SAFE_NO_PAD.encode(grant.scope.as_str());
     let sid = grant.sid.as_ref().map_or("", SessionId::as_str);
-    format!("1.{kid}.{scope}.{}.{sid}.{signature}", grant.exp.0)
+    let ip = grant
+        .ip
+        .map(|ip| URL_SAFE_NO_PAD.encode(ip.to_string()))
+        .unwrap_or_default();
+    let methods = URL_SAFE_NO_PAD.encode(grant.methods.as_str());
+    format!(
+        "{VERSION}.{kid}.{scope}.{}.{sid}.{ip}.{methods}.{signature}",
+        grant.exp.0
+    )
+}
+
+/// A base64url (no padding) field holding UTF-8 text.
+fn decode_text(field: &str) -> Result<String, Deny> {
+    let bytes = URL_SAFE_NO_PAD.decode(field).map_err(|_| Deny::Malformed)?;
+    String::from_utf8(bytes).map_err(|_| Deny::Malformed)
 }
 
 impl<'a> SignedCookie<'a> {
-    /// Parses a cookie value strictly: six `.`-separated fields, version 1, a valid
-    /// key id, a canonical scope, a plain-digit expiry, a valid or empty session id and
-    /// a 43-character canonical base64url signature.
+    /// Parses a cookie value strictly: eight `.`-separated fields, version 2, a valid
+    /// key id, a canonical scope, a plain-digit expiry, a valid or empty session id, an
+    /// empty or canonical address binding, `GET,HEAD` / `GET` / `HEAD`, and a
+    /// 43-character canonical base64url signature. Another version number (1 included)
+    /// is `unsupported-version`.
     pub fn parse(value: &'a str) -> Result<Self, Deny> {
         if value.len() > MAX_VALUE_LEN {
             return Err(Deny::CookieTooLarge);
         }
-        let mut fields = value.split('.');
-        let mut next = || fields.next().ok_or(Deny::Malformed);
-        let (version, kid, scope, exp, sid, sig) =
-            (next()?, next()?, next()?, next()?, next()?, next()?);
-        if fields.next().is_some() {
-            return Err(Deny::Malformed);
-        }
+        // The version decides the shape, so it is read before the field count.
+        let version = value.split('.').next().unwrap_or_default();
         match version {
-            "1" => {}
+            VERSION => {}
             v if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
                 return Err(Deny::UnsupportedVersion);
             }
             _ => return Err(Deny::Malformed),
         }
+        let mut fields = value.split('.').skip(1);
+        let mut next = || fields.next().ok_or(Deny::Malformed);
+        let (kid, scope, exp, sid, ip, methods, sig) = (
+            next()?,
+            next()?,
+            next()?,
+            next()?,
+            next()?,
+            next()?,
+            next()?,
+        );
+        if fields.next().is_some() {
+            return Err(Deny::Malformed);
+        }
         KeyId::parse(kid).map_err(|_| Deny::Malformed)?;
-        let scope_bytes = URL_SAFE_NO_PAD.decode(scope).map_err(|_| Deny::Malformed)?;
-        let scope_text = String::from_utf8(scope_bytes).map_err(|_| Deny::Malformed)?;
+        let scope_text = decode_text(scope)?;
         // The scope travels decoded; its URL form must pass the canonical rules.
         let scope = Scope::parse(crate::canonical::encode(&scope_text).as_bytes())?;
         if scope.as_str() != scope_text {
@@ -227,19 +341,31 @@ impl<'a> SignedCookie<'a> {
             "" => None,
             text => Some(SessionId::parse(text)?),
         };
+        let ip = match ip {
+            "" => None,
+            field => Some(IpBinding::parse(&decode_text(field)?)?),
+        };
+        let methods = CookieMethods::parse(&decode_text(methods)?)?;
         let signature = super::signed_url::parse_signature(sig)?;
         Ok(SignedCookie {
             kid,
-            grant: CookieGrant { scope, exp, sid },
+            grant: CookieGrant {
+                scope,
+                exp,
+                sid,
+                ip,
+                methods,
+            },
             signature,
         })
     }
 
-    /// Checks the signature, then expiry, lifetime and scope. Revocation of the
-    /// session id is checked by the caller, against the store.
+    /// Checks the signature, then expiry, lifetime, the client address, the method and
+    /// the scope, against the request. Revocation of the session id is checked by the
+    /// caller, against the store.
     pub fn verify(
         &self,
-        path: &CanonicalPath,
+        request: &AuthRequest<'_>,
         keys: &KeyRing,
         policy: &Policy,
         max_lifetime: u64,
@@ -255,7 +381,15 @@ impl<'a> SignedCookie<'a> {
         if self.grant.exp > now.plus(max_lifetime) {
             return Err(Deny::TtlTooLong);
         }
-        if !self.grant.scope.contains(path) {
+        if let Some(ip) = &self.grant.ip {
+            if !ip.contains(&request.client_ip) {
+                return Err(Deny::IpMismatch);
+            }
+        }
+        if !self.grant.methods.allows(request.method) {
+            return Err(Deny::MethodNotAllowed);
+        }
+        if !self.grant.scope.contains(&request.path) {
             return Err(Deny::OutOfScope);
         }
         // Cookies are sent automatically and revocable: never cached by nginx.
@@ -265,7 +399,9 @@ impl<'a> SignedCookie<'a> {
 
 /// Finds the value of cookie `name` in a `Cookie` header (parsed by the `cookie`
 /// crate). `Ok(None)`: no such cookie; two cookies of that name: `duplicate-cookie`.
-/// Names are compared exactly: `__HOST-keyhole` or `keyhole` are other cookies.
+/// Pairs are split on `;`; whitespace around each name and value is trimmed (RFC 6265
+/// 5.2), then names are compared exactly: `__HOST-keyhole` or `keyhole` are other
+/// cookies, ` __Host-keyhole ` is this one.
 pub fn find<'h>(header: &'h str, name: &str) -> Result<Option<Cow<'h, str>>, Deny> {
     let mut found = None;
     for cookie in ::cookie::Cookie::split_parse(header).flatten() {
@@ -320,26 +456,92 @@ mod tests {
     }
 
     fn grant(scope: &str) -> CookieGrant {
-        CookieGrant {
-            scope: Scope::parse(scope.as_bytes()).unwrap(),
-            exp: NOW.plus(3600),
-            sid: Some(SessionId::parse("s-1").unwrap()),
-        }
+        CookieGrant::new(
+            Scope::parse(scope.as_bytes()).unwrap(),
+            NOW.plus(3600),
+            Some(SessionId::parse("s-1").unwrap()),
+        )
     }
 
     fn check(value: &str, path: &str) -> Result<Grant, Deny> {
-        let path = CanonicalPath::parse(path.as_bytes()).unwrap();
-        SignedCookie::parse(value)?.verify(&path, &ring(), &Policy::default(), 86400, NOW)
+        check_from(value, path, "GET", "192.0.2.1")
+    }
+
+    fn check_from(value: &str, path: &str, method: &str, ip: &str) -> Result<Grant, Deny> {
+        let headers =
+            crate::request::NginxHeaders::new(path.as_bytes(), method.as_bytes(), ip.as_bytes());
+        let request = headers.parse().unwrap();
+        SignedCookie::parse(value)?.verify(&request, &ring(), &Policy::default(), 86400, NOW)
     }
 
     #[test]
     fn a_signed_cookie_opens_its_scope_only() {
         let value = sign(&grant("/u1/"), ring().signing_key());
-        assert!(value.starts_with("1.k1.L3UxLw.1800003600.s-1."), "{value}");
+        assert!(
+            value.starts_with("2.k1.L3UxLw.1800003600.s-1..R0VULEhFQUQ."),
+            "{value}"
+        );
         assert_eq!(check(&value, "/u1/a.jpg").unwrap().cacheable_until, None);
         assert_eq!(check(&value, "/u10/a.jpg"), Err(Deny::OutOfScope));
         let parsed = SignedCookie::parse(&value).unwrap();
         assert_eq!(parsed.grant, grant("/u1/"));
+    }
+
+    /// Regression (attack run): a cookie opened files for POST, PUT and DELETE.
+    #[test]
+    fn a_cookie_opens_files_only_for_its_methods() {
+        let value = sign(&grant("/u1/"), ring().signing_key());
+        for method in ["GET", "HEAD"] {
+            assert!(check_from(&value, "/u1/a.jpg", method, "192.0.2.1").is_ok());
+        }
+        for method in [
+            "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND", "MKCOL",
+        ] {
+            assert_eq!(
+                check_from(&value, "/u1/a.jpg", method, "192.0.2.1"),
+                Err(Deny::MethodNotAllowed),
+                "{method}"
+            );
+        }
+        let mut head = grant("/u1/");
+        head.methods = CookieMethods::Head;
+        let value = sign(&head, ring().signing_key());
+        assert!(check_from(&value, "/u1/a.jpg", "HEAD", "192.0.2.1").is_ok());
+        assert_eq!(
+            check_from(&value, "/u1/a.jpg", "GET", "192.0.2.1"),
+            Err(Deny::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn an_address_bound_cookie_opens_files_only_for_that_address() {
+        let mut bound = grant("/u1/");
+        bound.ip = Some(IpBinding::parse("10.1.0.0/16").unwrap());
+        let value = sign(&bound, ring().signing_key());
+        assert!(check_from(&value, "/u1/a.jpg", "GET", "10.1.2.3").is_ok());
+        assert_eq!(
+            check_from(&value, "/u1/a.jpg", "GET", "10.2.0.1"),
+            Err(Deny::IpMismatch)
+        );
+        assert_eq!(SignedCookie::parse(&value).unwrap().grant, bound);
+        let mut one = grant("/u1/");
+        one.ip = Some(IpBinding::parse("2001:db8::7").unwrap());
+        let value = sign(&one, ring().signing_key());
+        assert!(check_from(&value, "/u1/a.jpg", "GET", "2001:db8::7").is_ok());
+        assert_eq!(
+            check_from(&value, "/u1/a.jpg", "GET", "2001:db8::8"),
+            Err(Deny::IpMismatch)
+        );
+    }
+
+    #[test]
+    fn narrowing_a_credentials_methods() {
+        let narrowed = |text: &str| CookieMethods::narrowed(&Methods::parse(text).unwrap());
+        assert_eq!(narrowed("GET,HEAD"), Some(CookieMethods::GetHead));
+        assert_eq!(narrowed("HEAD,GET,POST"), Some(CookieMethods::GetHead));
+        assert_eq!(narrowed("GET,PUT"), Some(CookieMethods::Get));
+        assert_eq!(narrowed("HEAD"), Some(CookieMethods::Head));
+        assert_eq!(narrowed("POST,PUT"), None);
     }
 
     #[test]
@@ -349,6 +551,17 @@ mod tests {
         assert_eq!(check(&other_scope, "/u2/a.jpg"), Err(Deny::BadSignature));
         let other_sid = value.replace(".s-1.", ".s-2.");
         assert_eq!(check(&other_sid, "/u1/a.jpg"), Err(Deny::BadSignature));
+        // Dropping the address binding or widening the methods breaks the signature.
+        let mut bound = grant("/u1/");
+        bound.ip = Some(IpBinding::parse("192.0.2.1").unwrap());
+        bound.methods = CookieMethods::Head;
+        let value = sign(&bound, ring().signing_key());
+        let unbound = value.replace(".MTkyLjAuMi4x.", "..");
+        assert_ne!(unbound, value);
+        assert_eq!(check(&unbound, "/u1/a.jpg"), Err(Deny::BadSignature));
+        let widened = value.replace(".SEVBRA.", ".R0VULEhFQUQ.");
+        assert_ne!(widened, value);
+        assert_eq!(check(&widened, "/u1/a.jpg"), Err(Deny::BadSignature));
         let mut expired = grant("/u1/");
         expired.exp = NOW.minus(31);
         let value = sign(&expired, ring().signing_key());
@@ -364,9 +577,15 @@ mod tests {
     #[test]
     fn strict_parsing() {
         let value = sign(&grant("/u1/"), ring().signing_key());
+        // A version 1 cookie, validly signed under the v1 rules, is refused.
+        let v1 = "1.k1.L3UxLw.1800003600.s-1.G2vGC8GFgovjnqgo77se0d7d_PvfUjftE9aBVi_BXa8";
+        let b64 = |text: &str| URL_SAFE_NO_PAD.encode(text);
         for (bad, reason) in [
             (format!("{value}.x"), Deny::Malformed),
-            (value.replacen("1.", "2.", 1), Deny::UnsupportedVersion),
+            (v1.to_owned(), Deny::UnsupportedVersion),
+            (value.replacen("2.", "1.", 1), Deny::UnsupportedVersion),
+            (value.replacen("2.", "3.", 1), Deny::UnsupportedVersion),
+            (value.replacen("2.", "v2.", 1), Deny::Malformed),
             (
                 value.replace(".1800003600.", ".01800003600."),
                 Deny::Malformed,
@@ -377,6 +596,33 @@ mod tests {
             (value[..value.len() - 1].to_owned(), Deny::Malformed),
             ("a".repeat(MAX_VALUE_LEN + 1), Deny::CookieTooLarge),
             (String::new(), Deny::Malformed),
+            // Address bindings in canonical form only; methods from the three spellings.
+            (
+                value.replace(".s-1..", &format!(".s-1.{}.", b64("10.0.0.1/8"))),
+                Deny::Malformed,
+            ),
+            (
+                value.replace(".s-1..", &format!(".s-1.{}.", b64("::ffff:1.2.3.4"))),
+                Deny::Malformed,
+            ),
+            (
+                value.replace(".s-1..", ".s-1.MTAuMC4wLjE=."),
+                Deny::Malformed,
+            ),
+            (value.replace(".s-1..", ".s-1.10.0.0.1."), Deny::Malformed),
+            (
+                value.replace(".R0VULEhFQUQ.", &format!(".{}.", b64("HEAD,GET"))),
+                Deny::Malformed,
+            ),
+            (
+                value.replace(".R0VULEhFQUQ.", &format!(".{}.", b64("GET,HEAD,POST"))),
+                Deny::Malformed,
+            ),
+            (
+                value.replace(".R0VULEhFQUQ.", &format!(".{}.", b64("POST"))),
+                Deny::Malformed,
+            ),
+            (value.replace(".R0VULEhFQUQ.", ".."), Deny::Malformed),
         ] {
             assert_eq!(check(&bad, "/u1/a.jpg").map(|_| ()), Err(reason), "{bad}");
         }
@@ -399,6 +645,35 @@ mod tests {
             Err(Deny::DuplicateCookie)
         );
         assert_eq!(find("", DEFAULT_NAME).unwrap(), None);
+    }
+
+    /// docs/cookies.md, "Finding the cookie", states exactly this.
+    #[test]
+    fn cookie_names_and_values_are_trimmed_and_pairs_split_on_semicolons_only() {
+        let found = |header: &str| find(header, DEFAULT_NAME).map(|v| v.map(Cow::into_owned));
+        let v = Ok(Some("v".to_owned()));
+        // Whitespace around the name and the value is trimmed (RFC 6265 5.2), Unicode
+        // White_Space included, as Rust's `str::trim`.
+        assert_eq!(found(" __Host-keyhole =v"), v);
+        assert_eq!(found("a=1;\t__Host-keyhole\t=\tv\t;b=2"), v);
+        assert_eq!(found("__Host-keyhole = v "), v);
+        assert_eq!(found("\u{a0}__Host-keyhole\u{a0}=v"), v);
+        // So a padded name is the same cookie: two of them are a duplicate.
+        assert_eq!(
+            found("__Host-keyhole=v; __Host-keyhole =w"),
+            Err(Deny::DuplicateCookie)
+        );
+        // Case, inner characters and prefixes still count; quotes are kept in the value.
+        assert_eq!(found("__host-keyhole=v"), Ok(None));
+        assert_eq!(found("__Host-keyhole2=v; x__Host-keyhole=v"), Ok(None));
+        assert_eq!(found("__Host- keyhole=v"), Ok(None));
+        assert_eq!(found("__Host-keyhole=\"v\""), Ok(Some("\"v\"".to_owned())));
+        // Only `;` separates pairs: after a comma it is part of the first value.
+        assert_eq!(found("a=1, __Host-keyhole=v"), Ok(None));
+        // The value runs to the next `;` and may hold `=`; pairs without `=` or with an
+        // empty name are skipped.
+        assert_eq!(found("__Host-keyhole=v=w"), Ok(Some("v=w".to_owned())));
+        assert_eq!(found("__Host-keyhole; =x; __Host-keyhole=v"), v);
     }
 
     #[test]

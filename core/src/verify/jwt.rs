@@ -125,6 +125,10 @@ pub struct JwtGrant {
     pub scope: Option<Scope>,
     /// The token's expiry.
     pub exp: UnixTime,
+    /// The `kh_ip` binding, when the token has one (the exchange carries it over).
+    pub ip: Option<IpBinding>,
+    /// The `kh_m` methods, or the default (the exchange narrows them to GET and HEAD).
+    pub methods: Methods,
     /// What a revocation of this token would be recorded under.
     pub revocation: Revocation,
 }
@@ -377,6 +381,8 @@ impl JwtVerifier {
             uses,
             scope,
             exp: claims.exp,
+            ip: claims.ip,
+            methods: claims.methods.clone(),
             revocation,
         })
     }

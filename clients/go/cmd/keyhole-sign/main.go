@@ -4,7 +4,8 @@
 //	    [--nbf N] [--scope S] [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
 //	go run ./cmd/keyhole-sign --vectors ../../tests/vectors/signed-urls.json
 //	KEYHOLE_KEYS=k1:… go run ./cmd/keyhole-sign --cookie [--exp N | --ttl N] [--now N]
-//	    [--sid ID | --no-sid] [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
+//	    [--sid ID | --no-sid] [--ip IP] [--methods GET,HEAD|GET|HEAD]
+//	    [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
 //	go run ./cmd/keyhole-sign --cookie-vectors ../../tests/vectors/cookies.json
 //
 // Times are Unix seconds and durations whole seconds. Exit codes: 0 success, 1 a vector
@@ -68,9 +69,11 @@ func run() (int, error) {
 			TTL:         time.Duration(*ttl) * time.Second,
 			SessionID:   *sid,
 			NoSessionID: *noSid,
+			IP:          *ip,
+			Methods:     *methods,
 			Strict:      *sameSite == "Strict",
 		}
-		sidGiven := false
+		sidGiven, methodsGiven, ipGiven := false, false, false
 		flags.Visit(func(f *flag.Flag) {
 			switch f.Name {
 			case "exp":
@@ -79,10 +82,20 @@ func run() (int, error) {
 				options.Now = time.Unix(*now, 0)
 			case "sid":
 				sidGiven = true
+			case "methods":
+				methodsGiven = true
+			case "ip":
+				ipGiven = true
 			}
 		})
 		if sidGiven && *sid == "" {
 			return 2, fmt.Errorf("--sid needs an id; use --no-sid for none")
+		}
+		if methodsGiven && *methods == "" {
+			return 2, fmt.Errorf("--methods must be GET,HEAD, GET or HEAD, not empty")
+		}
+		if ipGiven && *ip == "" {
+			return 2, fmt.Errorf("--ip needs an address or network; leave it out for any client")
 		}
 		signed, err := keyhole.SignCookie(os.Getenv("KEYHOLE_KEYS"), flags.Arg(0), options)
 		if err != nil {
@@ -201,10 +214,10 @@ func checkCookieVectors(fileName string) (int, error) {
 			Value        string
 			SetCookie    string `json:"set_cookie"`
 			Input        struct {
-				Scope, Sid string
-				Exp        int64
-				SameSite   string `json:"same_site"`
-				MaxAge     int64  `json:"max_age"`
+				Scope, Sid, IP, Methods string
+				Exp                     int64
+				SameSite                string `json:"same_site"`
+				MaxAge                  int64  `json:"max_age"`
 			}
 		}
 	}
@@ -219,6 +232,8 @@ func checkCookieVectors(fileName string) (int, error) {
 				Now:         time.Unix(file.Now, 0),
 				SessionID:   c.Input.Sid,
 				NoSessionID: c.Input.Sid == "",
+				IP:          c.Input.IP,
+				Methods:     c.Input.Methods,
 				Strict:      c.Input.SameSite == "Strict",
 				Name:        file.Name,
 			})

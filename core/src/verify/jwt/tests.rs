@@ -77,6 +77,8 @@ fn a_good_token_passes() {
             uses: None,
             scope: None,
             exp: UnixTime(NOW + 60),
+            ip: None,
+            methods: Methods::default_methods(),
             revocation: Revocation {
                 jti: None,
                 cut_offs: vec!["before:j1".into()],
