@@ -415,11 +415,10 @@ fn without_redis_keyhole_revoke_goes_through_the_admin_listener() {
     let env = common::Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEY)], "");
     let admin = format!("127.0.0.1:{}", env.keyhole.admin_port);
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
-            .arg("revoke")
+        let output = env
+            .keyhole
+            .admin_command(&["revoke"])
             .args(args)
-            .env_clear()
-            .env("KEYHOLE_ADMIN_LISTEN", &admin)
             .output()
             .unwrap();
         assert!(
@@ -527,4 +526,119 @@ fn a_bad_store_url_stops_start_up_and_an_absent_redis_fails_revoke() {
     let stderr = String::from_utf8_lossy(&revoke.stderr);
     assert!(stderr.contains("KEYHOLE_STORE"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+/// Runs `keyhole cookie /protected/ --sid=SID` and returns the cookie value and the
+/// revoke command it prints (its words after `keyhole`).
+fn printed_cookie(sid: &str) -> (String, Vec<String>) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["cookie", "/protected/", &format!("--sid={sid}")])
+        .env_clear()
+        .env("KEYHOLE_KEYS", KEY_LINE)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let value = stdout
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .unwrap()
+        .1
+        .to_owned();
+    let command = stderr
+        .split("(keyhole ")
+        .nth(1)
+        .and_then(|rest| rest.rsplit_once(')'))
+        .unwrap_or_else(|| panic!("no revoke command printed: {stderr}"))
+        .0;
+    let args = command.split_whitespace().map(str::to_owned).collect();
+    (value, args)
+}
+
+#[test]
+fn ids_that_start_with_a_hyphen_are_revoked_as_keyhole_prints_them() {
+    let revoked = (403, "revoked".to_owned());
+    let ok = (204, "ok".to_owned());
+    // The in-memory store, through the admin listener.
+    let env = common::Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEY)], "");
+    for sid in ["-Kq3xW9", "--help"] {
+        let (cookie, args) = printed_cookie(sid);
+        env.sent_secrets.lock().unwrap().push(cookie.clone());
+        assert_eq!(args[0], "revoke", "{args:?}");
+        assert_eq!(auth(&env.keyhole, PATH, Some(&cookie)), ok);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = env.keyhole.admin_command(&args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "keyhole {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("revoked session {sid}\n")
+        );
+        assert_eq!(auth(&env.keyhole, PATH, Some(&cookie)), revoked, "{sid}");
+    }
+    // Token ids, key ids and subjects take such values too.
+    let t1 = format!("{PATH}?token={}", token(json!({"jti": "--version"})));
+    assert_eq!(auth(&env.keyhole, &t1, None), ok);
+    let output = env
+        .keyhole
+        .admin_command(&["revoke", "--jti", "--version", "--kid", "j1"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(auth(&env.keyhole, &t1, None), revoked);
+    let dash = format!(
+        "{PATH}?token={}",
+        token(json!({"sub": "-h", "iat": now().0 - 5}))
+    );
+    assert_eq!(auth(&env.keyhole, &dash, None), ok);
+    let output = env
+        .keyhole
+        .admin_command(&["revoke", "--before", "now", "--subject", "-h"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(auth(&env.keyhole, &dash, None), revoked);
+
+    // Redis, written directly by the command: both instances see it, no warning.
+    let cluster = Cluster::start(Redis::start(), false, &[]);
+    for sid in ["-Rz9", "--help"] {
+        let (cookie, args) = printed_cookie(sid);
+        for keyhole in &cluster.instances {
+            assert_eq!(auth(keyhole, PATH, Some(&cookie)), ok);
+        }
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .args(&args)
+            .env_clear()
+            .env("KEYHOLE_STORE", cluster.redis.url())
+            .env("KEYHOLE_ADMIN_LISTEN", "off")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "keyhole {args:?}: {stderr}");
+        assert!(!stderr.contains("warning"), "{stderr}");
+        for keyhole in &cluster.instances {
+            assert_eq!(auth(keyhole, PATH, Some(&cookie)), revoked, "{sid}");
+        }
+    }
+    // Through the admin listener of an instance that keeps them in Redis: no warning.
+    let cookie = session_cookie("-via-admin");
+    let a = &cluster.instances[0];
+    assert_eq!(auth(a, PATH, Some(&cookie)), ok);
+    let output = a
+        .admin_command(&["revoke", "--sid", "-via-admin"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(auth(&cluster.instances[1], PATH, Some(&cookie)), revoked);
 }

@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, UnixTime};
 use crate::metrics::StoreMetrics;
-use crate::store::{ReplayStore, StoreError, StoreFuture};
+use crate::store::{ReplayStore, StoreError, StoreFuture, StoreKind};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "keyhole:";
@@ -349,6 +349,10 @@ impl ReplayStore for RedisStore {
 
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.ping_now())
+    }
+
+    fn kind(&self) -> StoreKind {
+        StoreKind::Redis
     }
 }
 
