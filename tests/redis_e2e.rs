@@ -528,6 +528,62 @@ fn a_bad_store_url_stops_start_up_and_an_absent_redis_fails_revoke() {
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
+#[test]
+fn after_a_redis_restart_no_request_is_lost_on_an_instance_that_missed_the_outage() {
+    let mut cluster = Cluster::start(Redis::start(), true, &[]);
+    let ok = (204, "ok".to_owned());
+    let unavailable = (403, "store-unavailable".to_owned());
+    // Both instances hold a live connection to Redis.
+    for (index, keyhole) in cluster.instances.iter().enumerate() {
+        assert_eq!(auth(keyhole, &once(&format!("warm-{index}")), None), ok);
+    }
+    // Redis goes away (killed by pid). Only `a` is asked meanwhile: it fails closed;
+    // `b` never notices the outage.
+    cluster.redis.stop();
+    let sid = session_cookie("restart-1");
+    {
+        let a = &cluster.instances[0];
+        assert_eq!(auth(a, &once("down-0"), None), unavailable);
+        assert_eq!(auth(a, PATH, Some(&sid)), unavailable);
+        assert_eq!(
+            auth(a, &signed_url(), None),
+            ok,
+            "a signed URL needs no store"
+        );
+    }
+    // Redis is back on the same port and answers.
+    cluster.redis.resume();
+    // Four single-use tokens in a row on `b`, each asked once: no first request lost.
+    let b = &cluster.instances[1];
+    let answers: Vec<_> = (0..4)
+        .map(|round| auth(b, &once(&format!("after-b-{round}")), None))
+        .collect();
+    assert_eq!(answers, vec![ok.clone(); 4]);
+    // `a`, which saw the outage, loses none either.
+    let a = &cluster.instances[0];
+    let answers: Vec<_> = (0..4)
+        .map(|round| auth(a, &once(&format!("after-a-{round}")), None))
+        .collect();
+    assert_eq!(answers, vec![ok.clone(); 4]);
+    assert_eq!(auth(a, PATH, Some(&sid)), ok);
+    // Through nginx (both instances): four more single-use tokens, each opens once.
+    for round in 0..4 {
+        let target = once(&format!("after-nginx-{round}"));
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let response = send_raw(cluster.nginx_port(), request.as_bytes());
+        assert_eq!(response.status, 200, "round {round}");
+        assert_eq!(response.body, FILE);
+        let replay = send_raw(cluster.nginx_port(), request.as_bytes());
+        assert_eq!(replay.status, 403, "round {round}: a replay opened");
+    }
+    // Every one of those uses was recorded once, and replays stay refused directly.
+    assert_eq!(
+        auth(b, &once("after-b-0"), None),
+        (403, "replayed".to_owned())
+    );
+}
+
 /// Runs `keyhole cookie /protected/ --sid=SID` and returns the cookie value and the
 /// revoke command it prints (its words after `keyhole`).
 fn printed_cookie(sid: &str) -> (String, Vec<String>) {
