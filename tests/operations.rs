@@ -606,7 +606,9 @@ fn the_admin_listener_revokes_only_with_its_token_and_never_for_a_browser() {
 #[test]
 fn an_admin_listener_beyond_loopback_needs_a_token_to_start() {
     let admin = format!("0.0.0.0:{}", common::free_port());
-    let output = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyhole"))
         .arg("serve")
         .env_clear()
         .env("KEYHOLE_KEYS", common::KEY_LINE)
@@ -615,10 +617,21 @@ fn an_admin_listener_beyond_loopback_needs_a_token_to_start() {
             format!("127.0.0.1:{}", common::free_port()),
         )
         .env("KEYHOLE_ADMIN_LISTEN", &admin)
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // A keyhole that starts anyway is stopped by its pid (then the test fails).
+    let started = Instant::now();
+    let mut status = child.try_wait().unwrap();
+    while status.is_none() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+        status = child.try_wait().unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status.and_then(|status| status.code()), Some(2));
+    let stderr = std::fs::read_to_string(&log).unwrap();
     for expected in [
         "KEYHOLE_ADMIN_LISTEN",
         "KEYHOLE_ADMIN_TOKEN_FILE",

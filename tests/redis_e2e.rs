@@ -698,3 +698,40 @@ fn ids_that_start_with_a_hyphen_are_revoked_as_keyhole_prints_them() {
     assert!(!stderr.contains("warning"), "{stderr}");
     assert_eq!(auth(&cluster.instances[1], PATH, Some(&cookie)), revoked);
 }
+
+#[test]
+fn a_use_recorded_just_before_the_connection_broke_is_still_this_requests_use() {
+    let redis = Redis::start();
+    let proxy = common::redis::CuttingProxy::start(&redis);
+    let dir = tempfile::tempdir().unwrap();
+    let listen = Listen::Tcp(format!("127.0.0.1:{}", free_port()).parse().unwrap());
+    let url = proxy.url();
+    let keyhole = Keyhole::start(
+        dir.path(),
+        "keyhole",
+        listen,
+        &[
+            ("KEYHOLE_JWT_KEYS", JWT_KEY),
+            ("KEYHOLE_STORE", url.as_str()),
+            // Room for a reconnect on a busy machine; the cut itself is immediate.
+            ("KEYHOLE_STORE_TIMEOUT", "1s"),
+        ],
+    );
+    let ok = (204, "ok".to_owned());
+    assert_eq!(auth(&keyhole, &once("cut-0"), None), ok);
+    // Redis executes the next use's `SET … NX`, and the reply never comes back: the
+    // retry finds the use recorded with this request's own mark, so it is an allow,
+    // not a `replayed` denial of a token that was never honoured.
+    proxy.arm(b"NX");
+    assert_eq!(auth(&keyhole, &once("cut-1"), None), ok);
+    assert!(proxy.fired(), "the connection was not cut");
+    let used = key("used", "jwt:2:j1:cut-1#1");
+    let mark = redis.command(&["GET", &used]).unwrap();
+    assert!(mark.starts_with('$'), "no use recorded: {mark}");
+    // The use is spent: the same token again is a replay.
+    assert_eq!(
+        auth(&keyhole, &once("cut-1"), None),
+        (403, "replayed".to_owned())
+    );
+    assert!(keyhole.log_text().contains("sending the call once more"));
+}
