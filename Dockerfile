@@ -25,11 +25,15 @@ COPY --from=build /keyhole /keyhole
 # there (the demo stack's gallery) starts writable by it.
 COPY --from=build --chown=65532:65532 /out/www /srv/keyhole/www
 USER 65532:65532
-# Inside a container keyhole must listen beyond loopback for nginx's container to
-# reach it (or share a network namespace, as docker-compose.yml does).
+# Inside a container the auth listener must listen beyond loopback for nginx's
+# container to reach it (or share a network namespace, as docker-compose.yml does).
+# The admin listener stays on loopback, where HEALTHCHECK reaches it. To scrape
+# metrics from outside, set KEYHOLE_ADMIN_LISTEN=0.0.0.0:9182 and
+# KEYHOLE_ADMIN_TOKEN_FILE=/run/secrets/keyhole_admin_token (a mounted secret):
+# keyhole refuses an admin listener beyond loopback without a token.
 ENV KEYHOLE_LISTEN=0.0.0.0:9181 \
-    KEYHOLE_ADMIN_LISTEN=0.0.0.0:9182
-EXPOSE 9181 9182
+    KEYHOLE_ADMIN_LISTEN=127.0.0.1:9182
+EXPOSE 9181
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 CMD ["/keyhole", "health"]
 ENTRYPOINT ["/keyhole"]
 CMD ["serve"]

@@ -1,6 +1,6 @@
 //! A client of a running keyhole's admin listener: `keyhole health` asks `/healthz`
 //! (or `/readyz`), so a container `HEALTHCHECK` needs no shell and no curl; `keyhole
-//! revoke` posts to `/revoke`.
+//! revoke` posts to `/revoke` with the admin bearer token.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,26 +19,53 @@ pub enum HealthError {
     },
     #[error("the admin listener at {addr} did not answer: {message}")]
     Http { addr: SocketAddr, message: String },
-    #[error("the admin listener at {addr} answered {status} for {path}")]
+    #[error("the admin listener at {addr} answered {status} for {path}{}", said(.message))]
     Status {
         addr: SocketAddr,
         path: &'static str,
         status: u16,
+        /// The first line of the answer's body, when it had one.
+        message: String,
     },
     #[error("no answer from {addr} within {0:?}", TIMEOUT)]
     Timeout { addr: SocketAddr },
 }
 
+fn said(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
 const TIMEOUT: Duration = Duration::from_secs(3);
+/// Most bytes of an answer's body read (the admin listener's texts are one line).
+const MAX_BODY: usize = 4096;
+
+/// What the admin listener answered to a POST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The `X-Keyhole-Store` header (`memory`, `redis`), when present.
+    pub store: Option<String>,
+}
 
 /// GETs `path` (`/healthz` or `/readyz`) from the admin listener; Ok on a 200.
 pub async fn check(addr: SocketAddr, path: &'static str) -> Result<(), HealthError> {
-    call(addr, hyper::Method::GET, path, path).await
+    call(addr, hyper::Method::GET, path, path, None)
+        .await
+        .map(|_| ())
 }
 
-/// POSTs to `target` (path and query) on the admin listener; Ok on a 200.
-pub async fn post(addr: SocketAddr, target: &str, path: &'static str) -> Result<(), HealthError> {
-    call(addr, hyper::Method::POST, target, path).await
+/// POSTs to `target` (path and query) on the admin listener with `bearer` as the
+/// `Authorization` header value; Ok on a 200.
+pub async fn post(
+    addr: SocketAddr,
+    target: &str,
+    path: &'static str,
+    bearer: Option<&str>,
+) -> Result<Answer, HealthError> {
+    call(addr, hyper::Method::POST, target, path, bearer).await
 }
 
 async fn call(
@@ -46,8 +73,9 @@ async fn call(
     method: hyper::Method,
     target: &str,
     path: &'static str,
-) -> Result<(), HealthError> {
-    match tokio::time::timeout(TIMEOUT, send(addr, method, target, path)).await {
+    bearer: Option<&str>,
+) -> Result<Answer, HealthError> {
+    match tokio::time::timeout(TIMEOUT, send(addr, method, target, path, bearer)).await {
         Ok(result) => result,
         Err(_) => Err(HealthError::Timeout { addr }),
     }
@@ -58,7 +86,8 @@ async fn send(
     method: hyper::Method,
     target: &str,
     path: &'static str,
-) -> Result<(), HealthError> {
+    bearer: Option<&str>,
+) -> Result<Answer, HealthError> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|source| HealthError::Connect { addr, source })?;
@@ -70,18 +99,46 @@ async fn send(
         .await
         .map_err(http)?;
     tokio::spawn(connection);
-    let request = hyper::Request::builder()
+    let mut request = hyper::Request::builder()
         .method(method)
         .uri(target)
-        .header("host", addr.to_string())
+        .header("host", addr.to_string());
+    if let Some(bearer) = bearer {
+        request = request.header("authorization", bearer);
+    }
+    let request = request
         .body(Empty::<Bytes>::new())
-        .map_err(|error| HealthError::Http {
+        .map_err(|_| HealthError::Http {
             addr,
-            message: error.to_string(),
+            // Never the error's text: it could quote the header value (the token).
+            message: "cannot build the request (a bad character in the target or token?)"
+                .to_owned(),
         })?;
     let response = sender.send_request(request).await.map_err(http)?;
-    match response.status().as_u16() {
-        200 => Ok(()),
-        status => Err(HealthError::Status { addr, path, status }),
+    let status = response.status().as_u16();
+    let store = response
+        .headers()
+        .get("x-keyhole-store")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    if status == 200 {
+        return Ok(Answer { store });
     }
+    let body = http_body_util::Limited::new(response.into_body(), MAX_BODY);
+    let message = match http_body_util::BodyExt::collect(body).await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes())
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect(),
+        Err(_) => String::new(),
+    };
+    Err(HealthError::Status {
+        addr,
+        path,
+        status,
+        message,
+    })
 }

@@ -120,23 +120,26 @@ struct SignArgs {
     base: String,
 }
 
+/// The ids of `keyhole revoke` take any value, also one that starts with `-` (a random
+/// base64url session id does one time in 64) or looks like a flag (`--help`): the word
+/// after `--sid` is always the id, as `keyhole cookie` prints it.
 #[derive(Debug, clap::Args)]
 struct RevokeArgs {
     /// A cookie session id (printed by `keyhole cookie`, logged by the exchange).
-    #[arg(long, conflicts_with_all = ["jti", "before", "subject", "kid"])]
+    #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["jti", "before", "subject", "kid"])]
     sid: Option<String>,
     /// A token id (`jti`); needs --kid, the key id in the token's header.
-    #[arg(long, requires = "kid", conflicts_with_all = ["before", "subject"])]
+    #[arg(long, allow_hyphen_values = true, requires = "kid", conflicts_with_all = ["before", "subject"])]
     jti: Option<String>,
     /// Every JWT issued (`iat`) before this time: Unix seconds, RFC 3339
     /// (`2026-11-28T14:00:00Z`) or `now`; needs --kid and/or --subject.
     #[arg(long)]
     before: Option<String>,
     /// With --before: only tokens of this subject (`sub` claim).
-    #[arg(long, requires = "before")]
+    #[arg(long, allow_hyphen_values = true, requires = "before")]
     subject: Option<String>,
     /// The JWT key id, with --jti or --before.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     kid: Option<String>,
 }
 
@@ -338,7 +341,12 @@ async fn serve_until_signal(config: Config) -> ExitCode {
     );
     match admin {
         Some(admin) => {
-            let admin = server::serve_admin(admin, Arc::clone(&state), wait_stop(stopped));
+            let admin = server::serve_admin(
+                admin,
+                Arc::clone(&state),
+                config.server.admin_token.clone(),
+                wait_stop(stopped),
+            );
             tokio::join!(auth, admin);
         }
         None => auth.await,
@@ -514,7 +522,7 @@ fn query_value(text: &str) -> String {
 
 fn revoke(args: RevokeArgs) -> ExitCode {
     use crate::config::StoreSettings;
-    use crate::store::Revoke;
+    use crate::store::{Revoke, StoreKind};
     let now = SystemClock.now();
     let before = match args
         .before
@@ -571,6 +579,11 @@ fn revoke(args: RevokeArgs) -> ExitCode {
                 }
                 Err(message) => return usage_error(format!("KEYHOLE_ADMIN_LISTEN {message}")),
             };
+            let Some(token) = &settings.admin_token else {
+                return usage_error(
+                    "no admin token: set KEYHOLE_ADMIN_TOKEN_FILE (or KEYHOLE_ADMIN_TOKEN) to the running keyhole's; without KEYHOLE_STORE=redis://…, revoke goes through its admin listener, which takes revocations only with that token",
+                );
+            };
             let query = match &order {
                 Revoke::Session(sid) => format!("sid={}", query_value(sid)),
                 Revoke::TokenId { kid, jti } => {
@@ -596,7 +609,16 @@ fn revoke(args: RevokeArgs) -> ExitCode {
                     addr,
                     &format!("/revoke?{query}"),
                     "/revoke",
+                    Some(&token.bearer()),
                 ))
+                .map(|answer| {
+                    // Anything but a store the instance calls durable gets the warning.
+                    if answer.store.as_deref() != Some(StoreKind::Redis.name()) {
+                        eprintln!(
+                            "keyhole: warning: the keyhole at {addr} keeps revocations in memory (no KEYHOLE_STORE): this one is lost when it restarts, and other instances never see it; use KEYHOLE_STORE=redis://… (docs/operations.md)"
+                        );
+                    }
+                })
                 .map_err(|error| error.to_string())
         }
     };

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::admin::AdminToken;
 use crate::clock::SystemClock;
 use crate::jwks::{JwksSource, JwksUrl};
 use crate::keys::KeyRing;
@@ -24,9 +25,11 @@ use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
-pub const KNOWN_VARIABLES: [&str; 34] = [
+pub const KNOWN_VARIABLES: [&str; 36] = [
     "KEYHOLE_LISTEN",
     "KEYHOLE_ADMIN_LISTEN",
+    "KEYHOLE_ADMIN_TOKEN",
+    "KEYHOLE_ADMIN_TOKEN_FILE",
     "KEYHOLE_SOCKET_MODE",
     "KEYHOLE_HEADER_TIMEOUT",
     "KEYHOLE_MAX_CONNECTIONS",
@@ -66,6 +69,8 @@ pub const KNOWN_VARIABLES: [&str; 34] = [
 pub struct RawConfig {
     listen: Option<String>,
     admin_listen: Option<String>,
+    admin_token: Option<String>,
+    admin_token_file: Option<PathBuf>,
     socket_mode: Option<String>,
     header_timeout: Option<String>,
     max_connections: Option<String>,
@@ -133,8 +138,12 @@ pub enum LogFormat {
 /// How the listeners behave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerSettings {
-    /// The admin listener (`/metrics`, `/healthz`, `/readyz`); `None` when turned off.
+    /// The admin listener (`/metrics`, `/healthz`, `/readyz`, `POST /revoke`); `None`
+    /// when turned off.
     pub admin_listen: Option<SocketAddr>,
+    /// The bearer token every state-changing admin call must carry; without one the
+    /// admin listener changes nothing, and it may only listen on loopback.
+    pub admin_token: Option<AdminToken>,
     /// File mode of the Unix socket (so that nginx's user can connect).
     pub socket_mode: u32,
     /// How long a client may take to send its request headers.
@@ -333,6 +342,21 @@ impl RawConfig {
         let admin_listen = parse_admin_listen(self.admin_listen.as_deref())
             .map_err(|message| report("KEYHOLE_ADMIN_LISTEN", message))
             .ok();
+        let admin_token = load_admin_token(
+            self.admin_token.as_deref(),
+            self.admin_token_file.as_deref(),
+            &mut report,
+        );
+        if let (Some(Some(addr)), Some(None)) = (admin_listen, &admin_token) {
+            if !addr.ip().is_loopback() {
+                report(
+                    "KEYHOLE_ADMIN_LISTEN",
+                    format!(
+                        "`{addr}` is not a loopback address and no admin token is set: set KEYHOLE_ADMIN_TOKEN_FILE (or KEYHOLE_ADMIN_TOKEN), or listen on 127.0.0.1 or [::1]"
+                    ),
+                );
+            }
+        }
         let socket_mode = match self.socket_mode.as_deref().unwrap_or("0660") {
             text if text.len() <= 4 && text.bytes().all(|b| (b'0'..=b'7').contains(&b)) => {
                 u32::from_str_radix(text, 8).ok()
@@ -420,6 +444,7 @@ impl RawConfig {
             listen: listen?,
             server: ServerSettings {
                 admin_listen: admin_listen?,
+                admin_token: admin_token?,
                 socket_mode: socket_mode?,
                 header_timeout: Duration::from_secs(header_timeout?),
                 max_connections: max_connections?,
@@ -801,6 +826,8 @@ pub struct RevokeSettings {
     pub cookie_lifetime: u64,
     /// `KEYHOLE_JWT_MAX_LIFETIME` plus `KEYHOLE_LEEWAY`.
     pub jwt_lifetime: u64,
+    /// `KEYHOLE_ADMIN_TOKEN` or `_FILE`: sent to the admin listener.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// Reads [`RevokeSettings`] from the process environment; other variables are not
@@ -829,6 +856,11 @@ pub fn revoke_settings_from_vars(
         problems.push(Problem { variable, message });
     };
     let store = raw.load_store(&mut report);
+    let admin_token = load_admin_token(
+        raw.admin_token.as_deref(),
+        raw.admin_token_file.as_deref(),
+        &mut report,
+    );
     let cookie_lifetime = parse_seconds(
         raw.cookie_max_lifetime.as_deref(),
         CookiePolicy::default().max_lifetime,
@@ -841,14 +873,15 @@ pub fn revoke_settings_from_vars(
     let leeway = parse_seconds(raw.leeway.as_deref(), 30)
         .map_err(|message| report("KEYHOLE_LEEWAY", message))
         .ok();
-    match (store, cookie_lifetime, jwt_max, leeway) {
-        (Some(store), Some(cookie_lifetime), Some(jwt_max), Some(leeway))
+    match (store, cookie_lifetime, jwt_max, leeway, admin_token) {
+        (Some(store), Some(cookie_lifetime), Some(jwt_max), Some(leeway), Some(admin_token))
             if problems.is_empty() =>
         {
             Ok(RevokeSettings {
                 store,
                 cookie_lifetime,
                 jwt_lifetime: jwt_max.saturating_add(leeway),
+                admin_token,
             })
         }
         _ => Err(ConfigError { problems }),
@@ -859,6 +892,47 @@ pub fn revoke_settings_from_vars(
 /// which must work without keys).
 pub fn admin_listen_from_env() -> Result<Option<SocketAddr>, String> {
     parse_admin_listen(std::env::var("KEYHOLE_ADMIN_LISTEN").ok().as_deref())
+}
+
+/// `KEYHOLE_ADMIN_TOKEN` or `KEYHOLE_ADMIN_TOKEN_FILE`: `Some(None)` when neither is
+/// set, `None` when either is wrong (reported, never echoed).
+fn load_admin_token(
+    inline: Option<&str>,
+    file: Option<&std::path::Path>,
+    report: &mut impl FnMut(&'static str, String),
+) -> Option<Option<AdminToken>> {
+    match (inline, file) {
+        (None, None) => Some(None),
+        (Some(_), Some(_)) => {
+            report(
+                "KEYHOLE_ADMIN_TOKEN",
+                "set either KEYHOLE_ADMIN_TOKEN or KEYHOLE_ADMIN_TOKEN_FILE, not both".into(),
+            );
+            None
+        }
+        (Some(text), None) => AdminToken::parse(text)
+            .map(Some)
+            .map_err(|error| report("KEYHOLE_ADMIN_TOKEN", error.to_string()))
+            .ok(),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => AdminToken::parse_file(&text)
+                .map(Some)
+                .map_err(|error| {
+                    report(
+                        "KEYHOLE_ADMIN_TOKEN_FILE",
+                        format!("{}: {error}", path.display()),
+                    )
+                })
+                .ok(),
+            Err(error) => {
+                report(
+                    "KEYHOLE_ADMIN_TOKEN_FILE",
+                    format!("cannot read {}: {error}", path.display()),
+                );
+                None
+            }
+        },
+    }
 }
 
 /// A whole number from 1 to 1,000,000.
@@ -1128,6 +1202,67 @@ mod tests {
         let without =
             Config::from_vars(vars(&[("KEYHOLE_KEYS", &format!("k1:{SECRET}"))])).unwrap();
         assert!(without.jwt.is_none());
+    }
+
+    #[test]
+    fn an_admin_listener_beyond_loopback_needs_a_token() {
+        let key = format!("k1:{SECRET}");
+        let token = "0123456789abcdef0123456789abcdef";
+        let problems = |pairs: &[(&str, &str)]| -> Vec<Problem> {
+            let mut all = vec![("KEYHOLE_KEYS", key.as_str())];
+            all.extend_from_slice(pairs);
+            Config::from_vars(vars(&all))
+                .err()
+                .map(|e| e.problems)
+                .unwrap_or_default()
+        };
+        let open = problems(&[("KEYHOLE_ADMIN_LISTEN", "0.0.0.0:9182")]);
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(open[0].variable, "KEYHOLE_ADMIN_LISTEN");
+        assert!(
+            open[0].message.contains("KEYHOLE_ADMIN_TOKEN_FILE"),
+            "{open:?}"
+        );
+        assert_eq!(problems(&[("KEYHOLE_ADMIN_LISTEN", "[::]:9182")]).len(), 1);
+        assert!(problems(&[("KEYHOLE_ADMIN_LISTEN", "127.0.0.1:9182")]).is_empty());
+        assert!(problems(&[("KEYHOLE_ADMIN_LISTEN", "[::1]:9182")]).is_empty());
+        assert!(
+            problems(&[
+                ("KEYHOLE_ADMIN_LISTEN", "0.0.0.0:9182"),
+                ("KEYHOLE_ADMIN_TOKEN", token)
+            ])
+            .is_empty()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin-token");
+        std::fs::write(&file, format!("{token}\n")).unwrap();
+        let config = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &key),
+            ("KEYHOLE_ADMIN_LISTEN", "0.0.0.0:9182"),
+            ("KEYHOLE_ADMIN_TOKEN_FILE", file.to_str().unwrap()),
+        ]))
+        .unwrap();
+        assert!(config.server.admin_token.unwrap().matches(token.as_bytes()));
+        let both = problems(&[
+            ("KEYHOLE_ADMIN_TOKEN", token),
+            ("KEYHOLE_ADMIN_TOKEN_FILE", file.to_str().unwrap()),
+        ]);
+        assert_eq!(both[0].variable, "KEYHOLE_ADMIN_TOKEN");
+        let short = "not-long-enough-secret";
+        let bad = problems(&[("KEYHOLE_ADMIN_TOKEN", short)]);
+        assert_eq!(bad[0].variable, "KEYHOLE_ADMIN_TOKEN");
+        assert!(!format!("{bad:?}").contains(short), "{bad:?}");
+    }
+
+    #[test]
+    fn every_variable_is_documented_in_configuration_md() {
+        let doc = include_str!("../docs/configuration.md");
+        for variable in KNOWN_VARIABLES {
+            assert!(
+                doc.contains(&format!("| `{variable}` |")),
+                "{variable} has no row in docs/configuration.md"
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! - [`store`]: the replay and revocation store trait; in-memory and Redis stores.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
 //! - [`metrics`]: Prometheus metrics for the admin listener.
+//! - [`admin`]: the admin protocol: the bearer token and the no-browser rule of every
+//!   state-changing admin call.
 //! - [`admin_client`]: `keyhole health` and `keyhole revoke`, clients of the admin
 //!   listener.
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
@@ -22,6 +24,7 @@
 
 pub use keyhole_core::{canonical, clock, decision, keys, request};
 
+pub mod admin;
 pub mod admin_client;
 pub mod cli;
 pub mod config;

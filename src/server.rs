@@ -20,12 +20,13 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode};
 
+use crate::admin::{self, AdminHeaders, AdminRefusal, AdminToken};
 use crate::clock::Clock;
 use crate::config::{Listen, ServerSettings};
 use crate::decision::{Decision, Deny};
 use crate::metrics::Metrics;
 use crate::request::{HeaderField, NginxHeaders};
-use crate::store::Revoke;
+use crate::store::{Revoke, RevokeError};
 use crate::verify::Authorizer;
 
 /// Response header carrying the reason code.
@@ -179,10 +180,12 @@ pub async fn serve(
     serve_routes(listener, auth_routes(state), limits, shutdown).await;
 }
 
-/// Serves the admin routes (`/metrics`, `/healthz`, `/readyz`) until `shutdown`.
+/// Serves the admin routes (`/metrics`, `/healthz`, `/readyz`, `POST /revoke`) until
+/// `shutdown`; `token` guards every state-changing route.
 pub async fn serve_admin(
     listener: TcpListener,
     state: Arc<State>,
+    token: Option<AdminToken>,
     shutdown: impl Future<Output = ()>,
 ) {
     let limits = Limits {
@@ -192,7 +195,7 @@ pub async fn serve_admin(
     };
     serve_routes(
         Listener::Tcp(listener),
-        admin_routes(state),
+        admin_routes(state, token),
         limits,
         shutdown,
     )
@@ -384,8 +387,14 @@ async fn exchange(state: &State, headers: &HeaderMap) -> warp::reply::Response {
     warp::Reply::into_response(response)
 }
 
-/// The admin listener's routes.
-pub fn admin_routes(state: Arc<State>) -> Routes {
+/// Response header of `POST /revoke` naming the kind of store the revocation went
+/// into (`memory` or `redis`), so that `keyhole revoke` can warn when it does not
+/// survive a restart.
+pub const STORE_HEADER: &str = "x-keyhole-store";
+
+/// The admin listener's routes. Metrics and health are open to whoever reaches the
+/// listener; every state-changing route passes [`admin::check`] first.
+pub fn admin_routes(state: Arc<State>, token: Option<AdminToken>) -> Routes {
     let metrics_state = Arc::clone(&state);
     let revoke_state = Arc::clone(&state);
     let metrics = warp::path!("metrics").map(move || {
@@ -425,14 +434,22 @@ pub fn admin_routes(state: Arc<State>) -> Routes {
     });
     // POST /revoke?sid=ID (or jti=ID&kid=K, or before=UNIX&kid=K&subject=S): denied
     // from now on (nginx never exposes the admin listener). Kept in the store as long
-    // as what it names can live.
+    // as what it names can live. Only with the admin token, never from a browser.
     // The path first: any other path is a 404, not a 405.
+    let token = Arc::new(token);
     let revoke = warp::path!("revoke")
         .and(warp::post())
+        .and(warp::header::headers_cloned())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .then(move |query: String| {
+        .then(move |headers: HeaderMap, query: String| {
             let state = Arc::clone(&revoke_state);
-            async move { revoke(&state, &query).await }
+            let token = Arc::clone(&token);
+            async move {
+                match admin_guard(&headers, token.as_ref().as_ref()) {
+                    Ok(()) => revoke(&state, &query).await,
+                    Err(refusal) => refused(refusal),
+                }
+            }
         });
     metrics
         .or(healthz)
@@ -442,6 +459,66 @@ pub fn admin_routes(state: Arc<State>) -> Routes {
         .or(revoke)
         .unify()
         .boxed()
+}
+
+/// [`admin::check`] over the request's headers.
+fn admin_guard(headers: &HeaderMap, token: Option<&AdminToken>) -> Result<(), AdminRefusal> {
+    let header = |name: &str| match field(headers, name) {
+        HeaderField::Missing => admin::Header::Missing,
+        HeaderField::One(value) => admin::Header::One(value),
+        HeaderField::Duplicated => admin::Header::Duplicated,
+    };
+    let request = AdminHeaders {
+        authorization: header("authorization"),
+        origin: header("origin"),
+        fetch_site: header("sec-fetch-site"),
+    };
+    admin::check(&request, token)
+}
+
+/// The reply to a refused admin request: 401 with a `WWW-Authenticate` challenge
+/// without or with a wrong token, 403 for a browser's request or when no token is
+/// configured. Nothing is logged beyond the refusal's kind (never a header value).
+fn refused(refusal: AdminRefusal) -> warp::reply::Response {
+    tracing::warn!(refusal = ?refusal, "admin request refused");
+    let status = match refusal {
+        AdminRefusal::MissingToken | AdminRefusal::WrongToken => StatusCode::UNAUTHORIZED,
+        AdminRefusal::Browser | AdminRefusal::NoTokenConfigured => StatusCode::FORBIDDEN,
+    };
+    let mut response = Response::new(format!("{} {refusal}\n", status.as_u16()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    match refusal {
+        AdminRefusal::MissingToken => {
+            headers.insert(
+                "www-authenticate",
+                HeaderValue::from_static("Bearer realm=\"keyhole-admin\""),
+            );
+        }
+        AdminRefusal::WrongToken => {
+            headers.insert(
+                "www-authenticate",
+                HeaderValue::from_static("Bearer realm=\"keyhole-admin\", error=\"invalid_token\""),
+            );
+        }
+        AdminRefusal::Browser | AdminRefusal::NoTokenConfigured => {}
+    }
+    warp::Reply::into_response(response)
+}
+
+/// What `POST /revoke` takes, in its own words (the CLI's flags are not its API).
+const REVOKE_USAGE: &str = "POST /revoke takes sid=ID, or jti=ID&kid=K, or before=UNIX_SECONDS with kid=K and/or subject=S";
+
+/// A refused revocation order, worded for an HTTP caller.
+fn revoke_error_text(error: &RevokeError) -> String {
+    match error {
+        RevokeError::Shape => format!("name one revocation: {REVOKE_USAGE}"),
+        RevokeError::Value(name) => {
+            format!("{name}=: 1 to 256 characters, no control characters")
+        }
+        RevokeError::Session => "sid=: 1 to 64 of A-Z a-z 0-9 _ -".to_owned(),
+    }
 }
 
 /// The revocation named by the admin request's query: `sid=`, `jti=` and `kid=`, or
@@ -454,19 +531,30 @@ fn parse_revoke(query: &str) -> Result<Revoke, String> {
         let at = names
             .iter()
             .position(|known| *known == name)
-            .ok_or_else(|| "unknown parameter".to_owned())?;
-        let value = percent_decode(value).ok_or_else(|| format!("{name}: bad encoding"))?;
+            .ok_or_else(|| {
+                // The name is echoed only when it is short and plain.
+                let shown = if name.len() <= 32
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    format!(" `{name}`")
+                } else {
+                    String::new()
+                };
+                format!("unknown parameter{shown}; {REVOKE_USAGE}")
+            })?;
+        let value = percent_decode(value)
+            .ok_or_else(|| format!("{name}=: bad percent-encoding or not UTF-8"))?;
         match fields.get_mut(at) {
             Some(slot @ None) => *slot = Some(value),
-            _ => return Err(format!("{name}: given twice")),
+            _ => return Err(format!("{name}= given twice")),
         }
     }
     let [sid, jti, kid, before, subject] = fields;
     let before = before
         .map(|text| text.parse::<u64>().map(crate::clock::UnixTime))
         .transpose()
-        .map_err(|_| "before: Unix seconds".to_owned())?;
-    Revoke::from_parts(sid, jti, kid, before, subject).map_err(|error| error.to_string())
+        .map_err(|_| "before=: Unix seconds".to_owned())?;
+    Revoke::from_parts(sid, jti, kid, before, subject).map_err(|error| revoke_error_text(&error))
 }
 
 /// `%XX` decoding (no `+`); `None` on a bad escape or on bytes that are not UTF-8.
@@ -513,18 +601,27 @@ async fn revoke(state: &State, query: &str) -> warp::reply::Response {
                     // Session ids, token ids, key ids and subjects are names, not
                     // credentials: logged so revocations can be audited.
                     tracing::info!(revocation = ?order, "revoked");
-                    (StatusCode::OK, "revoked\n".to_owned())
+                    let text = if authorizer.store.kind().survives_restart() {
+                        "revoked\n"
+                    } else {
+                        "revoked (in this instance's memory only: lost when it restarts)\n"
+                    };
+                    (StatusCode::OK, text.to_owned())
                 }
                 Err(error) => (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("not revoked: {error}\n"),
+                    format!("503 not revoked: {error}\n"),
                 ),
             }
         }
-        Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")),
+        Err(message) => (StatusCode::BAD_REQUEST, format!("400 {message}\n")),
     };
+    let kind = state.authorizer.load().store.kind().name();
     let mut response = Response::new(body);
     *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(STORE_HEADER, HeaderValue::from_static(kind));
     warp::Reply::into_response(response)
 }
 

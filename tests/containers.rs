@@ -163,3 +163,55 @@ fn the_grafana_dashboard_queries_only_metrics_keyhole_exports() {
         }
     }
 }
+
+/// The value of `NAME: value` (compose) or `NAME=value` (Dockerfile ENV) in `text`.
+fn setting(text: &str, name: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let rest = line.trim().trim_end_matches('\\').trim();
+        let rest = rest.strip_prefix("ENV ").unwrap_or(rest);
+        rest.strip_prefix(&format!("{name}: "))
+            .or_else(|| rest.strip_prefix(&format!("{name}=")))
+            .map(|value| value.trim().to_owned())
+    })
+}
+
+#[test]
+fn the_admin_listener_of_the_image_and_the_stack_is_closed() {
+    use keyhole::config::Config;
+    // The image: the admin listener on loopback (its HEALTHCHECK needs nothing more),
+    // and the configuration it ships with starts.
+    let dockerfile = read("Dockerfile");
+    let admin = setting(&dockerfile, "KEYHOLE_ADMIN_LISTEN").unwrap();
+    let image = Config::from_vars([
+        ("KEYHOLE_KEYS".to_owned(), common::KEY_LINE.to_owned()),
+        ("KEYHOLE_ADMIN_LISTEN".to_owned(), admin.clone()),
+    ]);
+    assert!(
+        image.is_ok(),
+        "the image's KEYHOLE_ADMIN_LISTEN={admin}: {image:?}"
+    );
+    assert!(!dockerfile.contains("EXPOSE 9181 9182"));
+    // The stack: the token comes from a Docker secret, and the committed files form a
+    // configuration keyhole accepts.
+    let compose = read("docker-compose.yml");
+    assert_eq!(
+        setting(&compose, "KEYHOLE_ADMIN_TOKEN_FILE").as_deref(),
+        Some("/run/secrets/keyhole_admin_token")
+    );
+    assert!(compose.contains("file: ./deploy/compose/admin-token"));
+    assert!(compose.contains("- keyhole_admin_token"));
+    let admin = setting(&compose, "KEYHOLE_ADMIN_LISTEN").unwrap();
+    let stack = Config::from_vars([
+        (
+            "KEYHOLE_KEYS_FILE".to_owned(),
+            format!("{ROOT}/deploy/compose/keys"),
+        ),
+        ("KEYHOLE_ADMIN_LISTEN".to_owned(), admin),
+        (
+            "KEYHOLE_ADMIN_TOKEN_FILE".to_owned(),
+            format!("{ROOT}/deploy/compose/admin-token"),
+        ),
+    ])
+    .unwrap();
+    assert!(stack.server.admin_token.is_some());
+}

@@ -489,3 +489,220 @@ fn sighup_reloads_jwt_keys_and_keeps_the_replay_store() {
     assert_eq!(env.get(&once).status, 403);
     assert_eq!(env.last_reason(), "replayed");
 }
+
+/// A session cookie for `sid` under the test key.
+fn session_cookie(sid: &str) -> String {
+    use keyhole::verify::cookie::{self, CookieGrant, SessionId};
+    let keys = KeyRing::parse(common::KEY_LINE).unwrap();
+    let grant = CookieGrant::new(
+        keyhole::canonical::Scope::parse(b"/protected/").unwrap(),
+        common::now().plus(600),
+        Some(SessionId::parse(sid).unwrap()),
+    );
+    cookie::sign(&grant, keys.signing_key())
+}
+
+/// Asks keyhole's `/auth` directly about `/protected/a.png` with a session cookie:
+/// (status, reason code).
+fn auth_with_cookie(keyhole: &Keyhole, cookie: &str) -> (u16, String) {
+    let request = format!(
+        "GET /auth HTTP/1.1\r\nHost: keyhole\r\nConnection: close\r\nX-Original-URI: /protected/a.png\r\nX-Original-Method: GET\r\nX-Real-IP: 127.0.0.1\r\nCookie: __Host-keyhole={cookie}\r\n\r\n"
+    );
+    let response = send_raw(tcp_port(&keyhole.listen), request.as_bytes());
+    (
+        response.status,
+        response.header("x-keyhole-reason").unwrap_or_default(),
+    )
+}
+
+/// `POST target` to the admin listener with extra header lines.
+fn admin_post(port: u16, target: &str, headers: &str) -> common::Response {
+    send_raw(
+        port,
+        format!(
+            "POST {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: 0\r\n{headers}\r\n"
+        )
+        .as_bytes(),
+    )
+}
+
+#[test]
+fn the_admin_listener_revokes_only_with_its_token_and_never_for_a_browser() {
+    let env = Env::start();
+    let admin = env.keyhole.admin_port;
+    let token = env.keyhole.admin_token.clone().unwrap();
+    let wrong = common::random_admin_token();
+    let cookie = session_cookie("admin-1");
+    env.sent_secrets
+        .lock()
+        .unwrap()
+        .extend([wrong.clone(), cookie.clone()]);
+    let allowed = (204, "ok".to_owned());
+    assert_eq!(auth_with_cookie(&env.keyhole, &cookie), allowed);
+
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    let cases = [
+        (String::new(), 401),
+        (format!("Authorization: Bearer {wrong}\r\n"), 401),
+        (format!("Authorization: {token}\r\n"), 401),
+        (format!("Authorization: Basic {token}\r\n"), 401),
+        (format!("{bearer}{bearer}"), 401),
+        (format!("{bearer}Origin: http://127.0.0.1:{admin}\r\n"), 403),
+        (format!("{bearer}Origin: null\r\n"), 403),
+        (format!("{bearer}Sec-Fetch-Site: same-site\r\n"), 403),
+        (format!("{bearer}Sec-Fetch-Site: same-origin\r\n"), 403),
+        (format!("{bearer}Sec-Fetch-Site: cross-site\r\n"), 403),
+    ];
+    for (headers, status) in &cases {
+        let response = admin_post(admin, "/revoke?sid=admin-1", headers);
+        let body = String::from_utf8_lossy(&response.body).into_owned();
+        assert_eq!(response.status, *status, "{headers}: {body}");
+        if *status == 401 {
+            assert!(body.starts_with("401 unauthorized: "), "{body}");
+            assert!(body.contains("KEYHOLE_ADMIN_TOKEN_FILE"), "{body}");
+            assert!(
+                response
+                    .header("www-authenticate")
+                    .is_some_and(|value| value.starts_with("Bearer")),
+                "{}",
+                response.head
+            );
+        } else {
+            assert!(body.starts_with("403 refused: a browser request"), "{body}");
+        }
+        assert!(!body.contains(&token) && !response.head.contains(&token));
+        assert_eq!(
+            auth_with_cookie(&env.keyhole, &cookie),
+            allowed,
+            "a refused request revoked the session: {headers}"
+        );
+    }
+    // Another method is no way around the check.
+    assert_eq!(admin_get(admin, "/revoke?sid=admin-1").status, 405);
+    assert_eq!(auth_with_cookie(&env.keyhole, &cookie), allowed);
+
+    // The token alone, as a program sends it: revoked, in memory (and said so).
+    let done = admin_post(admin, "/revoke?sid=admin-1", &bearer);
+    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+    assert_eq!(done.header("x-keyhole-store").as_deref(), Some("memory"));
+    assert!(String::from_utf8_lossy(&done.body).contains("lost when it restarts"));
+    assert_eq!(
+        auth_with_cookie(&env.keyhole, &cookie),
+        (403, "revoked".to_owned())
+    );
+    // A bad order is answered in the admin protocol's words, not the CLI's flags.
+    let bad = admin_post(admin, "/revoke?sid=a&jti=b", &bearer);
+    assert_eq!(bad.status, 400);
+    let body = String::from_utf8_lossy(&bad.body);
+    assert!(body.contains("POST /revoke takes sid=ID"), "{body}");
+    assert!(!body.contains("--sid"), "{body}");
+    // Metrics and health stay open without a token.
+    assert_eq!(admin_get(admin, "/metrics").status, 200);
+    assert_eq!(admin_get(admin, "/healthz").status, 200);
+    assert!(env.keyhole.log_text().contains("admin request refused"));
+    // The Env checks at drop that neither token reached a log.
+}
+
+#[test]
+fn an_admin_listener_beyond_loopback_needs_a_token_to_start() {
+    let admin = format!("0.0.0.0:{}", common::free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .arg("serve")
+        .env_clear()
+        .env("KEYHOLE_KEYS", common::KEY_LINE)
+        .env(
+            "KEYHOLE_LISTEN",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .env("KEYHOLE_ADMIN_LISTEN", &admin)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // A keyhole that starts anyway is stopped by its pid (then the test fails).
+    let started = Instant::now();
+    let mut status = child.try_wait().unwrap();
+    while status.is_none() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+        status = child.try_wait().unwrap();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status.and_then(|status| status.code()), Some(2));
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    for expected in [
+        "KEYHOLE_ADMIN_LISTEN",
+        "KEYHOLE_ADMIN_TOKEN_FILE",
+        "not a loopback address",
+        admin.as_str(),
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "{expected} missing from {stderr}"
+        );
+    }
+
+    // Refused before binding anything (with a token it would start: unit test
+    // `config::tests::an_admin_listener_beyond_loopback_needs_a_token`; the tests
+    // themselves never listen beyond loopback).
+}
+
+#[test]
+fn keyhole_revoke_sends_the_token_and_warns_that_a_memory_revocation_dies_with_the_process() {
+    let env = Env::start();
+    let cookie = session_cookie("cli-1");
+    env.sent_secrets.lock().unwrap().push(cookie.clone());
+    let allowed = (204, "ok".to_owned());
+    let revoke = |token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyhole"));
+        command.args(["revoke", "--sid", "cli-1"]).env_clear().env(
+            "KEYHOLE_ADMIN_LISTEN",
+            format!("127.0.0.1:{}", env.keyhole.admin_port),
+        );
+        if let Some(token) = token {
+            command.env("KEYHOLE_ADMIN_TOKEN", token);
+        }
+        command.output().unwrap()
+    };
+    // No token: a usage error that names the variables; nothing revoked.
+    let output = revoke(None);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("KEYHOLE_ADMIN_TOKEN_FILE"), "{stderr}");
+    assert_eq!(auth_with_cookie(&env.keyhole, &cookie), allowed);
+    // A wrong token: refused (exit 1) with the listener's answer, never the token.
+    let wrong = common::random_admin_token();
+    env.sent_secrets.lock().unwrap().push(wrong.clone());
+    let output = revoke(Some(&wrong));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(
+        stderr.contains("not the one of KEYHOLE_ADMIN_TOKEN_FILE"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&wrong), "{stderr}");
+    assert_eq!(auth_with_cookie(&env.keyhole, &cookie), allowed);
+    // The right token: revoked, with a warning that the memory store forgets it.
+    let output = env
+        .keyhole
+        .admin_command(&["revoke", "--sid", "cli-1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "revoked session cli-1\n"
+    );
+    assert!(
+        stderr.contains("warning") && stderr.contains("lost when it restarts"),
+        "{stderr}"
+    );
+    assert_eq!(
+        auth_with_cookie(&env.keyhole, &cookie),
+        (403, "revoked".to_owned())
+    );
+}

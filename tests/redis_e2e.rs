@@ -416,11 +416,10 @@ fn without_redis_keyhole_revoke_goes_through_the_admin_listener() {
     let env = common::Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEY)], "");
     let admin = format!("127.0.0.1:{}", env.keyhole.admin_port);
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
-            .arg("revoke")
+        let output = env
+            .keyhole
+            .admin_command(&["revoke"])
             .args(args)
-            .env_clear()
-            .env("KEYHOLE_ADMIN_LISTEN", &admin)
             .output()
             .unwrap();
         assert!(
@@ -528,4 +527,212 @@ fn a_bad_store_url_stops_start_up_and_an_absent_redis_fails_revoke() {
     let stderr = String::from_utf8_lossy(&revoke.stderr);
     assert!(stderr.contains("KEYHOLE_STORE"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn after_a_redis_restart_no_request_is_lost_on_an_instance_that_missed_the_outage() {
+    let mut cluster = Cluster::start(Redis::start(), true, &[]);
+    let ok = (204, "ok".to_owned());
+    let unavailable = (403, "store-unavailable".to_owned());
+    // Both instances hold a live connection to Redis.
+    for (index, keyhole) in cluster.instances.iter().enumerate() {
+        assert_eq!(auth(keyhole, &once(&format!("warm-{index}")), None), ok);
+    }
+    // Redis goes away (killed by pid). Only `a` is asked meanwhile: it fails closed;
+    // `b` never notices the outage.
+    cluster.redis.stop();
+    let sid = session_cookie("restart-1");
+    {
+        let a = &cluster.instances[0];
+        assert_eq!(auth(a, &once("down-0"), None), unavailable);
+        assert_eq!(auth(a, PATH, Some(&sid)), unavailable);
+        assert_eq!(
+            auth(a, &signed_url(), None),
+            ok,
+            "a signed URL needs no store"
+        );
+    }
+    // Redis is back on the same port and answers.
+    cluster.redis.resume();
+    // Four single-use tokens in a row on `b`, each asked once: no first request lost.
+    let b = &cluster.instances[1];
+    let answers: Vec<_> = (0..4)
+        .map(|round| auth(b, &once(&format!("after-b-{round}")), None))
+        .collect();
+    assert_eq!(answers, vec![ok.clone(); 4]);
+    // `a`, which saw the outage, loses none either.
+    let a = &cluster.instances[0];
+    let answers: Vec<_> = (0..4)
+        .map(|round| auth(a, &once(&format!("after-a-{round}")), None))
+        .collect();
+    assert_eq!(answers, vec![ok.clone(); 4]);
+    assert_eq!(auth(a, PATH, Some(&sid)), ok);
+    // Through nginx (both instances): four more single-use tokens, each opens once.
+    for round in 0..4 {
+        let target = once(&format!("after-nginx-{round}"));
+        let request =
+            format!("GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let response = send_raw(cluster.nginx_port(), request.as_bytes());
+        assert_eq!(response.status, 200, "round {round}");
+        assert_eq!(response.body, FILE);
+        let replay = send_raw(cluster.nginx_port(), request.as_bytes());
+        assert_eq!(replay.status, 403, "round {round}: a replay opened");
+    }
+    // Every one of those uses was recorded once, and replays stay refused directly.
+    assert_eq!(
+        auth(b, &once("after-b-0"), None),
+        (403, "replayed".to_owned())
+    );
+}
+
+/// Runs `keyhole cookie /protected/ --sid=SID` and returns the cookie value and the
+/// revoke command it prints (its words after `keyhole`).
+fn printed_cookie(sid: &str) -> (String, Vec<String>) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["cookie", "/protected/", &format!("--sid={sid}")])
+        .env_clear()
+        .env("KEYHOLE_KEYS", KEY_LINE)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let value = stdout
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .unwrap()
+        .1
+        .to_owned();
+    let command = stderr
+        .split("(keyhole ")
+        .nth(1)
+        .and_then(|rest| rest.rsplit_once(')'))
+        .unwrap_or_else(|| panic!("no revoke command printed: {stderr}"))
+        .0;
+    let args = command.split_whitespace().map(str::to_owned).collect();
+    (value, args)
+}
+
+#[test]
+fn ids_that_start_with_a_hyphen_are_revoked_as_keyhole_prints_them() {
+    let revoked = (403, "revoked".to_owned());
+    let ok = (204, "ok".to_owned());
+    // The in-memory store, through the admin listener.
+    let env = common::Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEY)], "");
+    for sid in ["-Kq3xW9", "--help"] {
+        let (cookie, args) = printed_cookie(sid);
+        env.sent_secrets.lock().unwrap().push(cookie.clone());
+        assert_eq!(args[0], "revoke", "{args:?}");
+        assert_eq!(auth(&env.keyhole, PATH, Some(&cookie)), ok);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = env.keyhole.admin_command(&args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "keyhole {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("revoked session {sid}\n")
+        );
+        assert_eq!(auth(&env.keyhole, PATH, Some(&cookie)), revoked, "{sid}");
+    }
+    // Token ids, key ids and subjects take such values too.
+    let t1 = format!("{PATH}?token={}", token(json!({"jti": "--version"})));
+    assert_eq!(auth(&env.keyhole, &t1, None), ok);
+    let output = env
+        .keyhole
+        .admin_command(&["revoke", "--jti", "--version", "--kid", "j1"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(auth(&env.keyhole, &t1, None), revoked);
+    let dash = format!(
+        "{PATH}?token={}",
+        token(json!({"sub": "-h", "iat": now().0 - 5}))
+    );
+    assert_eq!(auth(&env.keyhole, &dash, None), ok);
+    let output = env
+        .keyhole
+        .admin_command(&["revoke", "--before", "now", "--subject", "-h"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(auth(&env.keyhole, &dash, None), revoked);
+
+    // Redis, written directly by the command: both instances see it, no warning.
+    let cluster = Cluster::start(Redis::start(), false, &[]);
+    for sid in ["-Rz9", "--help"] {
+        let (cookie, args) = printed_cookie(sid);
+        for keyhole in &cluster.instances {
+            assert_eq!(auth(keyhole, PATH, Some(&cookie)), ok);
+        }
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .args(&args)
+            .env_clear()
+            .env("KEYHOLE_STORE", cluster.redis.url())
+            .env("KEYHOLE_ADMIN_LISTEN", "off")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "keyhole {args:?}: {stderr}");
+        assert!(!stderr.contains("warning"), "{stderr}");
+        for keyhole in &cluster.instances {
+            assert_eq!(auth(keyhole, PATH, Some(&cookie)), revoked, "{sid}");
+        }
+    }
+    // Through the admin listener of an instance that keeps them in Redis: no warning.
+    let cookie = session_cookie("-via-admin");
+    let a = &cluster.instances[0];
+    assert_eq!(auth(a, PATH, Some(&cookie)), ok);
+    let output = a
+        .admin_command(&["revoke", "--sid", "-via-admin"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    assert_eq!(auth(&cluster.instances[1], PATH, Some(&cookie)), revoked);
+}
+
+#[test]
+fn a_use_recorded_just_before_the_connection_broke_is_still_this_requests_use() {
+    let redis = Redis::start();
+    let proxy = common::redis::CuttingProxy::start(&redis);
+    let dir = tempfile::tempdir().unwrap();
+    let listen = Listen::Tcp(format!("127.0.0.1:{}", free_port()).parse().unwrap());
+    let url = proxy.url();
+    let keyhole = Keyhole::start(
+        dir.path(),
+        "keyhole",
+        listen,
+        &[
+            ("KEYHOLE_JWT_KEYS", JWT_KEY),
+            ("KEYHOLE_STORE", url.as_str()),
+            // Room for a reconnect on a busy machine; the cut itself is immediate.
+            ("KEYHOLE_STORE_TIMEOUT", "1s"),
+        ],
+    );
+    let ok = (204, "ok".to_owned());
+    assert_eq!(auth(&keyhole, &once("cut-0"), None), ok);
+    // Redis executes the next use's `SET … NX`, and the reply never comes back: the
+    // retry finds the use recorded with this request's own mark, so it is an allow,
+    // not a `replayed` denial of a token that was never honoured.
+    proxy.arm(b"NX");
+    assert_eq!(auth(&keyhole, &once("cut-1"), None), ok);
+    assert!(proxy.fired(), "the connection was not cut");
+    let used = key("used", "jwt:2:j1:cut-1#1");
+    let mark = redis.command(&["GET", &used]).unwrap();
+    assert!(mark.starts_with('$'), "no use recorded: {mark}");
+    // The use is spent: the same token again is a replay.
+    assert_eq!(
+        auth(&keyhole, &once("cut-1"), None),
+        (403, "replayed".to_owned())
+    );
+    assert!(keyhole.log_text().contains("sending the call once more"));
 }

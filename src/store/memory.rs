@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::clock::{Clock, UnixTime};
-use crate::store::{ReplayStore, StoreError, StoreFuture};
+use crate::store::{ReplayStore, StoreError, StoreFuture, StoreKind};
 
 /// Default number of live ids kept.
 pub const DEFAULT_CAPACITY: usize = 100_000;
@@ -185,6 +185,10 @@ impl ReplayStore for MemoryStore {
 
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(self.lock().map(|_| ())))
+    }
+
+    fn kind(&self) -> StoreKind {
+        StoreKind::Memory
     }
 }
 

@@ -49,6 +49,39 @@ pub trait ReplayStore: fmt::Debug + Send + Sync {
 
     /// Whether the store answers now (for `/readyz`).
     fn ping(&self) -> StoreFuture<'_, ()>;
+
+    /// Which kind of store this is; by default the in-memory kind, whose entries a
+    /// restart loses (so that an unknown store is never reported as durable).
+    fn kind(&self) -> StoreKind {
+        StoreKind::Memory
+    }
+}
+
+/// The kinds of store, as the admin listener names them to `keyhole revoke`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// In this process: one instance only, lost when it restarts.
+    Memory,
+    /// Redis: shared by every instance, kept across their restarts.
+    Redis,
+}
+
+impl StoreKind {
+    /// `memory` or `redis`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Memory => "memory",
+            StoreKind::Redis => "redis",
+        }
+    }
+
+    /// Whether what it holds outlives the keyhole process.
+    pub fn survives_restart(self) -> bool {
+        match self {
+            StoreKind::Memory => false,
+            StoreKind::Redis => true,
+        }
+    }
 }
 
 /// Why a store could not answer. Every error denies the request (fail closed).

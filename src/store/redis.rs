@@ -5,13 +5,16 @@
 //! by a timeout; a timeout or an error is [`StoreError::Unavailable`] and the decision
 //! that needed the store is denied (fail closed). The connection is made on first use
 //! and a [`ConnectionManager`] reconnects after Redis comes back, so keyhole starts
-//! while Redis is down and recovers without a restart.
+//! while Redis is down and recovers without a restart; a call that finds its
+//! connection dead is sent once more on a new one within the same timeout, so that
+//! no decision is lost once Redis answers (see `run` and `record`).
 //!
 //! Key layout (`<prefix>` is `KEYHOLE_REDIS_PREFIX`, `keyhole:` by default; `<h>` is
 //! the lower-case hex SHA-256 of the store id, so no key holds a subject, a session
 //! id or a token id in clear, and no key grows with its input):
 //!
-//! - `<prefix>used:<h>` = `1`, single-use slots (`SET NX PX`), until the token expires;
+//! - `<prefix>used:<h>` = a random mark of the decision that took the use, single-use
+//!   slots (`SET NX PX`), until the token expires;
 //! - `<prefix>revoked:<h>` = the expiry (Unix seconds), revoked sessions and token
 //!   ids, until whatever they name has expired;
 //! - `<prefix>before:<h>` = the cut-off (Unix seconds), "issued before T" for a key id
@@ -28,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, UnixTime};
 use crate::metrics::StoreMetrics;
-use crate::store::{ReplayStore, StoreError, StoreFuture};
+use crate::store::{ReplayStore, StoreError, StoreFuture, StoreKind};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "keyhole:";
@@ -161,11 +164,14 @@ impl RedisStore {
         if let Some(manager) = slot.as_ref() {
             return Ok(manager.clone());
         }
+        // One connection attempt per reconnect, with no back-off sleep: a reconnect
+        // that slept between attempts would hold every call made meanwhile (they all
+        // wait for it) past the timeout, also after Redis came back. Concurrent calls
+        // share one attempt; the next call after a failed one starts another.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(self.timeout)
             .set_response_timeout(self.timeout)
-            .set_number_of_retries(1)
-            .set_max_delay(200);
+            .set_number_of_retries(0);
         let manager =
             ConnectionManager::new_with_config(self.target.client.clone(), config).await?;
         *slot = Some(manager.clone());
@@ -173,13 +179,38 @@ impl RedisStore {
     }
 
     /// Runs one call within the timeout and records it in the metrics.
-    async fn run<T>(
-        &self,
-        op: &'static str,
-        work: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Result<T, StoreError> {
+    ///
+    /// A call that fails because its connection is dead (Redis restarted, the
+    /// connection reset, or the last reconnect attempt refused) is sent once more,
+    /// within the same timeout: the [`ConnectionManager`] starts a new connection on
+    /// such an error, and the second attempt waits for it. Without this, the first
+    /// call after Redis came back would be lost on every instance (denied
+    /// `store-unavailable` although Redis answers). A timeout is never retried (the
+    /// budget is spent), nor is an error Redis itself answered. While Redis is away
+    /// the second attempt fails too, and the call is `Unavailable` (fail closed).
+    ///
+    /// `work` gets the attempt number (0, then 1), so that a call that is not
+    /// idempotent can tell a retry apart (see [`RedisStore::record`]).
+    async fn run<T, F, W>(&self, op: &'static str, work: W) -> Result<T, StoreError>
+    where
+        W: Fn(u8) -> F,
+        F: Future<Output = redis::RedisResult<T>>,
+    {
         let started = Instant::now();
-        let result = tokio::time::timeout(self.timeout, work).await;
+        let attempts = async {
+            match work(0).await {
+                Err(error) if error.is_unrecoverable_error() && !error.is_timeout() => {
+                    tracing::debug!(
+                        op,
+                        kind = ?error.kind(),
+                        "redis connection lost; sending the call once more on a new connection"
+                    );
+                    work(1).await
+                }
+                other => other,
+            }
+        };
+        let result = tokio::time::timeout(self.timeout, attempts).await;
         let (result, error) = match result {
             Ok(Ok(value)) => (Ok(value), None),
             Ok(Err(error)) => (
@@ -216,20 +247,36 @@ impl RedisStore {
             .saturating_mul(1000)
     }
 
+    /// Takes the single use of `id`: `SET key MARK NX PX ttl`, where MARK is random
+    /// per call. The first attempt is a plain `SET NX` (a reply `OK` is a first use).
+    /// A retry cannot tell whether the lost first attempt reached Redis, so it sends
+    /// `SET NX` and `GET` together and answers "first use" exactly when the key holds
+    /// this call's own MARK: a first attempt that was recorded before its connection
+    /// broke is this call's use (never `replayed`), and a use recorded by any other
+    /// call (another MARK) stays a replay. So a retry never allows twice and never
+    /// turns this call's own use into a denial.
     async fn record(&self, id: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
         let key = self.key("used", id);
         let ttl = self.ttl_ms(expires_at);
-        self.run("check_and_record", async {
+        let mark = use_mark().map_err(|error| {
+            StoreError::Unavailable(format!("no random number for the use mark: {error}"))
+        })?;
+        let (key, mark) = (&key, &mark);
+        self.run("check_and_record", |attempt| async move {
             let mut connection = self.connection().await?;
-            let set: Option<String> = redis::cmd("SET")
-                .arg(&key)
-                .arg(1)
-                .arg("NX")
-                .arg("PX")
-                .arg(ttl)
+            let mut set = redis::cmd("SET");
+            set.arg(key).arg(mark).arg("NX").arg("PX").arg(ttl);
+            if attempt == 0 {
+                let set: Option<String> = set.query_async(&mut connection).await?;
+                return Ok(set.is_some());
+            }
+            let (_, held): (Option<String>, Option<String>) = redis::pipe()
+                .add_command(set)
+                .cmd("GET")
+                .arg(key)
                 .query_async(&mut connection)
                 .await?;
-            Ok(set.is_some())
+            Ok(held.as_deref() == Some(mark.as_str()))
         })
         .await
     }
@@ -242,11 +289,13 @@ impl RedisStore {
         until: UnixTime,
     ) -> Result<(), StoreError> {
         let ttl = self.ttl_ms(until);
-        self.run(op, async {
+        let key = &key;
+        // Idempotent: sending it twice keeps the same later time.
+        self.run(op, |_| async move {
             let mut connection = self.connection().await?;
             let _: i64 = self
                 .keep_later
-                .key(&key)
+                .key(key)
                 .arg(value.0)
                 .arg(ttl)
                 .invoke_async(&mut connection)
@@ -257,11 +306,11 @@ impl RedisStore {
     }
 
     async fn revoked(&self, id: &str) -> Result<bool, StoreError> {
-        let key = self.key("revoked", id);
-        self.run("is_revoked", async {
+        let key = &self.key("revoked", id);
+        self.run("is_revoked", |_| async move {
             let mut connection = self.connection().await?;
             let count: i64 = redis::cmd("EXISTS")
-                .arg(&key)
+                .arg(key)
                 .query_async(&mut connection)
                 .await?;
             Ok(count > 0)
@@ -279,7 +328,8 @@ impl RedisStore {
         for id in ids {
             pipe.cmd("GET").arg(self.key("before", id));
         }
-        self.run("latest_cut_off", async {
+        let pipe = &pipe;
+        self.run("latest_cut_off", |_| async move {
             let mut connection = self.connection().await?;
             let values: Vec<Option<String>> = pipe.query_async(&mut connection).await?;
             Ok(values
@@ -293,13 +343,26 @@ impl RedisStore {
     }
 
     async fn ping_now(&self) -> Result<(), StoreError> {
-        self.run("ping", async {
+        self.run("ping", |_| async {
             let mut connection = self.connection().await?;
             let _: String = redis::cmd("PING").query_async(&mut connection).await?;
             Ok(())
         })
         .await
     }
+}
+
+/// A random mark for one single-use call (32 hex digits), so that a retried call
+/// recognises its own earlier write.
+fn use_mark() -> Result<String, getrandom::Error> {
+    use std::fmt::Write as _;
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    let mut mark = String::with_capacity(32);
+    for byte in bytes {
+        let _ = write!(mark, "{byte:02x}");
+    }
+    Ok(mark)
 }
 
 /// `<prefix><kind>:<hex SHA-256 of id>`.
@@ -349,6 +412,10 @@ impl ReplayStore for RedisStore {
 
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.ping_now())
+    }
+
+    fn kind(&self) -> StoreKind {
+        StoreKind::Redis
     }
 }
 

@@ -59,6 +59,17 @@ pub struct Keyhole {
     pub admin_port: u16,
     /// Its stderr (the log).
     pub log: PathBuf,
+    /// The admin bearer token it was given (through `KEYHOLE_ADMIN_TOKEN_FILE`), unless
+    /// the test set `KEYHOLE_ADMIN_TOKEN` or `_FILE` itself.
+    pub admin_token: Option<String>,
+}
+
+/// A fresh random admin token (32 hex digits after a prefix).
+pub fn random_admin_token() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).unwrap();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("kh-admin-{hex}")
 }
 
 impl Keyhole {
@@ -81,6 +92,17 @@ impl Keyhole {
         if !env.iter().any(|(k, _)| k.starts_with("KEYHOLE_KEYS")) {
             command.env("KEYHOLE_KEYS", KEY_LINE);
         }
+        let mut admin_token = None;
+        if !env
+            .iter()
+            .any(|(k, _)| k.starts_with("KEYHOLE_ADMIN_TOKEN"))
+        {
+            let token = random_admin_token();
+            let file = dir.join(format!("{name}.admin-token"));
+            std::fs::write(&file, format!("{token}\n")).unwrap();
+            command.env("KEYHOLE_ADMIN_TOKEN_FILE", &file);
+            admin_token = Some(token);
+        }
         for (key, value) in env {
             command.env(key, value);
         }
@@ -90,6 +112,7 @@ impl Keyhole {
             listen,
             admin_port,
             log,
+            admin_token,
         };
         keyhole.wait_ready();
         keyhole
@@ -143,6 +166,19 @@ impl Keyhole {
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// `keyhole ARGS` pointed at this instance's admin listener, with its admin token.
+    pub fn admin_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyhole"));
+        command.args(args).env_clear().env(
+            "KEYHOLE_ADMIN_LISTEN",
+            format!("127.0.0.1:{}", self.admin_port),
+        );
+        if let Some(token) = &self.admin_token {
+            command.env("KEYHOLE_ADMIN_TOKEN", token);
+        }
+        command
     }
 
     /// Its log so far.
@@ -257,7 +293,9 @@ impl Env {
             };
             match Stack::start(layout, extra_http) {
                 Ok(stack) => {
-                    let sent_secrets = std::sync::Mutex::new(Vec::new());
+                    // The admin token must never reach a log either.
+                    let sent_secrets =
+                        std::sync::Mutex::new(keyhole.admin_token.iter().cloned().collect());
                     return Env {
                         sent_secrets,
                         sent_requests: std::sync::atomic::AtomicUsize::new(0),
@@ -328,13 +366,9 @@ impl Env {
     /// Runs `keyhole revoke --sid SID` against this Env's keyhole (its admin listener)
     /// and requires success.
     pub fn revoke_sid(&self, sid: &str) {
-        let revoke = Command::new(env!("CARGO_BIN_EXE_keyhole"))
-            .args(["revoke", "--sid", sid])
-            .env_clear()
-            .env(
-                "KEYHOLE_ADMIN_LISTEN",
-                format!("127.0.0.1:{}", self.keyhole.admin_port),
-            )
+        let revoke = self
+            .keyhole
+            .admin_command(&["revoke", "--sid", sid])
             .output()
             .unwrap();
         assert!(

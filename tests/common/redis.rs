@@ -1,6 +1,7 @@
 //! A real `redis-server` for the shared-store tests: on a free 127.0.0.1 port, with
 //! no persistence, stopped by its process id when dropped. It can be stopped and
-//! started again on the same port (Redis going away mid-run and coming back).
+//! started again on the same port (Redis going away mid-run and coming back). A
+//! [`CuttingProxy`] in front of it breaks a connection between a command and its reply.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -176,5 +177,112 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A TCP proxy in front of a [`Redis`] that forwards every byte both ways until it is
+/// armed: then the next client chunk holding `needle` still reaches Redis (which
+/// executes it), but its reply is swallowed and the client's connection is closed.
+/// That is the ambiguous failure a client cannot tell apart from a command that never
+/// arrived. Stopped (its threads end) when dropped.
+pub struct CuttingProxy {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    armed: std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CuttingProxy {
+    /// Starts forwarding 127.0.0.1:(free port) to `redis`.
+    pub fn start(redis: &Redis) -> CuttingProxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream_port = redis.port;
+        let armed: Arc<Mutex<Option<Vec<u8>>>> = Arc::new(Mutex::new(None));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (armed_loop, stop_loop) = (Arc::clone(&armed), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stop_loop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = client else { continue };
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    continue;
+                };
+                // Set when the reply to the armed chunk must be swallowed.
+                let swallow = Arc::new(AtomicBool::new(false));
+                let (mut from_client, mut to_upstream) =
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let (mut from_upstream, mut to_client) = (upstream, client);
+                let armed = Arc::clone(&armed_loop);
+                let swallow_out = Arc::clone(&swallow);
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 16 * 1024];
+                    while let Ok(read) = from_client.read(&mut buffer) {
+                        if read == 0 {
+                            break;
+                        }
+                        let chunk = &buffer[..read];
+                        let mut armed = armed.lock().unwrap();
+                        if armed
+                            .as_ref()
+                            .is_some_and(|needle| chunk.windows(needle.len()).any(|w| w == needle))
+                        {
+                            *armed = None;
+                            swallow_out.store(true, Ordering::SeqCst);
+                        }
+                        drop(armed);
+                        if to_upstream.write_all(chunk).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_upstream.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 16 * 1024];
+                    while let Ok(read) = from_upstream.read(&mut buffer) {
+                        if read == 0 {
+                            break;
+                        }
+                        if swallow.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        if to_client.write_all(&buffer[..read]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_client.shutdown(std::net::Shutdown::Both);
+                    let _ = from_upstream.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        CuttingProxy { port, armed, stop }
+    }
+
+    /// `redis://127.0.0.1:PORT` of the proxy.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Cuts the connection after the next client chunk that holds `needle` has been
+    /// forwarded to Redis, before its reply.
+    pub fn arm(&self, needle: &[u8]) {
+        *self.armed.lock().unwrap() = Some(needle.to_vec());
+    }
+
+    /// Whether the armed cut has happened.
+    pub fn fired(&self) -> bool {
+        self.armed.lock().unwrap().is_none()
+    }
+}
+
+impl Drop for CuttingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
 }
