@@ -8,12 +8,13 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use keyhole::authorize::Authorizer;
 use keyhole::canonical::CanonicalPath;
 use keyhole::clock::UnixTime;
 use keyhole::keys::KeyRing;
 use keyhole::request::NginxHeaders;
+use keyhole::verify::Policy;
 use keyhole::verify::signed_url::{UrlGrant, sign};
-use keyhole::verify::{Authorizer, Policy};
 
 const NOW: UnixTime = UnixTime(1_800_000_000);
 

@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, LazyLock};
 
+use keyhole::authorize::Authorizer;
 use keyhole::canonical::{CanonicalPath, MAX_RAW_PATH_LEN, Scope, encode};
 use keyhole::clock::UnixTime;
 use keyhole::decision::Decision;
@@ -15,10 +16,10 @@ use keyhole::keys::KeyRing;
 use keyhole::keys::Secret;
 use keyhole::request::{AuthRequest, Param};
 use keyhole::request::{HeaderField, MAX_PARAMS, NginxHeaders, Target};
+use keyhole::verify::Policy;
 use keyhole::verify::cookie::{self, CookiePolicy, SignedCookie};
 use keyhole::verify::jwt::{JwtKey, JwtPolicy, JwtVerifier, keys::parse_jwks};
 use keyhole::verify::signed_url::{PARAM_PREFIX, SignedUrl, string_to_sign};
-use keyhole::verify::{Authorizer, Policy};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::admin::AdminToken;
+use crate::authorize::Authorizer;
 use crate::clock::SystemClock;
 use crate::jwks::{JwksSource, JwksUrl};
 use crate::keys::KeyRing;
@@ -19,9 +20,9 @@ use crate::metrics::StoreMetrics;
 use crate::store::ReplayStore;
 use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
 use crate::store::redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore, RedisTarget};
+use crate::verify::Policy;
 use crate::verify::cookie::{self, CookiePolicy};
 use crate::verify::jwt::{self, JwtPolicy, JwtVerifier, SingleUse};
-use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
@@ -218,7 +219,10 @@ impl Config {
             policy: self.policy,
             jwt: self.jwt.clone(),
             store,
-            jwks: self.jwks.clone(),
+            jwks: self
+                .jwks
+                .clone()
+                .map(|jwks| jwks as Arc<dyn crate::authorize::KeySource>),
             cookies: self.cookies.clone(),
         }
     }

@@ -6,13 +6,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::authorize::Authorizer;
 use crate::canonical::{CanonicalPath, Scope};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Listen;
 use crate::keys::{Key, KeyId, KeyRing, Secret};
 use crate::nginx::{Layout, Stack};
+use crate::verify::Policy;
 use crate::verify::signed_url::{self, UrlGrant};
-use crate::verify::{Authorizer, Policy};
 
 /// Options of `keyhole demo`.
 #[derive(Debug, clap::Args)]

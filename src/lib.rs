@@ -9,8 +9,9 @@
 //!
 //! - [`cli`]: the command line; the only module that prints.
 //! - [`config`]: `KEYHOLE_*` variables into a validated [`config::Config`].
-//! - [`verify`]: [`verify::Authorizer`] picks the one credential a request carries,
-//!   asks the core's verifier, then checks the store (single use, revocations).
+//! - [`authorize`]: [`authorize::Authorizer`] picks the one credential a request
+//!   carries, asks the core's verifier, then does the async work around it: the store
+//!   (single use, revocations), the JWKS refetch, and the cookie exchange.
 //! - [`jwks`]: fetching and refreshing a remote JWKS (the only JWT code doing IO).
 //! - [`store`]: the replay and revocation store trait; in-memory and Redis stores.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
@@ -22,10 +23,11 @@
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
 //! - [`demo`]: `keyhole demo`.
 
-pub use keyhole_core::{canonical, clock, decision, keys, request};
+pub use keyhole_core::{canonical, clock, decision, keys, request, verify};
 
 pub mod admin;
 pub mod admin_client;
+pub mod authorize;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -34,4 +36,3 @@ pub mod metrics;
 pub mod nginx;
 pub mod server;
 pub mod store;
-pub mod verify;

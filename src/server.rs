@@ -21,13 +21,13 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::admin::{self, AdminHeaders, AdminRefusal, AdminToken};
+use crate::authorize::Authorizer;
 use crate::clock::Clock;
 use crate::config::{Listen, ServerSettings};
 use crate::decision::{Decision, Deny};
 use crate::metrics::Metrics;
 use crate::request::{HeaderField, NginxHeaders};
 use crate::store::{Revoke, RevokeError};
-use crate::verify::Authorizer;
 
 /// Response header carrying the reason code.
 pub const REASON_HEADER: &str = "x-keyhole-reason";
@@ -69,8 +69,9 @@ pub struct State {
 impl State {
     /// State for an authorizer and a clock, with fresh metrics.
     pub fn new(authorizer: Authorizer, clock: Arc<dyn Clock>) -> Arc<State> {
-        let jwks_fetches = authorizer.jwks.as_ref().map(|jwks| jwks.fetches.clone());
-        State::with_metrics(authorizer, clock, Metrics::new(jwks_fetches))
+        // No JWKS fetch counter: a remote key source's metrics come with it
+        // (`with_metrics`).
+        State::with_metrics(authorizer, clock, Metrics::new(None))
     }
 
     /// State with metrics made beforehand (the store records into them).
@@ -644,8 +645,8 @@ pub async fn decide(state: &State, headers: &HeaderMap) -> Decision {
     // An owned snapshot: the decision may wait on the replay store or a JWKS fetch,
     // and a key reload meanwhile must not change the keys under it.
     let authorizer = state.authorizer.load_full();
-    let decision = authorizer.decide_request(&request, state.clock.now()).await;
-    let presented = authorizer.presented(&request);
+    let outcome = authorizer.decide_request(&request, state.clock.now()).await;
+    let (decision, presented) = (outcome.decision, outcome.presented.name());
     state
         .metrics
         .record_decision(&decision, presented, started.elapsed());

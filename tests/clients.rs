@@ -32,12 +32,13 @@ use std::process::{Command, Output};
 use common::{Env, KEY_LINE, now};
 use std::sync::Arc;
 
+use keyhole::authorize::Authorizer;
 use keyhole::canonical::{CanonicalPath, Scope, encode};
 use keyhole::clock::{Clock, SystemClock, UnixTime};
 use keyhole::keys::KeyRing;
 use keyhole::request::NginxHeaders;
+use keyhole::verify::Policy;
 use keyhole::verify::signed_url::{IpBinding, UrlGrant, sign};
-use keyhole::verify::{Authorizer, Policy};
 use serde_json::Value;
 
 /// One reference signer and what it needs to run.

@@ -13,10 +13,11 @@ mod common;
 
 use std::sync::Arc;
 
+use keyhole::authorize::Authorizer;
 use keyhole::clock::{Clock, SystemClock};
 use keyhole::keys::KeyRing;
 use keyhole::request::NginxHeaders;
-use keyhole::verify::{Authorizer, Policy};
+use keyhole::verify::Policy;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::clock::{Clock, UnixTime};
-use crate::store::{ReplayStore, StoreError, StoreFuture, StoreKind};
+use crate::store::{ReplayStore, StoreError, StoreFuture, StoreId, StoreKind};
 
 /// Default number of live ids kept.
 pub const DEFAULT_CAPACITY: usize = 100_000;
@@ -82,18 +82,19 @@ impl MemoryStore {
         state.earliest = Some(state.earliest.map_or(expires_at, |e| e.min(expires_at)));
     }
 
-    fn record(&self, id: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
+    fn record(&self, id: &StoreId<'_>, expires_at: UnixTime) -> Result<bool, StoreError> {
+        let key = entry_key(id);
         let mut state = self.lock()?;
-        if state.entries.contains_key(id) {
+        if state.entries.contains_key(&key) {
             return Ok(false);
         }
         self.make_room(&mut state)?;
-        Self::insert(&mut state, id.to_owned(), expires_at);
+        Self::insert(&mut state, key, expires_at);
         Ok(true)
     }
 
-    fn record_revocation(&self, id: &str, until: UnixTime) -> Result<(), StoreError> {
-        let key = format!("{REVOKED_PREFIX}{id}");
+    fn record_revocation(&self, id: &StoreId<'_>, until: UnixTime) -> Result<(), StoreError> {
+        let key = entry_key(id);
         let mut state = self.lock()?;
         if let Some(existing) = state.entries.get_mut(&key) {
             *existing = (*existing).max(until);
@@ -106,14 +107,14 @@ impl MemoryStore {
 
     fn record_cut_off(
         &self,
-        id: &str,
+        id: &StoreId<'_>,
         before: UnixTime,
         until: UnixTime,
     ) -> Result<(), StoreError> {
         let mut state = self.lock()?;
         let cut = state
             .cut_offs
-            .entry(id.to_owned())
+            .entry(entry_key(id))
             .or_insert((before, until));
         cut.0 = cut.0.max(before);
         cut.1 = cut.1.max(until);
@@ -124,28 +125,30 @@ impl MemoryStore {
         Ok(())
     }
 
-    fn cut_off(&self, ids: &[String]) -> Result<Option<UnixTime>, StoreError> {
+    fn cut_off(&self, ids: &[StoreId<'_>]) -> Result<Option<UnixTime>, StoreError> {
         let now = self.clock.now();
         let state = self.lock()?;
         Ok(ids
             .iter()
-            .filter_map(|id| state.cut_offs.get(id))
+            .filter_map(|id| state.cut_offs.get(&entry_key(id)))
             .filter(|(_, until)| *until >= now)
             .map(|(before, _)| *before)
             .max())
     }
 
-    fn revoked(&self, id: &str) -> Result<bool, StoreError> {
-        let key = format!("{REVOKED_PREFIX}{id}");
+    fn revoked(&self, id: &StoreId<'_>) -> Result<bool, StoreError> {
+        let key = entry_key(id);
         let now = self.clock.now();
         let state = self.lock()?;
         Ok(state.entries.get(&key).is_some_and(|until| *until >= now))
     }
 }
 
-/// Revocations share the map with replay ids under their own prefix; replay ids start
-/// with their credential kind (`jwt:`), so the two never meet.
-const REVOKED_PREFIX: &str = "revoked:";
+/// The map key of an entry: its namespace, then its encoding, so that use slots and
+/// revocations, which share the map, never meet.
+fn entry_key(id: &StoreId<'_>) -> String {
+    format!("{}:{}", id.namespace().as_str(), id.encode())
+}
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -157,29 +160,33 @@ impl std::fmt::Debug for MemoryStore {
 }
 
 impl ReplayStore for MemoryStore {
-    fn check_and_record<'a>(&'a self, id: &'a str, expires_at: UnixTime) -> StoreFuture<'a> {
+    fn check_and_record<'a>(
+        &'a self,
+        id: &'a StoreId<'a>,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'a> {
         let result = self.record(id, expires_at);
         Box::pin(std::future::ready(result))
     }
 
-    fn revoke<'a>(&'a self, id: &'a str, until: UnixTime) -> StoreFuture<'a, ()> {
+    fn revoke<'a>(&'a self, id: &'a StoreId<'a>, until: UnixTime) -> StoreFuture<'a, ()> {
         Box::pin(std::future::ready(self.record_revocation(id, until)))
     }
 
-    fn is_revoked<'a>(&'a self, id: &'a str) -> StoreFuture<'a> {
+    fn is_revoked<'a>(&'a self, id: &'a StoreId<'a>) -> StoreFuture<'a> {
         Box::pin(std::future::ready(self.revoked(id)))
     }
 
     fn revoke_issued_before<'a>(
         &'a self,
-        id: &'a str,
+        id: &'a StoreId<'a>,
         before: UnixTime,
         until: UnixTime,
     ) -> StoreFuture<'a, ()> {
         Box::pin(std::future::ready(self.record_cut_off(id, before, until)))
     }
 
-    fn latest_cut_off<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Option<UnixTime>> {
+    fn latest_cut_off<'a>(&'a self, ids: &'a [StoreId<'a>]) -> StoreFuture<'a, Option<UnixTime>> {
         Box::pin(std::future::ready(self.cut_off(ids)))
     }
 
@@ -197,6 +204,15 @@ mod tests {
     use super::*;
     use crate::clock::FixedClock;
 
+    /// The first use slot of token `jti` of key `k1`.
+    fn slot(jti: &str) -> StoreId<'_> {
+        StoreId::UseSlot {
+            kid: "k1",
+            jti,
+            slot: 1,
+        }
+    }
+
     fn store(capacity: usize, now: u64) -> MemoryStore {
         MemoryStore::new(capacity, Arc::new(FixedClock(UnixTime(now))))
     }
@@ -204,36 +220,60 @@ mod tests {
     #[tokio::test]
     async fn first_use_wins_and_replays_lose() {
         let store = store(10, 100);
-        assert_eq!(store.check_and_record("a", UnixTime(200)).await, Ok(true));
-        assert_eq!(store.check_and_record("a", UnixTime(200)).await, Ok(false));
-        assert_eq!(store.check_and_record("b", UnixTime(200)).await, Ok(true));
+        assert_eq!(
+            store.check_and_record(&slot("a"), UnixTime(200)).await,
+            Ok(true)
+        );
+        assert_eq!(
+            store.check_and_record(&slot("a"), UnixTime(200)).await,
+            Ok(false)
+        );
+        assert_eq!(
+            store.check_and_record(&slot("b"), UnixTime(200)).await,
+            Ok(true)
+        );
     }
 
     #[tokio::test]
     async fn full_of_live_entries_refuses_new_ids_and_keeps_old_ones() {
         let store = store(2, 100);
-        assert_eq!(store.check_and_record("a", UnixTime(200)).await, Ok(true));
-        assert_eq!(store.check_and_record("b", UnixTime(200)).await, Ok(true));
         assert_eq!(
-            store.check_and_record("c", UnixTime(200)).await,
+            store.check_and_record(&slot("a"), UnixTime(200)).await,
+            Ok(true)
+        );
+        assert_eq!(
+            store.check_and_record(&slot("b"), UnixTime(200)).await,
+            Ok(true)
+        );
+        assert_eq!(
+            store.check_and_record(&slot("c"), UnixTime(200)).await,
             Err(StoreError::Full)
         );
         // The live entries were not forgotten.
-        assert_eq!(store.check_and_record("a", UnixTime(200)).await, Ok(false));
+        assert_eq!(
+            store.check_and_record(&slot("a"), UnixTime(200)).await,
+            Ok(false)
+        );
     }
 
     #[tokio::test]
     async fn expired_entries_make_room() {
         let store = store(2, 100);
-        assert_eq!(store.check_and_record("old", UnixTime(99)).await, Ok(true));
         assert_eq!(
-            store.check_and_record("live", UnixTime(200)).await,
+            store.check_and_record(&slot("old"), UnixTime(99)).await,
             Ok(true)
         );
-        assert_eq!(store.check_and_record("new", UnixTime(200)).await, Ok(true));
+        assert_eq!(
+            store.check_and_record(&slot("live"), UnixTime(200)).await,
+            Ok(true)
+        );
+        assert_eq!(
+            store.check_and_record(&slot("new"), UnixTime(200)).await,
+            Ok(true)
+        );
         assert_eq!(store.len(), 2);
         assert_eq!(
-            store.check_and_record("live", UnixTime(200)).await,
+            store.check_and_record(&slot("live"), UnixTime(200)).await,
             Ok(false)
         );
     }
@@ -241,36 +281,61 @@ mod tests {
     #[tokio::test]
     async fn revocations_hold_until_their_time_and_keep_the_later_one() {
         let store = store(10, 100);
-        assert_eq!(store.is_revoked("sid:a").await, Ok(false));
-        store.revoke("sid:a", UnixTime(150)).await.unwrap();
-        store.revoke("sid:a", UnixTime(120)).await.unwrap();
-        assert_eq!(store.is_revoked("sid:a").await, Ok(true));
-        assert_eq!(store.is_revoked("sid:b").await, Ok(false));
-        // A replay id of the same text is another entry.
         assert_eq!(
-            store.check_and_record("sid:a", UnixTime(150)).await,
+            store.is_revoked(&StoreId::RevokedSession("a")).await,
+            Ok(false)
+        );
+        store
+            .revoke(&StoreId::RevokedSession("a"), UnixTime(150))
+            .await
+            .unwrap();
+        store
+            .revoke(&StoreId::RevokedSession("a"), UnixTime(120))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.is_revoked(&StoreId::RevokedSession("a")).await,
+            Ok(true)
+        );
+        assert_eq!(
+            store.is_revoked(&StoreId::RevokedSession("b")).await,
+            Ok(false)
+        );
+        // A use slot never meets a revocation.
+        assert_eq!(
+            store.check_and_record(&slot("a"), UnixTime(150)).await,
             Ok(true)
         );
         let later = MemoryStore::new(10, Arc::new(FixedClock(UnixTime(151))));
-        later.revoke("sid:a", UnixTime(150)).await.unwrap();
-        assert_eq!(later.is_revoked("sid:a").await, Ok(false));
+        later
+            .revoke(&StoreId::RevokedSession("a"), UnixTime(150))
+            .await
+            .unwrap();
+        assert_eq!(
+            later.is_revoked(&StoreId::RevokedSession("a")).await,
+            Ok(false)
+        );
     }
 
     #[tokio::test]
     async fn cut_offs_keep_the_later_time_and_expire() {
         let store = store(10, 100);
-        let ids = vec!["before:k1".to_owned(), "before-sub:alice".to_owned()];
+        let ids = [StoreId::KeyCutOff("k1"), StoreId::SubjectCutOff("alice")];
         assert_eq!(store.latest_cut_off(&ids).await, Ok(None));
         store
-            .revoke_issued_before("before:k1", UnixTime(90), UnixTime(200))
+            .revoke_issued_before(&StoreId::KeyCutOff("k1"), UnixTime(90), UnixTime(200))
             .await
             .unwrap();
         store
-            .revoke_issued_before("before:k1", UnixTime(80), UnixTime(150))
+            .revoke_issued_before(&StoreId::KeyCutOff("k1"), UnixTime(80), UnixTime(150))
             .await
             .unwrap();
         store
-            .revoke_issued_before("before-sub:alice", UnixTime(95), UnixTime(101))
+            .revoke_issued_before(
+                &StoreId::SubjectCutOff("alice"),
+                UnixTime(95),
+                UnixTime(101),
+            )
             .await
             .unwrap();
         assert_eq!(store.latest_cut_off(&ids).await, Ok(Some(UnixTime(95))));
@@ -287,7 +352,7 @@ mod tests {
         let handles: Vec<_> = (0..64)
             .map(|_| {
                 let store = Arc::clone(&store);
-                std::thread::spawn(move || store.record("same", UnixTime(200)))
+                std::thread::spawn(move || store.record(&slot("same"), UnixTime(200)))
             })
             .collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();

@@ -2,14 +2,17 @@
 //! token ids were revoked, and which "issued before T" cut-offs hold for a key id or a
 //! subject, each until it expires. A trait, so the in-memory store (the embedded
 //! default, one instance) and the Redis store (shared by several instances) plug into
-//! [`crate::verify::Authorizer`] unchanged.
+//! [`crate::authorize::Authorizer`] unchanged.
 //!
 //! [`ReplayStore::check_and_record`] must be atomic: of any number of concurrent calls
 //! with one id, exactly one answers `true`. Every error denies the request that needed
 //! the store (fail closed).
 
+mod id;
 pub mod memory;
 pub mod redis;
+
+pub use id::{Namespace, StoreId};
 
 use std::fmt;
 use std::future::Future;
@@ -23,29 +26,30 @@ pub type StoreFuture<'a, T = bool> =
 
 /// A set of used ids, each kept until its expiry.
 pub trait ReplayStore: fmt::Debug + Send + Sync {
-    /// Records `id` until `expires_at` and answers `true` if it was not recorded yet
-    /// (first use), `false` if it was (a replay). Atomic per id.
-    fn check_and_record<'a>(&'a self, id: &'a str, expires_at: UnixTime) -> StoreFuture<'a>;
+    /// Records a use slot until `expires_at` and answers `true` if it was not recorded
+    /// yet (first use), `false` if it was (a replay). Atomic per id.
+    fn check_and_record<'a>(&'a self, id: &'a StoreId<'a>, expires_at: UnixTime)
+    -> StoreFuture<'a>;
 
-    /// Marks `id` (for example `sid:<session id>`) revoked until `until`, after which
-    /// whatever it named has expired anyway. Revoking twice keeps the later time.
-    fn revoke<'a>(&'a self, id: &'a str, until: UnixTime) -> StoreFuture<'a, ()>;
+    /// Marks a session or token id revoked until `until`, after which whatever it
+    /// named has expired anyway. Revoking twice keeps the later time.
+    fn revoke<'a>(&'a self, id: &'a StoreId<'a>, until: UnixTime) -> StoreFuture<'a, ()>;
 
-    /// Whether `id` is revoked now.
-    fn is_revoked<'a>(&'a self, id: &'a str) -> StoreFuture<'a>;
+    /// Whether a session or token id is revoked now.
+    fn is_revoked<'a>(&'a self, id: &'a StoreId<'a>) -> StoreFuture<'a>;
 
-    /// Records a cut-off for `id` (for example `before:<kid>`): credentials it names
-    /// that were issued before `before` are revoked, until `until`. Recording twice
-    /// keeps the later cut-off and the later expiry.
+    /// Records a cut-off for a key id or subject: credentials it names that were
+    /// issued before `before` are revoked, until `until`. Recording twice keeps the
+    /// later cut-off and the later expiry.
     fn revoke_issued_before<'a>(
         &'a self,
-        id: &'a str,
+        id: &'a StoreId<'a>,
         before: UnixTime,
         until: UnixTime,
     ) -> StoreFuture<'a, ()>;
 
     /// The latest live cut-off recorded for any of `ids`, if any.
-    fn latest_cut_off<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Option<UnixTime>>;
+    fn latest_cut_off<'a>(&'a self, ids: &'a [StoreId<'a>]) -> StoreFuture<'a, Option<UnixTime>>;
 
     /// Whether the store answers now (for `/readyz`).
     fn ping(&self) -> StoreFuture<'_, ()>;
@@ -186,16 +190,15 @@ impl Revoke {
         cookie_lifetime: u64,
         jwt_lifetime: u64,
     ) -> Result<(), StoreError> {
-        use crate::verify::jwt;
         match self {
             Revoke::Session(sid) => {
                 store
-                    .revoke(&format!("sid:{sid}"), now.plus(cookie_lifetime))
+                    .revoke(&StoreId::RevokedSession(sid), now.plus(cookie_lifetime))
                     .await
             }
             Revoke::TokenId { kid, jti } => {
                 store
-                    .revoke(&jwt::jti_revocation_id(kid, jti), now.plus(jwt_lifetime))
+                    .revoke(&StoreId::RevokedToken { kid, jti }, now.plus(jwt_lifetime))
                     .await
             }
             Revoke::IssuedBefore {
@@ -206,12 +209,12 @@ impl Revoke {
                 let until = (*before).max(now).plus(jwt_lifetime);
                 if let Some(kid) = kid {
                     store
-                        .revoke_issued_before(&jwt::key_cut_off_id(kid), *before, until)
+                        .revoke_issued_before(&StoreId::KeyCutOff(kid), *before, until)
                         .await?;
                 }
                 if let Some(subject) = subject {
                     store
-                        .revoke_issued_before(&jwt::subject_cut_off_id(subject), *before, until)
+                        .revoke_issued_before(&StoreId::SubjectCutOff(subject), *before, until)
                         .await?;
                 }
                 Ok(())

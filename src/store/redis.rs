@@ -31,7 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, UnixTime};
 use crate::metrics::StoreMetrics;
-use crate::store::{ReplayStore, StoreError, StoreFuture, StoreKind};
+use crate::store::{ReplayStore, StoreError, StoreFuture, StoreId, StoreKind};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "keyhole:";
@@ -153,9 +153,9 @@ impl RedisStore {
         }
     }
 
-    /// The Redis key for a store id of one kind (`used`, `revoked`, `before`).
-    pub fn key(&self, kind: &str, id: &str) -> String {
-        key(&self.prefix, kind, id)
+    /// The Redis key of a store id: its namespace, then a hash of its encoding.
+    pub fn key(&self, id: &StoreId<'_>) -> String {
+        key(&self.prefix, id.namespace().as_str(), &id.encode())
     }
 
     /// The connection, made now if there is none yet.
@@ -255,8 +255,8 @@ impl RedisStore {
     /// broke is this call's use (never `replayed`), and a use recorded by any other
     /// call (another MARK) stays a replay. So a retry never allows twice and never
     /// turns this call's own use into a denial.
-    async fn record(&self, id: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
-        let key = self.key("used", id);
+    async fn record(&self, id: &StoreId<'_>, expires_at: UnixTime) -> Result<bool, StoreError> {
+        let key = self.key(id);
         let ttl = self.ttl_ms(expires_at);
         let mark = use_mark().map_err(|error| {
             StoreError::Unavailable(format!("no random number for the use mark: {error}"))
@@ -305,8 +305,8 @@ impl RedisStore {
         .await
     }
 
-    async fn revoked(&self, id: &str) -> Result<bool, StoreError> {
-        let key = &self.key("revoked", id);
+    async fn revoked(&self, id: &StoreId<'_>) -> Result<bool, StoreError> {
+        let key = &self.key(id);
         self.run("is_revoked", |_| async move {
             let mut connection = self.connection().await?;
             let count: i64 = redis::cmd("EXISTS")
@@ -318,7 +318,7 @@ impl RedisStore {
         .await
     }
 
-    async fn cut_off(&self, ids: &[String]) -> Result<Option<UnixTime>, StoreError> {
+    async fn cut_off(&self, ids: &[StoreId<'_>]) -> Result<Option<UnixTime>, StoreError> {
         if ids.is_empty() {
             return Ok(None);
         }
@@ -326,7 +326,7 @@ impl RedisStore {
         // different Redis Cluster slots never meet in one command.
         let mut pipe = redis::pipe();
         for id in ids {
-            pipe.cmd("GET").arg(self.key("before", id));
+            pipe.cmd("GET").arg(self.key(id));
         }
         let pipe = &pipe;
         self.run("latest_cut_off", |_| async move {
@@ -380,33 +380,32 @@ pub fn key(prefix: &str, kind: &str, id: &str) -> String {
 }
 
 impl ReplayStore for RedisStore {
-    fn check_and_record<'a>(&'a self, id: &'a str, expires_at: UnixTime) -> StoreFuture<'a> {
+    fn check_and_record<'a>(
+        &'a self,
+        id: &'a StoreId<'a>,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'a> {
         Box::pin(self.record(id, expires_at))
     }
 
-    fn revoke<'a>(&'a self, id: &'a str, until: UnixTime) -> StoreFuture<'a, ()> {
-        Box::pin(self.keep_later_value("revoke", self.key("revoked", id), until, until))
+    fn revoke<'a>(&'a self, id: &'a StoreId<'a>, until: UnixTime) -> StoreFuture<'a, ()> {
+        Box::pin(self.keep_later_value("revoke", self.key(id), until, until))
     }
 
-    fn is_revoked<'a>(&'a self, id: &'a str) -> StoreFuture<'a> {
+    fn is_revoked<'a>(&'a self, id: &'a StoreId<'a>) -> StoreFuture<'a> {
         Box::pin(self.revoked(id))
     }
 
     fn revoke_issued_before<'a>(
         &'a self,
-        id: &'a str,
+        id: &'a StoreId<'a>,
         before: UnixTime,
         until: UnixTime,
     ) -> StoreFuture<'a, ()> {
-        Box::pin(self.keep_later_value(
-            "revoke_issued_before",
-            self.key("before", id),
-            before,
-            until,
-        ))
+        Box::pin(self.keep_later_value("revoke_issued_before", self.key(id), before, until))
     }
 
-    fn latest_cut_off<'a>(&'a self, ids: &'a [String]) -> StoreFuture<'a, Option<UnixTime>> {
+    fn latest_cut_off<'a>(&'a self, ids: &'a [StoreId<'a>]) -> StoreFuture<'a, Option<UnixTime>> {
         Box::pin(self.cut_off(ids))
     }
 

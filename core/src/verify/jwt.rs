@@ -104,12 +104,14 @@ pub struct JwtVerifier {
     pub policy: JwtPolicy,
 }
 
-/// A use limit the replay store must enforce before the request is allowed.
+/// A use limit the replay store must enforce before the request is allowed. The
+/// token is named by its key id and `jti`; the store spells that as its own id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Uses {
-    /// The store id: `jwt:<kid length>:<kid>:<jti>`; the length keeps key ids that
-    /// contain `:` from colliding with another key's `jti`.
-    pub id: String,
+    /// The key id the token names.
+    pub kid: String,
+    /// The token's `jti`.
+    pub jti: String,
     /// How many uses the token grants (1 for single use).
     pub count: u64,
     /// When the store may forget the id: `exp` plus the leeway.
@@ -133,32 +135,18 @@ pub struct JwtGrant {
     pub revocation: Revocation,
 }
 
-/// The store ids a token may be revoked by: its `jti` (when it has one), and the
-/// "issued before T" cut-offs of its key id and (when it has one) its subject.
+/// What a token may be revoked by: its `jti` (when it has one), and the "issued before
+/// T" cut-offs of its key id and (when it has one) its subject.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Revocation {
-    /// [`jti_revocation_id`], when the token has a `jti`.
+    /// The key id the token names.
+    pub kid: String,
+    /// The token's `jti`, when it has one.
     pub jti: Option<String>,
-    /// [`key_cut_off_id`] and, with a `sub`, [`subject_cut_off_id`].
-    pub cut_offs: Vec<String>,
+    /// The token's `sub`, when it has one.
+    pub subject: Option<String>,
     /// The token's `iat`: a cut-off T revokes it when `iat < T`.
     pub issued_at: UnixTime,
-}
-
-/// The store id revoking one token id of one key: `jti:<kid length>:<kid>:<jti>` (the
-/// length keeps key ids that contain `:` apart).
-pub fn jti_revocation_id(kid: &str, jti: &str) -> String {
-    format!("jti:{}:{kid}:{jti}", kid.len())
-}
-
-/// The store id of the cut-off for every token of one key id.
-pub fn key_cut_off_id(kid: &str) -> String {
-    format!("before:{kid}")
-}
-
-/// The store id of the cut-off for every token of one subject (`sub`).
-pub fn subject_cut_off_id(subject: &str) -> String {
-    format!("before-sub:{subject}")
 }
 
 /// Whether the request's own path must lie in the token's resource.
@@ -360,7 +348,8 @@ impl JwtVerifier {
             Some(count) => {
                 let jti = claims.jti.as_deref().ok_or(Deny::MissingClaim)?;
                 Some(Uses {
-                    id: format!("jwt:{}:{kid}:{jti}", kid.len()),
+                    kid: kid.to_owned(),
+                    jti: jti.to_owned(),
                     count,
                     expires_at: claims.exp.plus(policy.leeway),
                 })
@@ -370,11 +359,10 @@ impl JwtVerifier {
             Resource::Scope(scope) => Some(scope.clone()),
             Resource::Path(_) => None,
         };
-        let mut cut_offs = vec![key_cut_off_id(kid)];
-        cut_offs.extend(claims.sub.as_deref().map(subject_cut_off_id));
         let revocation = Revocation {
-            jti: claims.jti.as_deref().map(|jti| jti_revocation_id(kid, jti)),
-            cut_offs,
+            kid: kid.to_owned(),
+            jti: claims.jti.clone(),
+            subject: claims.sub.clone(),
             issued_at: claims.iat,
         };
         Ok(JwtGrant {

@@ -1,19 +1,24 @@
-//! Credential verification: picks the one credential a request carries and asks its
-//! verifier for a [`Decision`]. One file per credential kind.
+//! Authorization: the async work around keyhole-core's pure verifiers. It picks the
+//! one credential a request carries (once: the choice travels with the decision, see
+//! [`Outcome`]), asks its verifier, then asks the store what the verifier cannot know
+//! (single use, revocations), refetches a remote JWKS behind [`KeySource`] when a token
+//! names a key it has not seen, and runs the cookie exchange.
 //!
-//! Verifiers do no IO, never read the environment or the system clock (the time is
-//! an argument), and never panic on input.
+//! Every failure closes: a store or key source that does not answer denies what needs
+//! it, never allows.
 
-pub use keyhole_core::verify::{Policy, cookie, jwt, signed_url};
-
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use crate::verify::{Policy, cookie, jwt, signed_url};
 
 use crate::clock::{SystemClock, UnixTime};
 use crate::decision::{Credential, Decision, Deny, Grant};
 use crate::keys::KeyRing;
 use crate::request::{AuthRequest, NginxHeaders};
 use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
-use crate::store::{ReplayStore, StoreError};
+use crate::store::{ReplayStore, StoreError, StoreId};
 
 /// Everything a decision needs that is not in the request: keys, policy, and the
 /// replay store.
@@ -28,7 +33,7 @@ pub struct Authorizer {
     /// Where single-use token ids are recorded.
     pub store: Arc<dyn ReplayStore>,
     /// The remote JWKS, refetched (rate-limited) when a token names an unknown key.
-    pub jwks: Option<Arc<crate::jwks::JwksSource>>,
+    pub jwks: Option<Arc<dyn KeySource>>,
     /// Cookie name, attributes and cross-site rules.
     pub cookies: cookie::CookiePolicy,
 }
@@ -69,10 +74,94 @@ pub struct Allowance {
     pub grant: Grant,
     /// A use limit to enforce, for single- and limited-use tokens.
     pub uses: Option<jwt::Uses>,
-    /// A store id (`sid:<session id>`) that must not be revoked.
-    pub revocable: Option<String>,
+    /// A cookie's session, which must not be revoked.
+    pub session: Option<cookie::SessionId>,
     /// A JWT's token-id revocation and "issued before" cut-offs.
     pub token: Option<jwt::Revocation>,
+}
+
+/// Where keys that a token names, but the verifier has not seen yet, may come from:
+/// the remote JWKS (`crate::jwks::JwksSource`). A trait, so the authorizer knows when
+/// to ask and nothing about how keys are fetched.
+pub trait KeySource: std::fmt::Debug + Send + Sync {
+    /// Fetches the keys again, unless a fetch for an unknown key id started less than
+    /// the refetch interval ago; concurrent callers wait for one fetch. The verifier
+    /// reads the new keys from its own snapshot afterwards.
+    fn refetch_for_unknown_kid(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+}
+
+impl KeySource for crate::jwks::JwksSource {
+    fn refetch_for_unknown_kid(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            crate::jwks::JwksSource::refetch_for_unknown_kid(self).await;
+        })
+    }
+}
+
+/// The kind of credential a request presents, chosen once per request; it travels
+/// with the decision into the log and the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presented {
+    /// No credential: no `kh_*` or token parameter, and no keyhole cookie.
+    Nothing,
+    /// A signed URL and a token together.
+    Ambiguous,
+    /// A signed URL.
+    SignedUrl,
+    /// A file-scoped JWT.
+    Jwt,
+    /// keyhole's cookie (read only when the URL carries no credential).
+    Cookie,
+}
+
+impl Presented {
+    /// The label in logs and metrics: a [`Credential`] name, `none` or `ambiguous`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Presented::Nothing => "none",
+            Presented::Ambiguous => "ambiguous",
+            Presented::SignedUrl => Credential::SignedUrl.name(),
+            Presented::Jwt => Credential::Jwt.name(),
+            Presented::Cookie => Credential::Cookie.name(),
+        }
+    }
+}
+
+/// A decision and the credential it was made about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Allow or deny.
+    pub decision: Decision,
+    /// Which credential the request presented.
+    pub presented: Presented,
+}
+
+/// The one credential chosen for a request, with what choosing it already read.
+enum Selection<'r> {
+    /// No credential; why it is a denial (`missing-credential`, or `malformed` for a
+    /// `Cookie` header that is not UTF-8).
+    Nothing(Deny),
+    /// Two kinds in the URL.
+    Ambiguous,
+    /// A signed URL.
+    SignedUrl,
+    /// A token, with the verifier of the configured JWT keys.
+    Jwt(&'r jwt::JwtVerifier),
+    /// keyhole's cookie: its value, or why the `Cookie` header could not be read (two
+    /// cookies of the name).
+    Cookie(Result<std::borrow::Cow<'r, str>, Deny>),
+}
+
+impl Selection<'_> {
+    fn presented(&self) -> Presented {
+        match self {
+            Selection::Nothing(_) => Presented::Nothing,
+            Selection::Ambiguous => Presented::Ambiguous,
+            Selection::SignedUrl => Presented::SignedUrl,
+            Selection::Jwt(_) => Presented::Jwt,
+            Selection::Cookie(_) => Presented::Cookie,
+        }
+    }
 }
 
 impl Authorizer {
@@ -119,27 +208,33 @@ impl Authorizer {
         }
     }
 
-    /// The kind of credential a request presents, for metrics and logs: the name of a
-    /// [`crate::decision::Credential`], or `none` (or `ambiguous` for two kinds).
-    pub fn presented(&self, request: &AuthRequest<'_>) -> &'static str {
-        match self.url_credentials(request) {
-            (true, Some(_)) => "ambiguous",
-            (true, None) => Credential::SignedUrl.name(),
-            (false, Some(_)) => Credential::Jwt.name(),
-            (false, None) if self.carries_cookie(request) => Credential::Cookie.name(),
-            (false, None) => "none",
-        }
-    }
-
-    /// The credentials the URL carries: signed-URL parameters (`kh_*`), and the JWT
-    /// verifier when a token parameter is present (and JWTs are configured).
-    fn url_credentials(&self, request: &AuthRequest<'_>) -> (bool, Option<&Arc<jwt::JwtVerifier>>) {
+    /// Chooses the one credential a request carries: a credential in the URL wins,
+    /// two kinds in the URL are ambiguous, and only a URL with none has its cookie read
+    /// (a URL credential that fails never falls through to the cookie).
+    fn select<'r>(&'r self, request: &AuthRequest<'r>) -> Selection<'r> {
         let signed = signed_url::is_present(&request.params);
         let jwt = self
             .jwt
-            .as_ref()
+            .as_deref()
             .filter(|jwt| jwt.is_present(&request.params));
-        (signed, jwt)
+        match (signed, jwt) {
+            (true, Some(_)) => Selection::Ambiguous,
+            (true, None) => Selection::SignedUrl,
+            (false, Some(jwt)) => Selection::Jwt(jwt),
+            (false, None) => {
+                let Some(header) = request.cookie else {
+                    return Selection::Nothing(Deny::MissingCredential);
+                };
+                let Ok(header) = std::str::from_utf8(header) else {
+                    return Selection::Nothing(Deny::Malformed);
+                };
+                match cookie::find(header, &self.cookies.name) {
+                    Ok(Some(value)) => Selection::Cookie(Ok(value)),
+                    Ok(None) => Selection::Nothing(Deny::MissingCredential),
+                    Err(reason) => Selection::Cookie(Err(reason)),
+                }
+            }
+        }
     }
 
     /// Applies [`Policy::max_cache`] to a cacheable allow.
@@ -159,54 +254,52 @@ impl Authorizer {
 
     /// Every stateless check: which credential, and whether it holds.
     pub fn check(&self, request: &AuthRequest<'_>, now: UnixTime) -> Result<Allowance, Deny> {
-        let (signed, jwt) = self.url_credentials(request);
-        match (signed, jwt) {
-            (true, Some(_)) => Err(Deny::AmbiguousCredential),
-            (true, None) => signed_url::SignedUrl::parse(&request.params)
+        self.check_selected(&self.select(request), request, now)
+    }
+
+    /// The stateless checks of the chosen credential.
+    fn check_selected(
+        &self,
+        selection: &Selection<'_>,
+        request: &AuthRequest<'_>,
+        now: UnixTime,
+    ) -> Result<Allowance, Deny> {
+        match selection {
+            Selection::Nothing(reason) => Err(*reason),
+            Selection::Ambiguous => Err(Deny::AmbiguousCredential),
+            Selection::SignedUrl => signed_url::SignedUrl::parse(&request.params)
                 .and_then(|url| url.verify(request, &self.keys, &self.policy, now))
                 .map(|grant| Allowance {
                     grant,
                     uses: None,
-                    revocable: None,
+                    session: None,
                     token: None,
                 }),
             // A JWT allow is never cached by nginx: a cached answer would replay a
             // single-use token and outlive a key removed from a JWKS.
-            (false, Some(jwt)) => jwt.verify(request, now).map(|grant| Allowance {
+            Selection::Jwt(jwt) => jwt.verify(request, now).map(|grant| Allowance {
                 grant: Grant::uncacheable(Credential::Jwt),
                 uses: grant.uses,
-                revocable: None,
+                session: None,
                 token: Some(grant.revocation),
             }),
-            // No credential in the URL: only now is the cookie consulted. A URL
-            // credential that fails never falls through to it.
-            (false, None) => self.check_cookie(request, now),
+            Selection::Cookie(value) => {
+                let value = value.as_ref().map_err(|reason| *reason)?;
+                self.check_cookie(value, request, now)
+            }
         }
     }
 
-    /// Whether the request carries keyhole's cookie (for metrics and logs).
-    fn carries_cookie(&self, request: &AuthRequest<'_>) -> bool {
-        request
-            .cookie
-            .and_then(|header| std::str::from_utf8(header).ok())
-            .is_some_and(|header| {
-                matches!(
-                    cookie::find(header, &self.cookies.name),
-                    Ok(Some(_)) | Err(_)
-                )
-            })
-    }
-
     /// The cookie credential: where the request comes from, then the signed grant.
-    fn check_cookie(&self, request: &AuthRequest<'_>, now: UnixTime) -> Result<Allowance, Deny> {
-        let Some(header) = request.cookie else {
-            return Err(Deny::MissingCredential);
-        };
-        let header = std::str::from_utf8(header).map_err(|_| Deny::Malformed)?;
-        let value = cookie::find(header, &self.cookies.name)?.ok_or(Deny::MissingCredential)?;
+    fn check_cookie(
+        &self,
+        value: &str,
+        request: &AuthRequest<'_>,
+        now: UnixTime,
+    ) -> Result<Allowance, Deny> {
         self.cookies
             .check_site(request.fetch_site, request.referer)?;
-        let signed = cookie::SignedCookie::parse(&value)?;
+        let signed = cookie::SignedCookie::parse(value)?;
         let grant = signed.verify(
             request,
             &self.keys,
@@ -217,39 +310,57 @@ impl Authorizer {
         Ok(Allowance {
             grant,
             uses: None,
-            revocable: signed.grant.sid.map(|sid| format!("sid:{}", sid.as_str())),
+            session: signed.grant.sid,
             token: None,
         })
     }
 
     /// Decides about a request whose headers already parsed, recording single-use
-    /// tokens in the replay store.
-    pub async fn decide_request(&self, request: &AuthRequest<'_>, now: UnixTime) -> Decision {
-        let allowance = match self.check(request, now) {
-            Ok(allowance) => allowance,
-            Err(Deny::UnknownKey) if self.may_refetch(request) => {
-                if let Some(jwks) = &self.jwks {
-                    // Rate-limited; concurrent callers wait for one fetch. Either way
-                    // the current set is consulted again.
-                    jwks.refetch_for_unknown_kid().await;
-                }
-                match self.check(request, now) {
-                    Ok(allowance) => allowance,
-                    Err(reason) => return Decision::Deny(reason),
-                }
-            }
-            Err(reason) => return Decision::Deny(reason),
+    /// tokens in the replay store. The credential is chosen once, and the choice comes
+    /// back with the decision.
+    pub async fn decide_request(&self, request: &AuthRequest<'_>, now: UnixTime) -> Outcome {
+        let selection = self.select(request);
+        let presented = selection.presented();
+        let decision = match self.allowance(&selection, request, now).await {
+            Ok(allowance) => match self.check_state(&allowance).await {
+                Ok(()) => self.cap_cache(Decision::Allow(allowance.grant), now),
+                Err(reason) => Decision::Deny(reason),
+            },
+            Err(reason) => Decision::Deny(reason),
         };
-        if let Err(reason) = self.check_state(&allowance).await {
-            return Decision::Deny(reason);
+        Outcome {
+            decision,
+            presented,
         }
-        self.cap_cache(Decision::Allow(allowance.grant), now)
+    }
+
+    /// The stateless checks, asking the key source once when a token names a key id
+    /// it may have gained since the last fetch.
+    async fn allowance(
+        &self,
+        selection: &Selection<'_>,
+        request: &AuthRequest<'_>,
+        now: UnixTime,
+    ) -> Result<Allowance, Deny> {
+        match self.check_selected(selection, request, now) {
+            Err(Deny::UnknownKey) if matches!(selection, Selection::Jwt(_)) => {
+                let Some(source) = &self.jwks else {
+                    return Err(Deny::UnknownKey);
+                };
+                // Rate-limited; concurrent callers wait for one fetch. Either way the
+                // current set is consulted again.
+                source.refetch_for_unknown_kid().await;
+                self.check_selected(selection, request, now)
+            }
+            other => other,
+        }
     }
 
     /// What needs the store: revocation, then use limits. Fails closed.
     async fn check_state(&self, allowance: &Allowance) -> Result<(), Deny> {
-        if let Some(id) = &allowance.revocable {
-            self.check_not_revoked(id).await?;
+        if let Some(sid) = &allowance.session {
+            self.check_not_revoked(&StoreId::RevokedSession(sid.as_str()))
+                .await?;
         }
         if let Some(token) = &allowance.token {
             self.check_token_revocation(token).await?;
@@ -261,7 +372,7 @@ impl Authorizer {
     }
 
     /// Denies `revoked` when `id` is revoked; fails closed.
-    async fn check_not_revoked(&self, id: &str) -> Result<(), Deny> {
+    async fn check_not_revoked(&self, id: &StoreId<'_>) -> Result<(), Deny> {
         match self.store.is_revoked(id).await {
             Ok(false) => Ok(()),
             Ok(true) => Err(Deny::Revoked),
@@ -277,12 +388,20 @@ impl Authorizer {
     async fn check_token_revocation(&self, token: &jwt::Revocation) -> Result<(), Deny> {
         let by_id = async {
             match &token.jti {
-                Some(id) => self.check_not_revoked(id).await,
+                Some(jti) => {
+                    let id = StoreId::RevokedToken {
+                        kid: &token.kid,
+                        jti,
+                    };
+                    self.check_not_revoked(&id).await
+                }
                 None => Ok(()),
             }
         };
+        let mut cut_offs = vec![StoreId::KeyCutOff(&token.kid)];
+        cut_offs.extend(token.subject.as_deref().map(StoreId::SubjectCutOff));
         let by_time = async {
-            match self.store.latest_cut_off(&token.cut_offs).await {
+            match self.store.latest_cut_off(&cut_offs).await {
                 Ok(Some(cut_off)) if token.issued_at < cut_off => Err(Deny::Revoked),
                 Ok(_) => Ok(()),
                 Err(error) => {
@@ -310,10 +429,9 @@ impl Authorizer {
         // grant for a cookie that replaces the victim's.
         self.cookies
             .check_site(request.fetch_site, request.referer)?;
-        let (signed, jwt) = self.url_credentials(request);
-        let bound = match (signed, jwt) {
-            (true, Some(_)) => return Err(Deny::AmbiguousCredential),
-            (true, None) => {
+        let bound = match self.select(request) {
+            Selection::Ambiguous => return Err(Deny::AmbiguousCredential),
+            Selection::SignedUrl => {
                 let url = signed_url::SignedUrl::parse(&request.params)?;
                 let (scope, exp) =
                     url.verify_scope_grant(request, &self.keys, &self.policy, now)?;
@@ -330,7 +448,7 @@ impl Authorizer {
                     token: None,
                 }
             }
-            (false, Some(jwt)) => {
+            Selection::Jwt(jwt) => {
                 let grant = jwt.verify_scope_grant(request, now)?;
                 Bound {
                     scope: grant.scope.ok_or(Deny::ScopeRequired)?,
@@ -341,7 +459,8 @@ impl Authorizer {
                     token: Some(grant.revocation),
                 }
             }
-            (false, None) => return Err(Deny::MissingCredential),
+            // The exchange takes a credential in the URL only, never a cookie.
+            Selection::Nothing(_) | Selection::Cookie(_) => return Err(Deny::MissingCredential),
         };
         let methods =
             cookie::CookieMethods::narrowed(&bound.methods).ok_or(Deny::MethodNotAllowed)?;
@@ -380,19 +499,15 @@ impl Authorizer {
         })
     }
 
-    /// Whether an unknown key id may be a key the remote JWKS gained since the last
-    /// fetch: a JWKS URL is configured and the request carries only a JWT.
-    fn may_refetch(&self, request: &AuthRequest<'_>) -> bool {
-        self.jwks.is_some() && matches!(self.url_credentials(request), (false, Some(_)))
-    }
-
-    /// Takes one of the token's uses: slot ids `id#1`, `id#2`, … `id#count`, each
-    /// recorded atomically, so concurrent requests can never share one.
+    /// Takes one of the token's uses: slots 1, 2, … count, each recorded atomically,
+    /// so concurrent requests can never share one.
     async fn consume(&self, uses: &jwt::Uses) -> Result<(), Deny> {
         for slot in 1..=uses.count {
-            // The slot number always ends the id, so a `jti` containing `#` cannot
-            // name another token's slot.
-            let id = format!("{}#{slot}", uses.id);
+            let id = StoreId::UseSlot {
+                kid: &uses.kid,
+                jti: &uses.jti,
+                slot,
+            };
             match self.store.check_and_record(&id, uses.expires_at).await {
                 Ok(true) => return Ok(()),
                 Ok(false) => continue,
@@ -454,28 +569,28 @@ mod tests {
     }
 
     impl ReplayStore for DownStore {
-        fn check_and_record<'a>(&'a self, _: &'a str, _: UnixTime) -> StoreFuture<'a> {
+        fn check_and_record<'a>(&'a self, _: &'a StoreId<'a>, _: UnixTime) -> StoreFuture<'a> {
             Box::pin(std::future::ready(down()))
         }
 
-        fn revoke<'a>(&'a self, _: &'a str, _: UnixTime) -> StoreFuture<'a, ()> {
+        fn revoke<'a>(&'a self, _: &'a StoreId<'a>, _: UnixTime) -> StoreFuture<'a, ()> {
             Box::pin(std::future::ready(down()))
         }
 
-        fn is_revoked<'a>(&'a self, _: &'a str) -> StoreFuture<'a> {
+        fn is_revoked<'a>(&'a self, _: &'a StoreId<'a>) -> StoreFuture<'a> {
             Box::pin(std::future::ready(down()))
         }
 
         fn revoke_issued_before<'a>(
             &'a self,
-            _: &'a str,
+            _: &'a StoreId<'a>,
             _: UnixTime,
             _: UnixTime,
         ) -> StoreFuture<'a, ()> {
             Box::pin(std::future::ready(down()))
         }
 
-        fn latest_cut_off<'a>(&'a self, _: &'a [String]) -> StoreFuture<'a, Option<UnixTime>> {
+        fn latest_cut_off<'a>(&'a self, _: &'a [StoreId<'a>]) -> StoreFuture<'a, Option<UnixTime>> {
             Box::pin(std::future::ready(down()))
         }
 
@@ -517,7 +632,7 @@ mod tests {
     async fn decide(authorizer: &Authorizer, target: &str) -> Decision {
         let headers = NginxHeaders::new(target.as_bytes(), b"GET", b"127.0.0.1");
         match headers.parse() {
-            Ok(request) => authorizer.decide_request(&request, NOW).await,
+            Ok(request) => authorizer.decide_request(&request, NOW).await.decision,
             Err(reason) => Decision::Deny(reason),
         }
     }
@@ -566,12 +681,12 @@ mod tests {
         // A cut-off at iat does not revoke (iat < T is required); one after it does.
         let until = NOW.plus(3600);
         memory
-            .revoke_issued_before(&jwt::key_cut_off_id("j1"), NOW, until)
+            .revoke_issued_before(&StoreId::KeyCutOff("j1"), NOW, until)
             .await
             .unwrap();
         assert!(decide(&authorizer, &reusable).await.is_allow());
         memory
-            .revoke_issued_before(&jwt::key_cut_off_id("j1"), NOW.plus(1), until)
+            .revoke_issued_before(&StoreId::KeyCutOff("j1"), NOW.plus(1), until)
             .await
             .unwrap();
         assert_eq!(
@@ -582,11 +697,11 @@ mod tests {
         let fresh = Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW))));
         let authorizer = authorizer_with(Arc::clone(&fresh) as Arc<dyn ReplayStore>);
         fresh
-            .revoke_issued_before(&jwt::key_cut_off_id("j2"), NOW.plus(1), until)
+            .revoke_issued_before(&StoreId::KeyCutOff("j2"), NOW.plus(1), until)
             .await
             .unwrap();
         fresh
-            .revoke_issued_before(&jwt::subject_cut_off_id("alice"), NOW.plus(1), until)
+            .revoke_issued_before(&StoreId::SubjectCutOff("alice"), NOW.plus(1), until)
             .await
             .unwrap();
         assert!(decide(&authorizer, &reusable).await.is_allow());
@@ -594,7 +709,13 @@ mod tests {
         let once = token(true);
         let jti = claim(&once, "jti");
         fresh
-            .revoke(&jwt::jti_revocation_id("j1", &jti), until)
+            .revoke(
+                &StoreId::RevokedToken {
+                    kid: "j1",
+                    jti: &jti,
+                },
+                until,
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -805,5 +926,69 @@ mod tests {
             decide(&plain, &target).await,
             Decision::Deny(Deny::MissingCredential)
         );
+    }
+
+    #[tokio::test]
+    async fn the_credential_chosen_comes_back_with_the_decision() {
+        let memory = Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW))));
+        let authorizer = authorizer(memory);
+        let url = signed_url::sign(
+            &signed_url::UrlGrant::new(CanonicalPath::parse(b"/a.jpg").unwrap(), NOW.plus(60)),
+            authorizer.keys.signing_key(),
+        )
+        .unwrap();
+        let jwt = format!("/a.jpg?token={}", token(false));
+        let both = format!("{url}&token={}", token(false));
+        let cookie = |header: &'static [u8]| (b"/a.jpg".as_slice(), Some(header));
+        let cases: [(&[u8], Option<&[u8]>, Presented, &str); 8] = [
+            (url.as_bytes(), None, Presented::SignedUrl, "ok"),
+            (jwt.as_bytes(), None, Presented::Jwt, "ok"),
+            (
+                both.as_bytes(),
+                None,
+                Presented::Ambiguous,
+                "ambiguous-credential",
+            ),
+            (b"/a.jpg", None, Presented::Nothing, "missing-credential"),
+            (
+                cookie(b"other=1").0,
+                cookie(b"other=1").1,
+                Presented::Nothing,
+                "missing-credential",
+            ),
+            (
+                b"/a.jpg",
+                Some(b"__Host-keyhole=x"),
+                Presented::Cookie,
+                "malformed",
+            ),
+            (
+                b"/a.jpg",
+                Some(b"__Host-keyhole=x; __Host-keyhole=y"),
+                Presented::Cookie,
+                "duplicate-cookie",
+            ),
+            // A URL credential wins: the cookie is not even read.
+            (
+                url.as_bytes(),
+                Some(b"__Host-keyhole=x"),
+                Presented::SignedUrl,
+                "ok",
+            ),
+        ];
+        for (target, cookie_header, presented, code) in cases {
+            let mut headers = NginxHeaders::new(target, b"GET", b"127.0.0.1");
+            if let Some(value) = cookie_header {
+                headers.cookie = crate::request::HeaderField::One(value);
+            }
+            let request = headers.parse().unwrap();
+            let outcome = authorizer.decide_request(&request, NOW).await;
+            assert_eq!(
+                (outcome.presented, outcome.decision.code()),
+                (presented, code),
+                "{}",
+                String::from_utf8_lossy(target)
+            );
+        }
     }
 }
