@@ -940,7 +940,9 @@ mod tests {
         let jwt = format!("/a.jpg?token={}", token(false));
         let both = format!("{url}&token={}", token(false));
         let cookie = |header: &'static [u8]| (b"/a.jpg".as_slice(), Some(header));
-        let cases: [(&[u8], Option<&[u8]>, Presented, &str); 8] = [
+        // Target, Cookie header, what it presents, the reason code.
+        type Case<'a> = (&'a [u8], Option<&'a [u8]>, Presented, &'a str);
+        let cases: [Case<'_>; 8] = [
             (url.as_bytes(), None, Presented::SignedUrl, "ok"),
             (jwt.as_bytes(), None, Presented::Jwt, "ok"),
             (
