@@ -7,16 +7,18 @@
 //! its module names. This crate is the service around it (ARCHITECTURE.md has the map
 //! and the invariants):
 //!
-//! - [`cli`]: the command line; the only module that prints.
+//! - [`cli`]: the command line, and the service's lifecycle under `keyhole serve`;
+//!   with [`demo`], the only module that prints.
 //! - [`config`]: `KEYHOLE_*` variables into a validated [`config::Config`].
 //! - [`verify`]: [`verify::Authorizer`] picks the one credential a request carries,
-//!   asks the core's verifier, then checks the store (single use, revocations).
+//!   asks the core's verifier, then checks the store (single use, revocations); it
+//!   also runs the cookie exchange.
 //! - [`jwks`]: fetching and refreshing a remote JWKS (the only JWT code doing IO).
 //! - [`store`]: the replay and revocation store trait; in-memory and Redis stores.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
 //! - [`metrics`]: Prometheus metrics for the admin listener.
-//! - [`admin_client`]: `keyhole health` and `keyhole revoke`, clients of the admin
-//!   listener.
+//! - [`admin_client`]: `keyhole health`, and `keyhole revoke` with the in-memory store
+//!   (with Redis it writes to the store itself): clients of the admin listener.
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
 //! - [`demo`]: `keyhole demo`.
 
