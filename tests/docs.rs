@@ -7,7 +7,11 @@
 //!   there is a code;
 //! - every command of `keyhole --help` has exactly one row in the README's commands
 //!   table, naming its arguments and every flag of `keyhole COMMAND --help`;
-//! - every credential name is listed where the docs list them.
+//! - every credential name is listed where the docs list them;
+//! - the worked examples of docs/signed-urls.md, docs/jwt.md and docs/cookies.md,
+//!   which a developer checks a signer against, are recomputed here (HMAC-SHA256 of
+//!   the text shown) and allowed by keyhole's verifier at the time they state, and
+//!   docs/cookies.md's `return_to` rules hold at the exchange.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,8 +21,18 @@
 
 use std::process::Command;
 
-use keyhole::config::KNOWN_VARIABLES;
-use keyhole::decision::Deny;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use keyhole::canonical::CanonicalPath;
+use keyhole::clock::UnixTime;
+use keyhole::config::{Config, KNOWN_VARIABLES};
+use keyhole::decision::{Decision, Deny};
+use keyhole::request::{HeaderField, NginxHeaders, Target};
+use keyhole::verify::jwt;
+use keyhole::verify::signed_url::{SignedUrl, string_to_sign};
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyhole");
 
@@ -43,6 +57,33 @@ fn section<'a>(text: &'a str, heading: &str) -> &'a str {
         })
         .map_or(body.len(), |(at, _)| at);
     &text[start..start + heading.len() + end]
+}
+
+/// The contents of every fenced code block, in order, without the final newline.
+fn code_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            match current.take() {
+                Some(lines) => blocks.push(lines.join("\n")),
+                None => current = Some(Vec::new()),
+            }
+        } else if let Some(lines) = current.as_mut() {
+            lines.push(line);
+        }
+    }
+    assert!(current.is_none(), "an unclosed code block");
+    blocks
+}
+
+/// The inline code right after the first `marker` (a line break counts as a space).
+fn code_after(text: &str, marker: &str) -> String {
+    let text = text.replace('\n', " ");
+    let rest = &text[text.find(marker).unwrap_or_else(|| panic!("no `{marker}`"))..];
+    let open = rest.find('`').unwrap() + 1;
+    let len = rest[open..].find('`').unwrap();
+    rest[open..open + len].to_owned()
 }
 
 /// The first cell of each row of the Markdown table(s) in `text`, without backticks.
@@ -239,4 +280,239 @@ fn every_command_has_one_row_in_the_readme_naming_its_arguments_and_flags() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The time and client the worked examples are checked at, as the docs state them.
+const NOW: u64 = 1_800_000_000;
+const CLIENT: &str = "203.0.113.7";
+
+fn base64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn hmac_sha256(secret_base64url: &str, message: &str) -> String {
+    let secret = URL_SAFE_NO_PAD.decode(secret_base64url).unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
+    mac.update(message.as_bytes());
+    base64url(&mac.finalize().into_bytes())
+}
+
+fn config(vars: &[(&str, String)]) -> Config {
+    Config::from_vars(vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone()))).unwrap()
+}
+
+fn credential_allowed(decision: &Decision) -> &'static str {
+    match decision {
+        Decision::Allow(grant) => grant.credential.name(),
+        Decision::Deny(reason) => panic!("denied as {reason}"),
+    }
+}
+
+#[test]
+fn the_signed_url_worked_examples_verify() {
+    let text = doc("docs/signed-urls.md");
+    let examples = section(&text, "## Worked examples");
+    assert!(examples.contains(&NOW.to_string()) && examples.contains(CLIENT));
+    let kid = code_after(examples, "key id ");
+    let secret = code_after(examples, "secret ");
+    let config = config(&[("KEYHOLE_KEYS", format!("{kid}:{secret}"))]);
+    let authorizer = config.authorizer();
+    let blocks = code_blocks(examples);
+    let mut checked = 0;
+    for pair in blocks.windows(2) {
+        let [signed_text, url] = pair else { continue };
+        if !signed_text.starts_with("keyhole-url-v1\n") {
+            continue;
+        }
+        // The signature a signer computes from the text shown is the one in the URL.
+        let signature = hmac_sha256(&secret, signed_text);
+        assert!(
+            url.ends_with(&format!("&kh_sig={signature}")),
+            "{url}: HMAC of the text shown is {signature}"
+        );
+        assert!(examples.contains(&format!("`{signature}`")), "{signature}");
+        // keyhole reads the URL into exactly the text shown, and allows it.
+        let target = Target::parse(url.as_bytes()).unwrap();
+        let path = CanonicalPath::parse(target.raw_path).unwrap();
+        let parsed = SignedUrl::parse(&target.params).unwrap();
+        assert_eq!(&string_to_sign(&parsed.fields(&path)), signed_text, "{url}");
+        let headers = NginxHeaders::new(url.as_bytes(), b"GET", CLIENT.as_bytes());
+        assert_eq!(
+            credential_allowed(&authorizer.decide(&headers, UnixTime(NOW))),
+            "signed-url",
+            "{url}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "{checked} worked examples");
+
+    // The denials the page names for the second example.
+    let bound = blocks.iter().find(|b| b.contains("&kh_q=1&")).unwrap();
+    let deny = |url: &str, method: &[u8], client: &str, now: u64| {
+        let headers = NginxHeaders::new(url.as_bytes(), method, client.as_bytes());
+        authorizer.decide(&headers, UnixTime(now)).code()
+    };
+    let altered = bound.replace("&h=50&", "&h=60&");
+    for (what, code, expected) in [
+        (
+            "HEAD",
+            deny(bound, b"HEAD", CLIENT, NOW),
+            "method-not-allowed",
+        ),
+        (
+            "from `198.51.100.1`",
+            deny(bound, b"GET", "198.51.100.1", NOW),
+            "ip-mismatch",
+        ),
+        (
+            "with `&h=60`",
+            deny(&altered, b"GET", CLIENT, NOW),
+            "bad-signature",
+        ),
+        (
+            "before `1799999910`",
+            deny(bound, b"GET", CLIENT, 1_799_999_909),
+            "not-yet-valid",
+        ),
+    ] {
+        assert_eq!(code, expected, "{what}");
+        assert!(examples.replace('\n', " ").contains(what), "{what}");
+    }
+}
+
+#[test]
+fn the_jwt_worked_example_verifies_and_is_what_keyhole_mint_writes() {
+    let text = doc("docs/jwt.md");
+    let example = section(&text, "## Worked example");
+    assert!(example.contains(&NOW.to_string()));
+    let kid = code_after(example, "key id ");
+    let secret = code_after(example, "secret ");
+    let [header, claims, signing_input, url] = &code_blocks(example)[..] else {
+        panic!("expected the header, claims, signing input and URL blocks");
+    };
+    assert_eq!(
+        signing_input,
+        &format!(
+            "{}.{}",
+            base64url(header.as_bytes()),
+            base64url(claims.as_bytes())
+        )
+    );
+    let signature = hmac_sha256(&secret, signing_input);
+    assert!(example.contains(&format!("`{signature}`")), "{signature}");
+    let token = format!("{signing_input}.{signature}");
+    let claims: serde_json::Value = serde_json::from_str(claims).unwrap();
+    let path_text = claims["kh_path"].as_str().unwrap();
+    assert_eq!(url, &format!("{path_text}?token={token}"));
+
+    // `keyhole mint` writes this very token (header and claims in this order).
+    let alg = jwt::parse_algorithm("HS256").unwrap();
+    let key = jwt::encoding_key(alg, secret.as_bytes()).unwrap();
+    let grant = jwt::TokenGrant {
+        path: CanonicalPath::parse(path_text.as_bytes()).unwrap(),
+        scope: None,
+        iat: UnixTime(claims["iat"].as_u64().unwrap()),
+        exp: UnixTime(claims["exp"].as_u64().unwrap()),
+        audience: claims["aud"].as_str().unwrap().to_owned(),
+        once: false,
+    };
+    assert_eq!(jwt::mint(&grant, &kid, alg, &key).unwrap(), token);
+
+    let config = config(&[
+        ("KEYHOLE_KEYS", format!("k1:{secret}")),
+        ("KEYHOLE_JWT_KEYS", format!("{kid}:HS256:{secret}")),
+    ]);
+    let headers = NginxHeaders::new(url.as_bytes(), b"GET", CLIENT.as_bytes());
+    assert_eq!(
+        credential_allowed(&config.authorizer().decide(&headers, UnixTime(NOW))),
+        "jwt"
+    );
+}
+
+#[test]
+fn the_cookie_worked_example_verifies() {
+    let text = doc("docs/cookies.md");
+    let start = text.find("**Worked example**").unwrap();
+    let example = &text[start..];
+    let example = &example[..example.find("\n## ").unwrap()];
+    let kid = code_after(example, "key is ");
+    let secret = code_after(example, "secret ");
+    let now = code_after(example, "checked at ");
+    let client = code_after(example, "request from ");
+    let blocks = code_blocks(example);
+    let [signed_text, value, ..] = &blocks[..] else {
+        panic!("expected the signed text and the cookie value");
+    };
+    assert!(signed_text.starts_with("keyhole-cookie-v2\n"));
+    let signature = hmac_sha256(&secret, signed_text);
+    assert!(value.ends_with(&format!(".{signature}")), "{value}");
+    let config = config(&[("KEYHOLE_KEYS", format!("{kid}:{secret}"))]);
+    let cookie = format!("__Host-keyhole={value}");
+    let mut headers = NginxHeaders::new(b"/photos/u1/a.jpg", b"HEAD", client.as_bytes());
+    headers.cookie = HeaderField::One(cookie.as_bytes());
+    let now = UnixTime(now.parse().unwrap());
+    assert_eq!(
+        credential_allowed(&config.authorizer().decide(&headers, now)),
+        "cookie"
+    );
+}
+
+/// docs/cookies.md on `return_to`: written as a path in a URL and read raw, not signed
+/// (added after signing), and under `kh_q=1` part of the bound query of a URL the
+/// exchange refuses after checking its signature.
+#[test]
+fn the_exchange_reads_return_to_as_cookies_md_says() {
+    use keyhole::canonical::Scope;
+    use keyhole::verify::signed_url::{UrlGrant, sign};
+    let text = doc("docs/cookies.md");
+    for claim in [
+        "`return_to=/photos/u1/caf%C3%A9.jpg`",
+        "(`%2F` is `bad-return-to`)",
+        "may be added to an exchange link after signing",
+        "signed without the `return_to` it arrives with is `bad-signature`",
+    ] {
+        assert!(text.replace('\n', " ").contains(claim), "{claim}");
+    }
+    let config = config(&[(
+        "KEYHOLE_KEYS",
+        "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".to_owned(),
+    )]);
+    let authorizer = config.authorizer();
+    let signed = |query: Option<&str>| {
+        let mut grant = UrlGrant::new(
+            CanonicalPath::parse(b"/photos/u1/a.jpg").unwrap(),
+            UnixTime(NOW + 600),
+        );
+        grant.scope = Some(Scope::parse(b"/photos/u1/").unwrap());
+        grant.query = query.map(str::to_owned);
+        let url = sign(&grant, config.keys.signing_key()).unwrap();
+        format!("/_keyhole/session?{}", url.split_once('?').unwrap().1)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let exchange = |link: String| {
+        let headers = NginxHeaders::new(link.as_bytes(), b"GET", CLIENT.as_bytes());
+        let request = headers.parse().unwrap();
+        runtime
+            .block_on(authorizer.exchange(&request, UnixTime(NOW)))
+            .map(|exchange| exchange.location)
+            .map_err(Deny::code)
+    };
+    let unbound = signed(None);
+    assert_eq!(
+        exchange(format!("{unbound}&return_to=/photos/u1/caf%C3%A9.jpg")),
+        Ok("/photos/u1/caf%C3%A9.jpg".to_owned())
+    );
+    assert_eq!(
+        exchange(format!("{unbound}&return_to=/photos/u1%2Fa.jpg")),
+        Err("bad-return-to")
+    );
+    let bound_without = signed(Some(""));
+    assert_eq!(
+        exchange(bound_without.replace("?", "?return_to=/photos/u1/a.jpg&")),
+        Err("bad-signature")
+    );
+    let bound_with = signed(Some("return_to=/photos/u1/a.jpg"));
+    assert_eq!(exchange(bound_with), Err("not-exchangeable"));
 }
