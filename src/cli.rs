@@ -1,6 +1,9 @@
-//! The command line: `serve` (default), `sign`, `mint`, `keygen`, `explain` and `demo`. This
-//! is the only module that prints. Exit codes: 0 success, 1 "would deny" from
-//! `explain`, 2 usage or configuration error.
+//! The command line: `serve` (default), `sign`, `keygen`, `mint`, `explain`, `demo`,
+//! `gallery`, `cookie`, `revoke` and `health`, and logging set-up. `serve` runs the
+//! service until SIGTERM or SIGINT (runtime, listeners, the first JWKS fetch, the
+//! store, key reload on SIGHUP). This module and `demo` are the only ones that print.
+//! Exit codes: 0 success, 1 "would deny" from `explain` (and "not healthy" or "not
+//! revoked" from `health` and `revoke`), 2 usage or configuration error.
 
 use std::net::IpAddr;
 use std::process::ExitCode;

@@ -7,7 +7,8 @@
 //! its module names. This crate is the service around it (ARCHITECTURE.md has the map
 //! and the invariants):
 //!
-//! - [`cli`]: the command line; the only module that prints.
+//! - [`cli`]: the command line, and the service's lifecycle under `keyhole serve`;
+//!   with [`demo`], the only module that prints.
 //! - [`config`]: `KEYHOLE_*` variables into a validated [`config::Config`].
 //! - [`authorize`]: [`authorize::Authorizer`] picks the one credential a request
 //!   carries, asks the core's verifier, then does the async work around it: the store
@@ -18,8 +19,8 @@
 //! - [`metrics`]: Prometheus metrics for the admin listener.
 //! - [`admin`]: the admin protocol: the bearer token and the no-browser rule of every
 //!   state-changing admin call.
-//! - [`admin_client`]: `keyhole health` and `keyhole revoke`, clients of the admin
-//!   listener.
+//! - [`admin_client`]: `keyhole health`, and `keyhole revoke` with the in-memory store
+//!   (with Redis it writes to the store itself): clients of the admin listener.
 //! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
 //! - [`demo`]: `keyhole demo`.
 

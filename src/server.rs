@@ -1,6 +1,8 @@
-//! The HTTP side: the warp routes of the auth and admin listeners, the listeners (TCP
-//! or Unix socket), per-connection hyper settings and limits, and graceful shutdown.
-//! This is the only module that knows HTTP.
+//! The HTTP side: the listeners (TCP or Unix socket), per-connection hyper settings and
+//! limits, graceful shutdown, and the warp routes: on the auth listener `/auth` and
+//! `/session` (the cookie exchange, exposed by nginx as `/_keyhole/session`), on the
+//! admin listener `/metrics`, `/healthz`, `/readyz` and `POST /revoke`. Each decision
+//! is logged and counted here. This is the only module that knows HTTP.
 //!
 //! `/auth` always ends in a reply, 204 or 403, with an empty body and the reason code
 //! in `X-Keyhole-Reason`; it never ends in a warp rejection, a 400 or a 500.
@@ -305,7 +307,8 @@ fn spawn_connection<S>(
 /// A warp filter tree a listener serves.
 pub type Routes = BoxedFilter<(warp::reply::Response,)>;
 
-/// The auth listener's routes: `/auth` (any method) and nothing else.
+/// The auth listener's routes: `/auth` (any method) and `/session`, the cookie
+/// exchange; nothing else.
 pub fn auth_routes(state: Arc<State>) -> Routes {
     let session_state = Arc::clone(&state);
     let auth = warp::path!("auth")

@@ -48,7 +48,9 @@ impl fmt::Display for KeyId {
     }
 }
 
-/// Secret key bytes. Debug and Display print `[redacted]`.
+/// Secret key bytes. `Debug` prints `[redacted]`, and there is no `Display`, so a
+/// secret cannot be formatted into a message or a log; [`Secret::expose`] and
+/// [`Secret::to_base64url`] are the only ways to its bytes.
 #[derive(Clone)]
 pub struct Secret(Vec<u8>);
 
