@@ -32,6 +32,9 @@ use crate::verify::signed_url::{IpBinding, Methods};
 /// `Secure`, `Path=/` and has no `Domain`: no subdomain can set or shadow it.
 pub const DEFAULT_NAME: &str = "__Host-keyhole";
 
+/// The default longest cookie lifetime, in seconds (24 hours).
+pub const DEFAULT_MAX_LIFETIME: u64 = 24 * 3600;
+
 /// The first line of the signed bytes.
 pub const DOMAIN_V2: &str = "keyhole-cookie-v2";
 
@@ -63,7 +66,7 @@ impl Default for CookiePolicy {
         CookiePolicy {
             name: DEFAULT_NAME.to_owned(),
             same_site: SameSite::Lax,
-            max_lifetime: 24 * 3600,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
             cross_site_allow: Vec::new(),
         }
     }

@@ -87,7 +87,7 @@ impl Default for JwtPolicy {
             audience: DEFAULT_AUDIENCE.into(),
             issuers: None,
             max_lifetime: DEFAULT_MAX_LIFETIME,
-            leeway: 30,
+            leeway: super::DEFAULT_LEEWAY,
             single_use: SingleUse::OnRequest,
         }
     }

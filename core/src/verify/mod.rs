@@ -9,6 +9,16 @@ pub mod cookie;
 pub mod jwt;
 pub mod signed_url;
 
+/// Default seconds of clock skew forgiven on expiry and not-before, for every
+/// credential (`Policy`, `jwt::JwtPolicy`); the service's `KEYHOLE_LEEWAY` default.
+pub const DEFAULT_LEEWAY: u64 = 30;
+
+/// Default longest distance from now to a credential's expiry, in seconds (7 days).
+pub const DEFAULT_MAX_LIFETIME: u64 = 7 * 24 * 3600;
+
+/// Default longest time nginx may cache an allow, in seconds.
+pub const DEFAULT_MAX_CACHE: u64 = 60;
+
 /// Time rules shared by every credential.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
@@ -24,9 +34,9 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            leeway: 30,
-            max_lifetime: 7 * 24 * 3600,
-            max_cache: 60,
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
+            max_cache: DEFAULT_MAX_CACHE,
         }
     }
 }

@@ -1,0 +1,41 @@
+//! Logging: `KEYHOLE_LOG` (a `tracing` filter, passed on as written) and
+//! `KEYHOLE_LOG_FORMAT`.
+
+use super::RawConfig;
+use super::table::{LOG, LOG_FORMAT};
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The filter directive and the format; `None` when the format is unknown (reported).
+pub(super) fn validate(
+    raw: &RawConfig,
+    report: &mut impl FnMut(&'static str, String),
+) -> Option<(String, LogFormat)> {
+    let format = match raw
+        .log_format
+        .as_deref()
+        .unwrap_or(const { LOG_FORMAT.default_text() })
+    {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        other => {
+            report(
+                LOG_FORMAT.name,
+                format!("must be `text` or `json`, got `{other}`"),
+            );
+            None
+        }
+    };
+    let filter = raw
+        .log
+        .clone()
+        .unwrap_or_else(|| const { LOG.default_text() }.to_owned());
+    Some((filter, format?))
+}
