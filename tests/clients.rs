@@ -1468,3 +1468,53 @@ fn go_module_is_importable_by_its_path() {
     );
     check_installed_self_checks(&binary, &[], &[], "go build .../cmd/keyhole-sign");
 }
+
+/// The Python command line moved from a hand-written parser to argparse and kept its
+/// rules: an option takes the next argument whatever it looks like (a session id or a
+/// bound query may start with `-`), `--` is not the end of the options, options are
+/// never abbreviated, a missing value is a refusal; argparse added only `--help`.
+#[test]
+fn python_command_line_keeps_its_rules_on_argparse() {
+    let runner = Runner::prepare(&PYTHON);
+    let now = ["--now", "1800000000"];
+    let cookie = runner.sign(
+        &[
+            &[
+                "--cookie",
+                "--exp",
+                "1800000600",
+                "--sid",
+                "-abc",
+                "--value",
+            ],
+            &now[..],
+            &["/u1/"],
+        ]
+        .concat(),
+    );
+    assert!(cookie.contains(".1800000600.-abc."), "{cookie}");
+    let url = runner.sign(
+        &[
+            &now[..],
+            &["--exp", "1800000600", "--query", "--a", "/a/b.jpg"],
+        ]
+        .concat(),
+    );
+    assert!(url.starts_with("/a/b.jpg?--a&kh_v=1&"), "{url}");
+    for refused in [
+        &["--exp", "1800000600", "--", "/a/b.jpg"][..],
+        &["--ex", "1800000600", "/a/b.jpg"],
+        &["--exp", "1800000600", "--window"],
+        &["--exp", "1800000600", "/a/b.jpg", "/a/c.jpg"],
+        &["--exp", "soon", "/a/b.jpg"],
+    ] {
+        runner.assert_refuses(&[&now[..], refused].concat());
+    }
+    let help = runner.run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&help.stdout).starts_with("usage: keyhole-sign [--exp N"),
+        "{}",
+        String::from_utf8_lossy(&help.stdout)
+    );
+}
