@@ -1,3 +1,3 @@
-module keyhole/clients/go
+module github.com/keyhole-auth/keyhole/clients/go
 
 go 1.19

@@ -1,5 +1,5 @@
-// Types for keyhole-sign.js (CommonJS). From TypeScript:
-//   import { signUrl } from "./clients/node";            // with esModuleInterop or not
+// Types for keyhole-sign.js (CommonJS), the package's "types". From TypeScript:
+//   import { signUrl } from "keyhole-sign";              // with esModuleInterop or not
 //   const url = signUrl(process.env.KEYHOLE_KEYS!, "/photos/cat.jpg", { ttl: 600 });
 
 /** The inputs describe a URL keyhole would deny; nothing was signed. */

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Signs keyhole URLs (signed URL format v1, docs/signed-urls.md). node:crypto only.
 //
-//   const { signUrl } = require("./keyhole-sign");
+//   const { signUrl } = require("keyhole-sign");   // npm install ./clients/node
 //   const url = signUrl(process.env.KEYHOLE_KEYS, "/photos/café.jpg", { ttl: 600 });
 //   // -> "/photos/caf%C3%A9.jpg?kh_v=1&kh_kid=k1&kh_exp=…&kh_sig=…"
 //
 // `path` and `scope` are *decoded* paths (what the file is called); this module writes
 // them percent-encoded into the URL. Anything keyhole would deny throws SignError.
 //
-// Command line (the key comes from KEYHOLE_KEYS, first entry signs):
+// Command line (the key comes from KEYHOLE_KEYS, first entry signs), the package's
+// `keyhole-sign` bin; exit 0, 1 when a vector differs, 2 with a message on stderr:
 //   keyhole-sign.js [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
 //                   [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
 //   keyhole-sign.js --vectors tests/vectors/signed-urls.json

@@ -8,18 +8,22 @@
 `path` and `scope` are *decoded* paths (what the file is called); this module writes
 them percent-encoded into the URL. Anything keyhole would deny raises SignError.
 
-Command line (the key comes from KEYHOLE_KEYS, first entry signs):
-    keyhole_sign.py [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
-                    [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
-    keyhole_sign.py --vectors tests/vectors/signed-urls.json
-    keyhole_sign.py --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
-                    [--ip IP] [--methods GET,HEAD|GET|HEAD]
-                    [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
-    keyhole_sign.py --cookie-vectors tests/vectors/cookies.json
-    keyhole_sign.py --jwt [--ttl N] [--now N] [--scope S] [--once] [--methods M]
-                    [--ip IP] [--aud A] PATH      (needs PyJWT; key from KEYHOLE_JWT_KEYS)
-"""
+Command line (the key comes from KEYHOLE_KEYS, first entry signs), the same as
+`keyhole-sign` (the console script of `pip install ./clients/python`),
+`python3 -m keyhole_sign` and `python3 keyhole_sign.py`:
+    keyhole-sign [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
+                 [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+    keyhole-sign --vectors tests/vectors/signed-urls.json
+    keyhole-sign --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+                 [--ip IP] [--methods GET,HEAD|GET|HEAD]
+                 [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
+    keyhole-sign --cookie-vectors tests/vectors/cookies.json
+    keyhole-sign --jwt [--ttl N] [--now N] [--scope S] [--once] [--methods M]
+                 [--ip IP] [--aud A] PATH      (needs PyJWT; key from KEYHOLE_JWT_KEYS)
+Exit status: 0 success, 1 a vector differs, 2 a usage error or an input keyhole would
+deny (one `keyhole_sign: …` line on stderr)."""
 
+import argparse
 import base64
 import hashlib
 import hmac
@@ -33,7 +37,7 @@ import time
 from collections import namedtuple
 
 __all__ = ["SignError", "sign_url", "string_to_sign", "cacheable_expiry", "encode_path",
-           "CookieGrant", "sign_cookie", "cookie_string_to_sign", "mint_jwt_url"]
+           "CookieGrant", "sign_cookie", "cookie_string_to_sign", "mint_jwt_url", "main"]
 
 # Bytes written raw in a path; every other byte of the UTF-8 path becomes %XX.
 _RAW_PATH_BYTES = frozenset(
@@ -401,13 +405,6 @@ def mint_jwt_url(jwt_keys, path, *, ttl=300, now=None, scope=None, once=False,
     return f"{encode_path(path)}?token={token}"
 
 
-# Command-line options and the sign_url arguments they set.
-_OPTIONS = {"--exp": "exp", "--ttl": "ttl", "--window": "window", "--now": "now",
-            "--nbf": "nbf", "--scope": "scope", "--ip": "ip", "--methods": "methods",
-            "--query": "query"}
-_NUMBERS = {"exp", "ttl", "window", "now", "nbf"}
-
-
 def _check_vectors(file_name):
     """Signs every `signing` vector and compares; returns the number of mismatches."""
     with open(file_name, encoding="utf-8") as file:
@@ -415,7 +412,7 @@ def _check_vectors(file_name):
     keys = f"{vectors['key']['kid']}:{vectors['key']['secret']}"
     failures = 0
     for case in vectors["signing"]:
-        given = {name: None for name in _OPTIONS.values()}
+        given = {name: None for name in _URL_OPTIONS}
         given.update(case["input"], now=vectors["now"])
         url, text = _sign(keys, **given)
         ok = url == case["url"] and text == case["string_to_sign"]
@@ -446,46 +443,115 @@ def _check_cookie_vectors(file_name):
     return failures
 
 
-def _arguments(argv, options, flags, numbers):
-    """Splits argv into option values, flags that were given, and positionals."""
-    values = {name: None for name in options.values()}
-    given = set()
-    positional = []
-    args = list(argv)
-    while args:
-        arg = args.pop(0)
-        if arg in flags:
-            given.add(arg)
-        elif arg in options and args:
-            # Arguments arrive as the OS's bytes; paths are UTF-8.
-            value = os.fsencode(args.pop(0)).decode("utf-8")
-            values[options[arg]] = int(value) if options[arg] in numbers else value
-        elif arg.startswith("--"):
+# --- Command line (argparse) ----------------------------------------------------------
+
+# The URL options, named as sign_url's arguments; the first five are whole seconds.
+_URL_OPTIONS = ("exp", "ttl", "window", "now", "nbf", "scope", "ip", "methods", "query")
+_URL_SECONDS = _URL_OPTIONS[:5]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are SignErrors, so that they end like every
+    other refusal: one `keyhole_sign: …` line on stderr and exit status 2."""
+
+    def error(self, message):
+        unknown = "unrecognized arguments: "
+        if message.startswith(unknown):
+            message = "unknown option or missing value: " + message[len(unknown):]
+        raise SignError(message)
+
+
+def _text(value):
+    """A command-line value as text: arguments arrive as the OS's bytes; paths are UTF-8."""
+    return os.fsencode(value).decode("utf-8")
+
+
+def _seconds(value):
+    """A command-line value as a whole number of seconds."""
+    return int(_text(value))
+
+
+# argparse names the type in its messages ("invalid seconds value: '1e3'").
+_text.__name__, _seconds.__name__ = "text", "seconds"
+
+
+def _parser(usage, values, flags):
+    """A parser for one mode: `values` maps each option that takes a value to its type
+    (`_text` or `_seconds`), `flags` lists the options that take none."""
+    parser = _Parser(prog="keyhole-sign", usage=usage, allow_abbrev=False,
+                     description=__doc__.split("\n\n", 1)[0],
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for option, kind in values.items():
+        parser.add_argument(option, type=kind, metavar="N" if kind is _seconds else "TEXT")
+    for flag in flags:
+        parser.add_argument(flag, action="store_true")
+    parser.add_argument("positional", nargs="*", type=_text, metavar="PATH")
+    return parser
+
+
+def _parse(parser, values, argv):
+    """Parses `argv` as the hand-written parser before argparse did: an option that takes
+    a value takes the next argument whatever it looks like (`--sid -x`, `--query --a`),
+    and `--` is an unknown option, not the end of the options."""
+    joined = []
+    args = iter(argv)
+    for arg in args:
+        if arg in values:
+            value = next(args, None)
+            if value is None:
+                raise SignError(f"unknown option or missing value: {arg}")
+            joined.append(f"{arg}={value}")
+        elif arg == "--":
             raise SignError(f"unknown option or missing value: {arg}")
         else:
-            positional.append(os.fsencode(arg).decode("utf-8"))
-    return values, given, positional
+            joined.append(arg)
+    return parser.parse_intermixed_args(joined)
+
+
+_URL_USAGE = """keyhole-sign [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
+                    [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+       keyhole-sign --vectors tests/vectors/signed-urls.json
+       keyhole-sign --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
+                    [--ip IP] [--methods GET,HEAD|GET|HEAD]
+                    [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
+       keyhole-sign --cookie-vectors tests/vectors/cookies.json
+       keyhole-sign --jwt [--ttl N] [--now N] [--scope S] [--once] [--methods M]
+                    [--ip IP] [--aud A] PATH"""
+
+
+def _url_main(argv):
+    values = {f"--{name}": _seconds if name in _URL_SECONDS else _text for name in _URL_OPTIONS}
+    parsed = _parse(_parser(_URL_USAGE, values, ["--string-to-sign"]), values, argv)
+    if len(parsed.positional) != 1:
+        raise SignError("give exactly one PATH (decoded, e.g. '/photos/café au lait.jpg')")
+    options = {name: getattr(parsed, name) for name in _URL_OPTIONS}
+    url, signed = _sign(os.environ.get("KEYHOLE_KEYS", ""), parsed.positional[0], **options)
+    print(signed if parsed.string_to_sign else url)
+    return 0
 
 
 def _cookie_main(argv):
-    options = {"--exp": "exp", "--ttl": "ttl", "--now": "now", "--sid": "sid",
-               "--ip": "ip", "--methods": "methods", "--same-site": "same_site"}
-    values, given, positional = _arguments(
-        argv, options, {"--no-sid", "--value", "--string-to-sign"}, {"exp", "ttl", "now"})
-    if len(positional) != 1:
+    values = {"--exp": _seconds, "--ttl": _seconds, "--now": _seconds, "--sid": _text,
+              "--ip": _text, "--methods": _text, "--same-site": _text}
+    parser = _parser("keyhole-sign --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]\n"
+                     "                    [--ip IP] [--methods GET,HEAD|GET|HEAD]\n"
+                     "                    [--same-site Lax|Strict] [--value | --string-to-sign]"
+                     " SCOPE", values, ["--no-sid", "--value", "--string-to-sign"])
+    parsed = _parse(parser, values, argv)
+    if len(parsed.positional) != 1:
         raise SignError("give exactly one SCOPE (decoded, ending in `/`)")
-    if "--no-sid" in given:
-        if values["sid"] is not None:
+    sid = parsed.sid
+    if parsed.no_sid:
+        if sid is not None:
             raise SignError("give --sid or --no-sid, not both")
-        values["sid"] = ""
-    grant, text = _sign_cookie(os.environ.get("KEYHOLE_KEYS", ""), positional[0],
-                               values["exp"], values["ttl"], values["now"], values["sid"],
-                               values["ip"] or "",
-                               "GET,HEAD" if values["methods"] is None else values["methods"],
-                               values["same_site"] or "Lax", COOKIE_NAME)
-    if "--string-to-sign" in given:
-        print(text)
-    elif "--value" in given:
+        sid = ""
+    grant, signed = _sign_cookie(os.environ.get("KEYHOLE_KEYS", ""), parsed.positional[0],
+                                 parsed.exp, parsed.ttl, parsed.now, sid, parsed.ip or "",
+                                 "GET,HEAD" if parsed.methods is None else parsed.methods,
+                                 parsed.same_site or "Lax", COOKIE_NAME)
+    if parsed.string_to_sign:
+        print(signed)
+    elif parsed.value:
         print(grant.value)
     else:
         print(grant.set_cookie)
@@ -493,14 +559,18 @@ def _cookie_main(argv):
 
 
 def _jwt_main(argv):
-    options = {"--ttl": "ttl", "--now": "now", "--scope": "scope", "--methods": "methods",
-               "--ip": "ip", "--aud": "aud"}
-    values, given, positional = _arguments(argv, options, {"--once"}, {"ttl", "now"})
-    if len(positional) != 1:
+    values = {"--ttl": _seconds, "--now": _seconds, "--scope": _text, "--methods": _text,
+              "--ip": _text, "--aud": _text}
+    parser = _parser("keyhole-sign --jwt [--ttl N] [--now N] [--scope S] [--once] [--methods M]\n"
+                     "                    [--ip IP] [--aud A] PATH", values, ["--once"])
+    parsed = _parse(parser, values, argv)
+    if len(parsed.positional) != 1:
         raise SignError("give exactly one PATH (decoded)")
-    values = {k: v for k, v in values.items() if v is not None}
-    print(mint_jwt_url(os.environ.get("KEYHOLE_JWT_KEYS", ""), positional[0],
-                       once="--once" in given, **values))
+    given = {name: getattr(parsed, name) for name in ("ttl", "now", "scope", "methods", "ip",
+                                                      "aud")}
+    given = {name: value for name, value in given.items() if value is not None}
+    print(mint_jwt_url(os.environ.get("KEYHOLE_JWT_KEYS", ""), parsed.positional[0],
+                       once=parsed.once, **given))
     return 0
 
 
@@ -513,33 +583,19 @@ def _main(argv):
         return _cookie_main(argv[1:])
     if argv[:1] == ["--jwt"]:
         return _jwt_main(argv[1:])
-    options = {name: None for name in _OPTIONS.values()}
-    show_text = False
-    names = _OPTIONS
-    positional = []
-    args = list(argv)
-    while args:
-        arg = args.pop(0)
-        if arg == "--string-to-sign":
-            show_text = True
-        elif arg in names and args:
-            # Arguments arrive as the OS's bytes; paths are UTF-8.
-            value = os.fsencode(args.pop(0)).decode("utf-8")
-            options[names[arg]] = int(value) if names[arg] in _NUMBERS else value
-        elif arg.startswith("--"):
-            raise SignError(f"unknown option or missing value: {arg}")
-        else:
-            positional.append(os.fsencode(arg).decode("utf-8"))
-    if len(positional) != 1:
-        raise SignError("give exactly one PATH (decoded, e.g. '/photos/café au lait.jpg')")
-    url, text = _sign(os.environ.get("KEYHOLE_KEYS", ""), positional[0], **options)
-    print(text if show_text else url)
-    return 0
+    return _url_main(argv)
+
+
+def main(argv=None):
+    """The `keyhole-sign` command (console script, `python3 -m keyhole_sign`, or
+    `python3 keyhole_sign.py`): returns its exit status, 0 success, 1 a vector differs,
+    2 a usage error or a URL, cookie or token keyhole would deny (one message on stderr)."""
+    try:
+        return _main(sys.argv[1:] if argv is None else list(argv))
+    except (SignError, ValueError) as error:
+        print(f"keyhole_sign: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(_main(sys.argv[1:]))
-    except (SignError, ValueError) as error:
-        print(f"keyhole_sign: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

@@ -19,7 +19,7 @@ import (
 	"os"
 	"time"
 
-	"keyhole/clients/go/keyhole"
+	"github.com/keyhole-auth/keyhole/clients/go/keyhole"
 )
 
 func main() {

@@ -1,7 +1,8 @@
 <?php
-// Signs keyhole URLs (signed URL format v1, docs/signed-urls.md). hash_hmac only.
+// Signs keyhole URLs (signed URL format v1, docs/signed-urls.md) and cookie grants
+// (format v2, docs/cookies.md). hash_hmac only.
 //
-//   require 'KeyholeSign.php';
+//   use Keyhole\KeyholeSign;                 // Composer autoload (PSR-4: Keyhole\ => src/)
 //   $url = KeyholeSign::signUrl(getenv('KEYHOLE_KEYS'), '/photos/café.jpg', ['ttl' => 600]);
 //   // -> "/photos/caf%C3%A9.jpg?kh_v=1&kh_kid=k1&kh_exp=…&kh_sig=…"
 //
@@ -9,19 +10,12 @@
 // writes them percent-encoded into the URL. Anything keyhole would deny throws
 // KeyholeSignError.
 //
-// Command line (the key comes from KEYHOLE_KEYS, first entry signs):
-//   php KeyholeSign.php [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
-//                       [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
-//   php KeyholeSign.php --vectors tests/vectors/signed-urls.json
-//   php KeyholeSign.php --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
-//                       [--ip IP] [--methods GET,HEAD|GET|HEAD]
-//                       [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
-//   php KeyholeSign.php --cookie-vectors tests/vectors/cookies.json
+// Command line: bin/keyhole-sign (vendor/bin/keyhole-sign once installed with Composer),
+// which calls KeyholeSign::main; its usage is written there.
 
 declare(strict_types=1);
 
-/** The inputs describe a URL keyhole would deny; nothing was signed. */
-class KeyholeSignError extends InvalidArgumentException {}
+namespace Keyhole;
 
 final class KeyholeSign
 {
@@ -328,7 +322,7 @@ final class KeyholeSign
         return $failures;
     }
 
-    /** The command line; returns the exit code. */
+    /** The default cookie name (KEYHOLE_COOKIE_NAME). */
     public const COOKIE_NAME = '__Host-keyhole';
 
     /** The exact text HMAC-SHA256 covers for a cookie grant, format v2 (seven lines). */
@@ -481,6 +475,11 @@ final class KeyholeSign
         return 0;
     }
 
+    /**
+     * The command line (`bin/keyhole-sign`), `$argv` without the program name; returns
+     * the exit code: 0 success, 1 a vector differs. Throws KeyholeSignError for a usage
+     * error or an input keyhole would deny (the caller prints it and exits 2).
+     */
     public static function main(array $argv): int
     {
         if (count($argv) === 2 && $argv[0] === '--cookie-vectors') {
@@ -519,14 +518,5 @@ final class KeyholeSign
         [$url, $text] = self::sign((string) getenv('KEYHOLE_KEYS'), $positional[0], $options);
         echo ($showText ? $text : $url) . "\n";
         return 0;
-    }
-}
-
-if (PHP_SAPI === 'cli' && realpath($_SERVER['SCRIPT_FILENAME'] ?? '') === __FILE__) {
-    try {
-        exit(KeyholeSign::main(array_slice($argv, 1)));
-    } catch (KeyholeSignError $error) {
-        fwrite(STDERR, 'KeyholeSign: ' . $error->getMessage() . "\n");
-        exit(2);
     }
 }
