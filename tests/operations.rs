@@ -328,12 +328,13 @@ fn slow_clients_are_cut_off_and_huge_headers_refused_fast() {
         "cut off too early: {elapsed:?}"
     );
 
-    // A 64 KiB header: refused at once, without waiting for the timeout.
+    // A header twice the head limit (KEYHOLE_MAX_HEAD_BYTES): refused at once,
+    // without waiting for the timeout.
     let mut big = TcpStream::connect(("127.0.0.1", port)).unwrap();
     big.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let header = format!(
         "GET /auth HTTP/1.1\r\nHost: k\r\nX-Big: {}\r\n\r\n",
-        "a".repeat(64 * 1024)
+        "a".repeat(2 * keyhole::config::DEFAULT_MAX_HEAD_BYTES)
     );
     let started = Instant::now();
     let _ = big.write_all(header.as_bytes());

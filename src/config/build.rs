@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use super::jwt::JwtSettings;
 use super::{Config, StoreSettings};
+use crate::authorize::Authorizer;
 use crate::clock::SystemClock;
 use crate::jwks::JwksSource;
 use crate::metrics::StoreMetrics;
 use crate::store::ReplayStore;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
-use crate::authorize::Authorizer;
 use crate::verify::jwt::{JwtVerifier, RemoteKeys};
 
 /// The JWT verifier and the remote JWKS feeding it, both optional.
