@@ -12,16 +12,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::admin::AdminToken;
-use crate::clock::SystemClock;
 use crate::jwks::{JwksSource, JwksUrl};
 use crate::keys::KeyRing;
-use crate::metrics::StoreMetrics;
-use crate::store::ReplayStore;
-use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
-use crate::store::redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisStore, RedisTarget};
+use crate::store::memory::DEFAULT_CAPACITY;
+use crate::store::redis::{DEFAULT_PREFIX, DEFAULT_TIMEOUT, RedisTarget};
+use crate::verify::Policy;
 use crate::verify::cookie::{self, CookiePolicy};
 use crate::verify::jwt::{self, JwtPolicy, JwtVerifier, SingleUse};
-use crate::verify::{Authorizer, Policy};
 
 /// Every variable keyhole reads; any other `KEYHOLE_*` variable is an error (a typo
 /// must not silently fall back to a default).
@@ -205,46 +202,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// The authorizer this configuration describes, with a fresh store (its metrics
-    /// unregistered; `serve` passes its own through [`Config::authorizer_with`]).
-    pub fn authorizer(&self) -> Authorizer {
-        self.authorizer_with(self.open_store(StoreMetrics::default()))
-    }
-
-    /// The authorizer this configuration describes, with `store`.
-    pub fn authorizer_with(&self, store: Arc<dyn ReplayStore>) -> Authorizer {
-        Authorizer {
-            keys: Arc::clone(&self.keys),
-            policy: self.policy,
-            jwt: self.jwt.clone(),
-            store,
-            jwks: self.jwks.clone(),
-            cookies: self.cookies.clone(),
-        }
-    }
-
-    /// A new store as configured. A Redis store connects on first use, so this never
-    /// waits and never fails.
-    pub fn open_store(&self, metrics: StoreMetrics) -> Arc<dyn ReplayStore> {
-        match &self.store {
-            StoreSettings::Memory => Arc::new(MemoryStore::new(
-                self.replay_capacity,
-                Arc::new(SystemClock),
-            )),
-            StoreSettings::Redis {
-                target,
-                prefix,
-                timeout,
-            } => Arc::new(RedisStore::new(
-                (**target).clone(),
-                prefix,
-                *timeout,
-                Arc::new(SystemClock),
-                metrics,
-            )),
-        }
-    }
-
     /// How long a JWT revocation must be kept: the longest JWT lifetime plus leeway.
     pub fn jwt_revocation_lifetime(&self) -> u64 {
         let policy = self

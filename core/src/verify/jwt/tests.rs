@@ -115,6 +115,9 @@ fn minted_tokens_verify() {
         exp: UnixTime(NOW + 60),
         audience: "keyhole".into(),
         once: true,
+        ip: None,
+        methods: None,
+        uses: None,
     };
     let token = mint(
         &grant,
