@@ -191,3 +191,21 @@ fn small_runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .build()
         .map_err(|error| CliError::Usage(format!("cannot start the async runtime: {error}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The exit codes README.md and docs/operations.md document, by kind of error.
+    #[test]
+    fn every_error_kind_has_its_documented_exit_code() {
+        let config = ConfigError {
+            problems: Vec::new(),
+        };
+        assert_eq!(CliError::Usage(String::new()).exit_code(), 2);
+        assert_eq!(CliError::Config(config).exit_code(), 2);
+        assert_eq!(CliError::Demo(String::new()).exit_code(), 2);
+        assert_eq!(CliError::Refused(String::new()).exit_code(), 1);
+        assert_eq!((EXIT_NO, EXIT_USAGE), (1, 2));
+    }
+}
