@@ -12,6 +12,7 @@ RUN rustup target add "${TARGET}" \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY core ./core
+COPY support ./support
 COPY src ./src
 COPY benches ./benches
 COPY nginx ./nginx

@@ -1,6 +1,8 @@
 //! The admin protocol, shared by the server's admin listener and `keyhole revoke`: the
-//! bearer token that every state-changing admin call must carry, and the rule that
-//! refuses browser requests (an `Origin` header, or `Sec-Fetch-Site` other than `none`).
+//! bearer token that every state-changing admin call must carry, the rule that
+//! refuses browser requests (an `Origin` header, or `Sec-Fetch-Site` other than `none`),
+//! and the one definition of the revocation request (`POST /revoke?…`: encoded by the
+//! CLI, parsed by the server) with its errors worded for each side.
 //!
 //! The admin listener takes no request from a web page: a page opened on the keyhole
 //! host could otherwise post to `127.0.0.1:9182` (a "simple" cross-site POST needs no
@@ -9,6 +11,9 @@
 //! other programs send neither.
 
 use subtle::ConstantTimeEq;
+
+use crate::clock::UnixTime;
+use crate::store::{Revoke, RevokeError};
 
 /// Shortest admin token accepted.
 pub const MIN_TOKEN_LEN: usize = 32;
@@ -175,6 +180,140 @@ pub fn check(headers: &AdminHeaders<'_>, token: Option<&AdminToken>) -> Result<(
     }
 }
 
+/// The path of the revocation request.
+pub const REVOKE_PATH: &str = "/revoke";
+
+/// Response header of `POST /revoke` naming the kind of store the revocation went
+/// into (`memory` or `redis`), so that `keyhole revoke` can warn when it does not
+/// survive a restart.
+pub const STORE_HEADER: &str = "x-keyhole-store";
+
+/// What `POST /revoke` takes, in its own words (the CLI's flags are not its API).
+const REVOKE_USAGE: &str = concat!(
+    "POST /revoke takes sid=ID, or jti=ID&kid=K, ",
+    "or before=UNIX_SECONDS with kid=K and/or subject=S"
+);
+
+/// The query items of a revocation request, in the order they are written.
+const REVOKE_ITEMS: [&str; 5] = ["sid", "jti", "kid", "before", "subject"];
+
+/// Who reads a refused revocation's message: the wording differs, the rule does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speaker {
+    /// An HTTP caller of `POST /revoke`: the query's item names (`sid=`).
+    Http,
+    /// A `keyhole revoke` user: the command's flags (`--sid`).
+    Cli,
+}
+
+/// A refused revocation order, worded for `speaker`.
+pub fn revoke_error_text(error: &RevokeError, speaker: Speaker) -> String {
+    match (error, speaker) {
+        (RevokeError::Shape, Speaker::Http) => format!("name one revocation: {REVOKE_USAGE}"),
+        (RevokeError::Value(name), Speaker::Http) => {
+            format!("{name}=: 1 to 256 characters, no control characters")
+        }
+        (RevokeError::Session, Speaker::Http) => "sid=: 1 to 64 of A-Z a-z 0-9 _ -".to_owned(),
+        (error, Speaker::Cli) => error.to_string(),
+    }
+}
+
+/// The target (path and query) of the request that asks the admin listener to
+/// record `order`; every value percent-encoded. [`parse_revoke`] reads it back.
+pub fn revoke_target(order: &Revoke) -> String {
+    let mut items: Vec<(&str, String)> = Vec::new();
+    match order {
+        Revoke::Session(sid) => items.push(("sid", sid.clone())),
+        Revoke::TokenId { kid, jti } => {
+            items.push(("jti", jti.clone()));
+            items.push(("kid", kid.clone()));
+        }
+        Revoke::IssuedBefore {
+            before,
+            kid,
+            subject,
+        } => {
+            items.push(("before", before.0.to_string()));
+            items.extend(kid.iter().map(|kid| ("kid", kid.clone())));
+            items.extend(subject.iter().map(|subject| ("subject", subject.clone())));
+        }
+    }
+    let query: Vec<String> = items
+        .iter()
+        .map(|(name, value)| format!("{name}={}", percent_encode(value)))
+        .collect();
+    format!("{REVOKE_PATH}?{}", query.join("&"))
+}
+
+/// The revocation named by the admin request's query: `sid=`, `jti=` and `kid=`, or
+/// `before=` (Unix seconds) with `kid=` and/or `subject=`, each percent-encoded. The
+/// error is worded for an HTTP caller.
+pub fn parse_revoke(query: &str) -> Result<Revoke, String> {
+    let mut fields: [Option<String>; 5] = Default::default();
+    for item in query.split('&').filter(|item| !item.is_empty()) {
+        let (name, value) = item.split_once('=').unwrap_or((item, ""));
+        let at = REVOKE_ITEMS
+            .iter()
+            .position(|known| *known == name)
+            .ok_or_else(|| {
+                // The name is echoed only when it is short and plain.
+                let shown = if name.len() <= 32
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    format!(" `{name}`")
+                } else {
+                    String::new()
+                };
+                format!("unknown parameter{shown}; {REVOKE_USAGE}")
+            })?;
+        let value = percent_decode(value)
+            .ok_or_else(|| format!("{name}=: bad percent-encoding or not UTF-8"))?;
+        match fields.get_mut(at) {
+            Some(slot @ None) => *slot = Some(value),
+            _ => return Err(format!("{name}= given twice")),
+        }
+    }
+    let [sid, jti, kid, before, subject] = fields;
+    let before = before
+        .map(|text| text.parse::<u64>().map(UnixTime))
+        .transpose()
+        .map_err(|_| "before=: Unix seconds".to_owned())?;
+    Revoke::from_parts(sid, jti, kid, before, subject)
+        .map_err(|error| revoke_error_text(&error, Speaker::Http))
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn percent_encode(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// `%XX` decoding (no `+`); `None` on a bad escape or on bytes that are not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        if byte == b'%' {
+            let hex = text.get(at + 1..at + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            at += 3;
+        } else {
+            out.push(byte);
+            at += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,5 +424,85 @@ mod tests {
             check(&headers(right, none, none), None),
             Err(AdminRefusal::NoTokenConfigured)
         );
+    }
+
+    #[test]
+    fn revocations_parse_from_the_admin_query() {
+        assert_eq!(parse_revoke("sid=s-1"), Ok(Revoke::Session("s-1".into())));
+        assert_eq!(
+            parse_revoke("jti=a%2Fb&kid=j1"),
+            Ok(Revoke::TokenId {
+                kid: "j1".into(),
+                jti: "a/b".into()
+            })
+        );
+        assert_eq!(
+            parse_revoke("before=1800000000&subject=alice%40example.com"),
+            Ok(Revoke::IssuedBefore {
+                before: UnixTime(1_800_000_000),
+                kid: None,
+                subject: Some("alice@example.com".into()),
+            })
+        );
+        for bad in [
+            "",
+            "sid=a&sid=b",
+            "sid=bad%20id",
+            "jti=x",
+            "before=soon&kid=j1",
+            "before=1",
+            "sid=s&kid=j1",
+            "kid=%zz",
+            "other=1",
+            "jti=%0a&kid=j1",
+        ] {
+            assert!(parse_revoke(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// What the CLI sends is what the server reads, for every shape and for values
+    /// that need escaping (`&`, `=`, `%`, `+`, `/`, spaces, non-ASCII, a leading `-`).
+    #[test]
+    fn every_revocation_the_cli_encodes_the_server_reads_back() {
+        let awkward = "a@b.c/d e&x=y%20+é";
+        let orders = [
+            Revoke::Session("-starts-with-a-dash_1".into()),
+            Revoke::TokenId {
+                kid: awkward.into(),
+                jti: "--help".into(),
+            },
+            Revoke::IssuedBefore {
+                before: UnixTime(1_800_000_000),
+                kid: Some("j1".into()),
+                subject: Some(awkward.into()),
+            },
+            Revoke::IssuedBefore {
+                before: UnixTime(0),
+                kid: None,
+                subject: Some("alice".into()),
+            },
+        ];
+        for order in orders {
+            let target = revoke_target(&order);
+            let query = target.strip_prefix("/revoke?").unwrap();
+            assert!(query.bytes().all(|b| b.is_ascii_graphic()), "{target}");
+            assert_eq!(parse_revoke(query), Ok(order), "{target}");
+        }
+        assert_eq!(revoke_target(&Revoke::Session("s".into())), "/revoke?sid=s");
+    }
+
+    #[test]
+    fn refusals_speak_the_query_to_http_callers_and_the_flags_to_cli_users() {
+        let http = revoke_error_text(&RevokeError::Value("kid"), Speaker::Http);
+        let cli = revoke_error_text(&RevokeError::Value("kid"), Speaker::Cli);
+        assert!(http.starts_with("kid=:") && !http.contains("--"), "{http}");
+        assert!(cli.starts_with("--kid:"), "{cli}");
+        let http = revoke_error_text(&RevokeError::Shape, Speaker::Http);
+        assert!(
+            http.contains("before=UNIX_SECONDS") && !http.contains("--"),
+            "{http}"
+        );
+        let cli = revoke_error_text(&RevokeError::Shape, Speaker::Cli);
+        assert!(cli.contains("--before"), "{cli}");
     }
 }

@@ -118,7 +118,7 @@ async fn send(
     let status = response.status().as_u16();
     let store = response
         .headers()
-        .get("x-keyhole-store")
+        .get(crate::admin::STORE_HEADER)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
     if status == 200 {

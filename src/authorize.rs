@@ -618,6 +618,9 @@ mod tests {
             exp: NOW.plus(60),
             audience: "keyhole".into(),
             once,
+            ip: None,
+            methods: None,
+            uses: None,
         };
         let secret = crate::keys::Secret::from_base64url(SECRET).unwrap();
         jwt::mint(

@@ -7,8 +7,8 @@
 //! its module names. This crate is the service around it (ARCHITECTURE.md has the map
 //! and the invariants):
 //!
-//! - [`cli`]: the command line, and the service's lifecycle under `keyhole serve`;
-//!   with [`demo`], the only module that prints.
+//! - [`app`]: the composition root: config in, listeners, store and key sources
+//!   wired, run until shutdown (the lifecycle, SIGHUP reload, tracing set-up).
 //! - [`config`]: `KEYHOLE_*` variables into a validated [`config::Config`].
 //! - [`authorize`]: [`authorize::Authorizer`] picks the one credential a request
 //!   carries, asks the core's verifier, then does the async work around it: the store
@@ -18,22 +18,22 @@
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
 //! - [`metrics`]: Prometheus metrics for the admin listener.
 //! - [`admin`]: the admin protocol: the bearer token and the no-browser rule of every
-//!   state-changing admin call.
-//! - [`admin_client`]: `keyhole health`, and `keyhole revoke` with the in-memory store
-//!   (with Redis it writes to the store itself): clients of the admin listener.
-//! - [`nginx`]: the shipped nginx files and an nginx child process (demo, tests).
-//! - [`demo`]: `keyhole demo`.
+//!   state-changing admin call, and the revocation request both ends share.
+//! - [`admin_client`]: `keyhole health` and `keyhole revoke`, clients of the admin
+//!   listener.
+//!
+//! The command line (`src/cli/`, one file per command) lives in the binary, and the
+//! nginx child process and the demo gallery in the `keyhole-support` crate: neither
+//! is part of this library.
 
 pub use keyhole_core::{canonical, clock, decision, keys, request, verify};
 
 pub mod admin;
 pub mod admin_client;
+pub mod app;
 pub mod authorize;
-pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod jwks;
 pub mod metrics;
-pub mod nginx;
 pub mod server;
 pub mod store;

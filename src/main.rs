@@ -1,5 +1,8 @@
-//! The `keyhole` binary: everything lives in the library; see `keyhole::cli`.
+//! The `keyhole` binary: the command line ([`cli`]) over the `keyhole` library, whose
+//! [`keyhole::app::run`] serves.
+
+mod cli;
 
 fn main() -> std::process::ExitCode {
-    keyhole::cli::main()
+    cli::main()
 }

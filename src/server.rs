@@ -29,7 +29,6 @@ use crate::config::{Listen, ServerSettings};
 use crate::decision::{Decision, Deny};
 use crate::metrics::Metrics;
 use crate::request::{HeaderField, NginxHeaders};
-use crate::store::{Revoke, RevokeError};
 
 /// Response header carrying the reason code.
 pub const REASON_HEADER: &str = "x-keyhole-reason";
@@ -391,10 +390,7 @@ async fn exchange(state: &State, headers: &HeaderMap) -> warp::reply::Response {
     warp::Reply::into_response(response)
 }
 
-/// Response header of `POST /revoke` naming the kind of store the revocation went
-/// into (`memory` or `redis`), so that `keyhole revoke` can warn when it does not
-/// survive a restart.
-pub const STORE_HEADER: &str = "x-keyhole-store";
+pub use crate::admin::STORE_HEADER;
 
 /// The admin listener's routes. Metrics and health are open to whoever reaches the
 /// listener; every state-changing route passes [`admin::check`] first.
@@ -511,77 +507,9 @@ fn refused(refusal: AdminRefusal) -> warp::reply::Response {
     warp::Reply::into_response(response)
 }
 
-/// What `POST /revoke` takes, in its own words (the CLI's flags are not its API).
-const REVOKE_USAGE: &str = "POST /revoke takes sid=ID, or jti=ID&kid=K, or before=UNIX_SECONDS with kid=K and/or subject=S";
-
-/// A refused revocation order, worded for an HTTP caller.
-fn revoke_error_text(error: &RevokeError) -> String {
-    match error {
-        RevokeError::Shape => format!("name one revocation: {REVOKE_USAGE}"),
-        RevokeError::Value(name) => {
-            format!("{name}=: 1 to 256 characters, no control characters")
-        }
-        RevokeError::Session => "sid=: 1 to 64 of A-Z a-z 0-9 _ -".to_owned(),
-    }
-}
-
-/// The revocation named by the admin request's query: `sid=`, `jti=` and `kid=`, or
-/// `before=` (Unix seconds) with `kid=` and/or `subject=`, each percent-encoded.
-fn parse_revoke(query: &str) -> Result<Revoke, String> {
-    let mut fields: [Option<String>; 5] = Default::default();
-    let names = ["sid", "jti", "kid", "before", "subject"];
-    for item in query.split('&').filter(|item| !item.is_empty()) {
-        let (name, value) = item.split_once('=').unwrap_or((item, ""));
-        let at = names
-            .iter()
-            .position(|known| *known == name)
-            .ok_or_else(|| {
-                // The name is echoed only when it is short and plain.
-                let shown = if name.len() <= 32
-                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                {
-                    format!(" `{name}`")
-                } else {
-                    String::new()
-                };
-                format!("unknown parameter{shown}; {REVOKE_USAGE}")
-            })?;
-        let value = percent_decode(value)
-            .ok_or_else(|| format!("{name}=: bad percent-encoding or not UTF-8"))?;
-        match fields.get_mut(at) {
-            Some(slot @ None) => *slot = Some(value),
-            _ => return Err(format!("{name}= given twice")),
-        }
-    }
-    let [sid, jti, kid, before, subject] = fields;
-    let before = before
-        .map(|text| text.parse::<u64>().map(crate::clock::UnixTime))
-        .transpose()
-        .map_err(|_| "before=: Unix seconds".to_owned())?;
-    Revoke::from_parts(sid, jti, kid, before, subject).map_err(|error| revoke_error_text(&error))
-}
-
-/// `%XX` decoding (no `+`); `None` on a bad escape or on bytes that are not UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while let Some(&byte) = bytes.get(at) {
-        if byte == b'%' {
-            let hex = text.get(at + 1..at + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            at += 3;
-        } else {
-            out.push(byte);
-            at += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// Records a revocation named in the admin request's query.
 async fn revoke(state: &State, query: &str) -> warp::reply::Response {
-    let (status, body) = match parse_revoke(query) {
+    let (status, body) = match admin::parse_revoke(query) {
         Ok(order) => {
             let authorizer = state.authorizer.load_full();
             let jwt_lifetime = authorizer
@@ -705,44 +633,4 @@ pub fn reply(decision: &Decision) -> Response<&'static str> {
         .unwrap_or(HeaderValue::from_static("0"));
     headers.insert(ACCEL_EXPIRES_HEADER, expires);
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::UnixTime;
-
-    #[test]
-    fn revocations_parse_from_the_admin_query() {
-        assert_eq!(parse_revoke("sid=s-1"), Ok(Revoke::Session("s-1".into())));
-        assert_eq!(
-            parse_revoke("jti=a%2Fb&kid=j1"),
-            Ok(Revoke::TokenId {
-                kid: "j1".into(),
-                jti: "a/b".into()
-            })
-        );
-        assert_eq!(
-            parse_revoke("before=1800000000&subject=alice%40example.com"),
-            Ok(Revoke::IssuedBefore {
-                before: UnixTime(1_800_000_000),
-                kid: None,
-                subject: Some("alice@example.com".into()),
-            })
-        );
-        for bad in [
-            "",
-            "sid=a&sid=b",
-            "sid=bad%20id",
-            "jti=x",
-            "before=soon&kid=j1",
-            "before=1",
-            "sid=s&kid=j1",
-            "kid=%zz",
-            "other=1",
-            "jti=%0a&kid=j1",
-        ] {
-            assert!(parse_revoke(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -14,7 +14,7 @@ use common::browser::Browser;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gallery_of_signed_urls_decodes_and_a_tampered_one_does_not() {
     let env = Env::start();
-    keyhole::demo::write_gallery(env.stack.root(), &env.keys, 600).unwrap();
+    keyhole_support::gallery::write_gallery(env.stack.root(), &env.keys, 600).unwrap();
     // The page's signed URLs, one a line, for the harness's log check.
     let page = std::fs::read_to_string(env.stack.root().join("index.html")).unwrap();
     env.remember_secrets(page.replace("&amp;", "&").replace('"', "\n").as_bytes());

@@ -584,3 +584,172 @@ fn cookie_command_binds_address_and_methods() {
         assert!(refused.stdout.is_empty(), "{flag} {bad}");
     }
 }
+
+/// `keyhole explain`'s report and exit code for a URL, from `client`, with `extra`
+/// arguments (`--method`, `--cookie`).
+fn explain_report(url: &str, client: &str, extra: &[&str], env: &[(&str, &str)]) -> String {
+    let mut args = vec!["explain", url, "--ip", client];
+    args.extend_from_slice(extra);
+    let out = keyhole(&args, env);
+    let report = text(&out.stdout);
+    let allowed = report.contains("decision:   allow");
+    assert_eq!(
+        out.status.code(),
+        Some(if allowed { 0 } else { 1 }),
+        "{report}{}",
+        text(&out.stderr)
+    );
+    report
+}
+
+/// `keyhole mint --ip --methods --uses`: the token carries `kh_ip`, `kh_m` and
+/// `kh_uses` (with a `jti`), keyhole honours each, and `explain` shows every claim.
+#[test]
+fn mint_binds_the_token_to_an_address_methods_and_uses() {
+    let env = [
+        ("KEYHOLE_KEYS", common::KEY_LINE),
+        ("KEYHOLE_JWT_KEYS", common::JWT_KEY_LINE),
+    ];
+    let out = keyhole(
+        &[
+            "mint",
+            "/u1/a.jpg",
+            "--ip",
+            "10.0.0.0/8",
+            "--methods",
+            "GET",
+            "--uses",
+            "3",
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = text(&out.stdout).trim().to_owned();
+    let token = url.split("token=").nth(1).unwrap().to_owned();
+
+    let inside = explain_report(&url, "10.1.2.3", &[], &env);
+    assert!(inside.contains("reason:     ok"), "{inside}");
+    for claim in [
+        "jwt claim:  kh_ip = \"10.0.0.0/8\"",
+        "jwt claim:  kh_m = \"GET\"",
+        "jwt claim:  kh_uses = 3",
+        "jwt claim:  kh_path = \"/u1/a.jpg\"",
+        "jwt claim:  aud = \"keyhole\"",
+        "jwt claim:  jti = \"",
+        "jwt claim:  exp = 20",
+        "jwt header: kid = \"j1\"",
+    ] {
+        assert!(inside.contains(claim), "{claim} missing from {inside}");
+    }
+    assert!(!inside.contains(&token), "explain printed the token");
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!inside.contains(signature), "explain printed the signature");
+    let outside = explain_report(&url, "192.0.2.1", &[], &env);
+    assert!(outside.contains("reason:     ip-mismatch"), "{outside}");
+    let head = explain_report(&url, "10.1.2.3", &["--method", "HEAD"], &env);
+    assert!(head.contains("reason:     method-not-allowed"), "{head}");
+
+    // Without the flags: no binding, no jti, no use limit.
+    let plain = keyhole(&["mint", "/u1/a.jpg"], &env);
+    let plain = explain_report(text(&plain.stdout).trim(), "192.0.2.1", &[], &env);
+    assert!(plain.contains("reason:     ok"), "{plain}");
+    for absent in ["kh_ip", "kh_m", "kh_uses", "jti"] {
+        assert!(!plain.contains(absent), "{absent} in {plain}");
+    }
+
+    for (args, hint) in [
+        (vec!["--uses", "9"], "--uses `9`"),
+        (vec!["--uses", "0"], "--uses `0`"),
+        (vec!["--uses", "2", "--once"], "--once"),
+        (vec!["--ip", "10.0.0.1/8"], "--ip `10.0.0.1/8`"),
+        (vec!["--methods", "get"], "--methods `get`"),
+    ] {
+        let mut all = vec!["mint", "/u1/a.jpg"];
+        all.extend(args.iter().copied());
+        let refused = keyhole(&all, &env);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert!(refused.stdout.is_empty(), "{args:?}");
+        let message = text(&refused.stderr);
+        assert!(message.contains(hint), "{args:?}: {message}");
+    }
+}
+
+/// `keyhole explain` lists every `kh_*` item of a signed URL (never the signature),
+/// and with `--cookie` decides as `/auth` would for that cookie, listing its fields.
+#[test]
+fn explain_reports_every_field_and_decides_with_a_cookie() {
+    let env = [("KEYHOLE_KEYS", common::KEY_LINE)];
+    let url = sign_ok(
+        &["/u1/a.jpg", "--ip", "10.0.0.0/8", "--methods", "GET"],
+        &env,
+    );
+    let report = explain_report(&url, "10.0.0.1", &[], &env);
+    let items = report
+        .lines()
+        .find_map(|line| line.strip_prefix("kh_ items:"))
+        .unwrap_or_else(|| panic!("no kh_ items in {report}"));
+    for item in [
+        "kh_v=1",
+        "kh_kid=k1",
+        "kh_exp=",
+        "kh_ip=10.0.0.0/8",
+        "kh_m=GET",
+    ] {
+        assert!(items.contains(item), "{item} missing from {items}");
+    }
+    assert!(items.trim_end().ends_with("kh_sig=(not shown)"), "{items}");
+    let signature = url.split("kh_sig=").nth(1).unwrap();
+    assert!(!report.contains(signature), "explain printed the signature");
+
+    let cookie = keyhole(
+        &[
+            "cookie",
+            "/u1/",
+            "--sid",
+            "s-9",
+            "--ip",
+            "10.0.0.0/8",
+            "--methods",
+            "GET",
+        ],
+        &env,
+    );
+    assert!(cookie.status.success(), "{}", text(&cookie.stderr));
+    let pair = text(&cookie.stdout).split(';').next().unwrap().to_owned();
+    let value = pair.strip_prefix("__Host-keyhole=").unwrap().to_owned();
+    let file = "/u1/b.jpg";
+    // The value alone, or a whole Cookie header holding it among others.
+    for given in [value.clone(), format!("other=1; {pair}")] {
+        let allowed = explain_report(file, "10.0.0.5", &["--cookie", &given], &env);
+        assert!(allowed.contains("reason:     ok"), "{allowed}");
+        for field in [
+            "cookie kid: k1 (configured)",
+            "cookie scope: every path below /u1/",
+            "cookie sid: s-9",
+            "cookie ip:  10.0.0.0/8",
+            "cookie methods: GET",
+        ] {
+            assert!(allowed.contains(field), "{field} missing from {allowed}");
+        }
+        assert!(
+            !allowed.contains(&value),
+            "explain printed the cookie value"
+        );
+    }
+    let elsewhere = explain_report(file, "192.0.2.1", &["--cookie", &value], &env);
+    assert!(elsewhere.contains("reason:     ip-mismatch"), "{elsewhere}");
+    let head = explain_report(
+        file,
+        "10.0.0.5",
+        &["--cookie", &value, "--method", "HEAD"],
+        &env,
+    );
+    assert!(head.contains("reason:     method-not-allowed"), "{head}");
+    let outside = explain_report("/u2/a.jpg", "10.0.0.5", &["--cookie", &value], &env);
+    assert!(!outside.contains("decision:   allow"), "{outside}");
+    let without = explain_report(file, "10.0.0.5", &[], &env);
+    assert!(!without.contains("decision:   allow"), "{without}");
+    let tampered = value.replacen("s-9", "s-8", 1);
+    let forged = explain_report(file, "10.0.0.5", &["--cookie", &tampered], &env);
+    assert!(forged.contains("reason:     bad-signature"), "{forged}");
+}

@@ -29,12 +29,15 @@ fn read(path: &str) -> String {
 fn compose_mounts_the_nginx_files_the_tests_use() {
     let compose = read("docker-compose.yml");
     let nginx_conf = read("deploy/compose/nginx.conf");
-    // The files src/nginx.rs embeds and the harness renders.
+    // The files support/src/nginx.rs embeds and the harness renders.
     let shipped = [
-        ("keyhole-upstream.conf", keyhole::nginx::UPSTREAM_CONF),
-        ("keyhole.conf", keyhole::nginx::AUTH_CONF),
-        ("keyhole-log.conf", keyhole::nginx::LOG_CONF),
-        ("example-site.conf", keyhole::nginx::SITE_CONF),
+        (
+            "keyhole-upstream.conf",
+            keyhole_support::nginx::UPSTREAM_CONF,
+        ),
+        ("keyhole.conf", keyhole_support::nginx::AUTH_CONF),
+        ("keyhole-log.conf", keyhole_support::nginx::LOG_CONF),
+        ("example-site.conf", keyhole_support::nginx::SITE_CONF),
     ];
     for (name, text) in shipped {
         assert_eq!(
@@ -60,10 +63,10 @@ fn compose_mounts_the_nginx_files_the_tests_use() {
     }
     // example-site.conf includes keyhole.conf from the mounted folder, serves the
     // volume the gallery fills, and reaches keyhole where the upstream file says.
-    assert!(keyhole::nginx::SITE_CONF.contains("include /etc/nginx/keyhole/keyhole.conf;"));
+    assert!(keyhole_support::nginx::SITE_CONF.contains("include /etc/nginx/keyhole/keyhole.conf;"));
     assert!(compose.contains("www:/srv/keyhole/www:ro"));
-    assert!(keyhole::nginx::SITE_CONF.contains("root /srv/keyhole/www;"));
-    assert!(keyhole::nginx::UPSTREAM_CONF.contains("server 127.0.0.1:9181;"));
+    assert!(keyhole_support::nginx::SITE_CONF.contains("root /srv/keyhole/www;"));
+    assert!(keyhole_support::nginx::UPSTREAM_CONF.contains("server 127.0.0.1:9181;"));
     assert!(compose.contains("KEYHOLE_LISTEN: 127.0.0.1:9181"));
     assert!(compose.contains("network_mode: \"service:keyhole\""));
 }

@@ -403,6 +403,9 @@ fn a_scope_jwt_can_be_exchanged_too() {
         exp: now().plus(120),
         audience: "keyhole".into(),
         once: true,
+        ip: None,
+        methods: None,
+        uses: None,
     };
     let token = keyhole::verify::jwt::mint(&grant, &kid, alg, &key).unwrap();
     let link = format!("/_keyhole/session?return_to=/protected/u1/a.png&token={token}");

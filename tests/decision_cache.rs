@@ -125,7 +125,7 @@ fn keyhole_cached_conf_is_keyhole_conf_plus_the_cache() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    let cached = body(keyhole::nginx::CACHED_AUTH_CONF);
+    let cached = body(keyhole_support::nginx::CACHED_AUTH_CONF);
     let start = cached.find("\n\n    # The decision cache").unwrap();
     let end = start
         + cached[start..]
@@ -133,5 +133,5 @@ fn keyhole_cached_conf_is_keyhole_conf_plus_the_cache() {
             .unwrap()
         + "proxy_no_cache $http_cookie;".len();
     let without_cache = format!("{}{}", &cached[..start], &cached[end..]);
-    assert_eq!(without_cache, body(keyhole::nginx::AUTH_CONF));
+    assert_eq!(without_cache, body(keyhole_support::nginx::AUTH_CONF));
 }

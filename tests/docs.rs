@@ -316,7 +316,7 @@ fn the_signed_url_worked_examples_verify() {
     let kid = code_after(examples, "key id ");
     let secret = code_after(examples, "secret ");
     let config = config(&[("KEYHOLE_KEYS", format!("{kid}:{secret}"))]);
-    let authorizer = config.authorizer();
+    let authorizer = keyhole::app::authorizer(&config);
     let blocks = code_blocks(examples);
     let mut checked = 0;
     for pair in blocks.windows(2) {
@@ -415,6 +415,9 @@ fn the_jwt_worked_example_verifies_and_is_what_keyhole_mint_writes() {
         exp: UnixTime(claims["exp"].as_u64().unwrap()),
         audience: claims["aud"].as_str().unwrap().to_owned(),
         once: false,
+        ip: None,
+        methods: None,
+        uses: None,
     };
     assert_eq!(jwt::mint(&grant, &kid, alg, &key).unwrap(), token);
 
@@ -424,7 +427,7 @@ fn the_jwt_worked_example_verifies_and_is_what_keyhole_mint_writes() {
     ]);
     let headers = NginxHeaders::new(url.as_bytes(), b"GET", CLIENT.as_bytes());
     assert_eq!(
-        credential_allowed(&config.authorizer().decide(&headers, UnixTime(NOW))),
+        credential_allowed(&keyhole::app::authorizer(&config).decide(&headers, UnixTime(NOW))),
         "jwt"
     );
 }
@@ -452,7 +455,7 @@ fn the_cookie_worked_example_verifies() {
     headers.cookie = HeaderField::One(cookie.as_bytes());
     let now = UnixTime(now.parse().unwrap());
     assert_eq!(
-        credential_allowed(&config.authorizer().decide(&headers, now)),
+        credential_allowed(&keyhole::app::authorizer(&config).decide(&headers, now)),
         "cookie"
     );
 }
@@ -477,7 +480,7 @@ fn the_exchange_reads_return_to_as_cookies_md_says() {
         "KEYHOLE_KEYS",
         "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".to_owned(),
     )]);
-    let authorizer = config.authorizer();
+    let authorizer = keyhole::app::authorizer(&config);
     let signed = |query: Option<&str>| {
         let mut grant = UrlGrant::new(
             CanonicalPath::parse(b"/photos/u1/a.jpg").unwrap(),

@@ -463,6 +463,9 @@ fn sighup_reloads_jwt_keys_and_keeps_the_replay_store() {
             exp: common::now().plus(120),
             audience: "keyhole".into(),
             once,
+            ip: None,
+            methods: None,
+            uses: None,
         };
         format!(
             "/protected/a.png?token={}",

@@ -19,10 +19,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use keyhole::canonical::{CanonicalPath, Scope};
 use keyhole::config::Listen;
 use keyhole::keys::{KeyRing, Secret};
-use keyhole::nginx::{Layout, Stack};
 use keyhole::verify::cookie::{self, CookieGrant, SessionId};
 use keyhole::verify::jwt;
 use keyhole::verify::signed_url::{self, UrlGrant};
+use keyhole_support::nginx::{Layout, Stack};
 use serde_json::{Value, json};
 
 const JWT_KEY: &str = common::JWT_KEY_LINE;
@@ -77,8 +77,8 @@ impl Cluster {
                 let layout = Layout {
                     dir: cluster.dir.path().join("nginx"),
                     port: free_port(),
-                    keyhole: cluster.instances[0].listen.clone(),
-                    more_keyholes: vec![cluster.instances[1].listen.clone()],
+                    keyhole: common::upstream(&cluster.instances[0].listen),
+                    more_keyholes: vec![common::upstream(&cluster.instances[1].listen)],
                     root: root.clone(),
                     decision_cache: false,
                     error_log_level: None,

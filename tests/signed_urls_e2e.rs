@@ -465,16 +465,16 @@ fn keyhole_on_a_unix_socket_behind_nginx() {
     std::fs::create_dir_all(root.join("protected")).unwrap();
     std::fs::write(root.join("protected/cat.png"), CAT).unwrap();
     let port = common::free_port();
-    let layout = keyhole::nginx::Layout {
+    let layout = keyhole_support::nginx::Layout {
         dir: dir.path().join("nginx"),
         port,
-        keyhole: keyhole.listen.clone(),
+        keyhole: common::upstream(&keyhole.listen),
         more_keyholes: Vec::new(),
         root,
         decision_cache: false,
         error_log_level: None,
     };
-    let _stack = keyhole::nginx::Stack::start(layout, "").unwrap();
+    let _stack = keyhole_support::nginx::Stack::start(layout, "").unwrap();
     let keys = KeyRing::parse(common::KEY_LINE).unwrap();
     let grant = keyhole::verify::signed_url::UrlGrant::new(
         keyhole::canonical::CanonicalPath::parse(b"/protected/cat.png").unwrap(),

@@ -15,10 +15,8 @@
 //! - [`cookie`]: session cookies.
 //! - [`store`]: the replay and revocation store.
 //! - [`revoke`]: the part of the configuration `keyhole revoke` reads.
-//! - [`build`]: the runtime objects built from a configuration (moves to app.rs).
 
 mod admin;
-mod build;
 mod cookie;
 pub mod jwt;
 mod keys;
@@ -38,7 +36,6 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::admin::AdminToken;
-use crate::jwks::JwksSource;
 use crate::keys::KeyRing;
 use crate::verify::Policy;
 use crate::verify::cookie::CookiePolicy;
@@ -136,9 +133,9 @@ pub struct Config {
     pub jwt: Option<Arc<JwtVerifier>>,
     /// Most live ids in the in-memory replay store.
     pub replay_capacity: usize,
-    /// The remote JWKS, when `KEYHOLE_JWKS_URL` is set (fetched by `serve`; built in
-    /// `build.rs`, which moves to app.rs).
-    pub jwks: Option<Arc<JwksSource>>,
+    /// The remote JWKS, when `KEYHOLE_JWKS_URL` is set: where and how often to fetch
+    /// it (the fetcher itself is built and run by `app`).
+    pub jwks: Option<jwt::RemoteJwksSettings>,
     /// Cookie name, attributes and cross-site rules.
     pub cookies: CookiePolicy,
     /// The replay and revocation store.
@@ -251,7 +248,10 @@ impl RawConfig {
         let cookies = cookie::validate(&self, &mut report);
         let store = store::validate(&self, &mut report);
         let (admin, limits, (log_filter, log_format)) = (admin?, limits?, log?);
-        let (jwt, jwks) = build::jwt_parts(jwt?);
+        let (jwt, jwks) = match jwt? {
+            Some(jwt::JwtSettings { verifier, remote }) => (Some(Arc::new(verifier)), remote),
+            None => (None, None),
+        };
         Some(Config {
             store: store?,
             listen: listen?,

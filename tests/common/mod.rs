@@ -20,8 +20,8 @@ use keyhole::canonical::{CanonicalPath, Scope};
 use keyhole::clock::{Clock, SystemClock, UnixTime};
 use keyhole::config::Listen;
 use keyhole::keys::KeyRing;
-use keyhole::nginx::{Layout, Stack};
 use keyhole::verify::signed_url::{self, IpBinding, Methods, UrlGrant};
+use keyhole_support::nginx::{Layout, Stack, Upstream};
 
 pub mod interop;
 pub mod jwt;
@@ -48,6 +48,14 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Where nginx finds a keyhole that listens on `listen`.
+pub fn upstream(listen: &Listen) -> Upstream {
+    match listen {
+        Listen::Tcp(addr) => Upstream::Tcp(*addr),
+        Listen::Unix(path) => Upstream::Unix(path.clone()),
+    }
 }
 
 /// A running keyhole process; dropped = killed by pid.
@@ -285,7 +293,7 @@ impl Env {
             let layout = Layout {
                 dir: dir.path().join("nginx"),
                 port,
-                keyhole: keyhole_listen.clone(),
+                keyhole: upstream(&keyhole_listen),
                 more_keyholes: Vec::new(),
                 root: root.clone(),
                 decision_cache,

@@ -603,8 +603,14 @@ pub struct TokenGrant {
     pub exp: UnixTime,
     /// The audience.
     pub audience: String,
-    /// Single use (with a random `jti`).
+    /// Single use (with a random `jti`): `kh_once`.
     pub once: bool,
+    /// The client address or network the token is bound to: `kh_ip`.
+    pub ip: Option<IpBinding>,
+    /// The methods the token opens the file for (`kh_m`); `None`: GET and HEAD.
+    pub methods: Option<Methods>,
+    /// Limited use (with a random `jti`): `kh_uses`, 1 to [`MAX_USES`]; not with `once`.
+    pub uses: Option<u64>,
 }
 
 /// Why a token could not be minted.
@@ -614,6 +620,10 @@ pub enum MintError {
     PathOutsideScope { path: String, scope: String },
     #[error("the operating system's random number generator failed")]
     Random,
+    #[error("kh_uses must be 1 to {MAX_USES}, got {0} (keyhole would deny it as malformed)")]
+    Uses(u64),
+    #[error("a token is either single-use (kh_once) or limited-use (kh_uses), not both")]
+    OnceAndUses,
     #[error("signing failed: {0}")]
     Sign(String),
 }
@@ -661,11 +671,27 @@ pub fn mint(
     claims.insert("aud".into(), Value::from(grant.audience.clone()));
     claims.insert("iat".into(), Value::from(grant.iat.0));
     claims.insert("exp".into(), Value::from(grant.exp.0));
-    if grant.once {
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(|_| MintError::Random)?;
-        claims.insert("jti".into(), Value::from(URL_SAFE_NO_PAD.encode(id)));
-        claims.insert("kh_once".into(), Value::Bool(true));
+    if let Some(ip) = &grant.ip {
+        claims.insert("kh_ip".into(), Value::from(ip.to_string()));
+    }
+    if let Some(methods) = &grant.methods {
+        claims.insert("kh_m".into(), Value::from(methods.as_str()));
+    }
+    match (grant.once, grant.uses) {
+        (true, Some(_)) => return Err(MintError::OnceAndUses),
+        (_, Some(uses)) if !(1..=MAX_USES).contains(&uses) => return Err(MintError::Uses(uses)),
+        (false, None) => {}
+        (once, uses) => {
+            let mut id = [0u8; 16];
+            getrandom::fill(&mut id).map_err(|_| MintError::Random)?;
+            claims.insert("jti".into(), Value::from(URL_SAFE_NO_PAD.encode(id)));
+            if once {
+                claims.insert("kh_once".into(), Value::Bool(true));
+            }
+            if let Some(uses) = uses {
+                claims.insert("kh_uses".into(), Value::from(uses));
+            }
+        }
     }
     let mut header = Header::new(alg);
     header.typ = Some(TOKEN_TYPE.into());

@@ -117,6 +117,9 @@ fn minted_tokens_verify() {
         exp: UnixTime(NOW + 60),
         audience: "keyhole".into(),
         once: true,
+        ip: None,
+        methods: None,
+        uses: None,
     };
     let token = mint(
         &grant,
@@ -131,6 +134,46 @@ fn minted_tokens_verify() {
     assert_eq!(uses.kid, "j1");
     assert_eq!(uses.expires_at, UnixTime(NOW + 90));
     assert_eq!(check_at(&token, "/e/b.jpg", NOW), Err(Deny::OutOfScope));
+}
+
+/// `kh_ip`, `kh_m` and `kh_uses` are minted as the verifier reads them; a grant the
+/// verifier would refuse (`kh_uses` beyond 1..=8, or with `kh_once`) is not minted.
+#[test]
+fn minted_bindings_and_use_limits_verify() {
+    let secret = Secret::from_base64url(SECRET).unwrap();
+    let key = EncodingKey::from_secret(secret.expose());
+    let mut grant = TokenGrant {
+        path: CanonicalPath::parse(b"/d/a.jpg").unwrap(),
+        scope: None,
+        iat: UnixTime(NOW),
+        exp: UnixTime(NOW + 60),
+        audience: "keyhole".into(),
+        once: false,
+        ip: Some(IpBinding::parse("10.0.0.0/8").unwrap()),
+        methods: Some(Methods::parse("GET").unwrap()),
+        uses: Some(3),
+    };
+    let token = mint(&grant, "j1", Algorithm::HS256, &key).unwrap();
+    let verified = check_at(&token, "/d/a.jpg", NOW).unwrap();
+    assert_eq!(
+        verified.ip.map(|ip| ip.to_string()).as_deref(),
+        Some("10.0.0.0/8")
+    );
+    assert_eq!(verified.methods.as_str(), "GET");
+    assert_eq!(verified.uses.unwrap().count, 3);
+    for uses in [0, MAX_USES + 1] {
+        grant.uses = Some(uses);
+        assert!(matches!(
+            mint(&grant, "j1", Algorithm::HS256, &key),
+            Err(MintError::Uses(n)) if n == uses
+        ));
+    }
+    grant.uses = Some(2);
+    grant.once = true;
+    assert!(matches!(
+        mint(&grant, "j1", Algorithm::HS256, &key),
+        Err(MintError::OnceAndUses)
+    ));
 }
 
 #[test]

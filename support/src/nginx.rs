@@ -9,30 +9,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::config::Listen;
+use std::net::SocketAddr;
 
 /// `nginx/keyhole-upstream.conf`, as shipped.
-pub const UPSTREAM_CONF: &str = include_str!("../nginx/keyhole-upstream.conf");
+pub const UPSTREAM_CONF: &str = include_str!("../../nginx/keyhole-upstream.conf");
 /// `nginx/keyhole.conf`, as shipped.
-pub const AUTH_CONF: &str = include_str!("../nginx/keyhole.conf");
+pub const AUTH_CONF: &str = include_str!("../../nginx/keyhole.conf");
 /// `nginx/keyhole-log.conf`, as shipped.
-pub const LOG_CONF: &str = include_str!("../nginx/keyhole-log.conf");
+pub const LOG_CONF: &str = include_str!("../../nginx/keyhole-log.conf");
 /// `nginx/example-site.conf`, as shipped.
-pub const SITE_CONF: &str = include_str!("../nginx/example-site.conf");
+pub const SITE_CONF: &str = include_str!("../../nginx/example-site.conf");
 /// `nginx/keyhole-cached.conf`, as shipped (the optional decision cache).
-pub const CACHED_AUTH_CONF: &str = include_str!("../nginx/keyhole-cached.conf");
+pub const CACHED_AUTH_CONF: &str = include_str!("../../nginx/keyhole-cached.conf");
 /// `nginx/keyhole-cache-path.conf`, as shipped.
-pub const CACHE_PATH_CONF: &str = include_str!("../nginx/keyhole-cache-path.conf");
+pub const CACHE_PATH_CONF: &str = include_str!("../../nginx/keyhole-cache-path.conf");
 
 /// Why nginx could not be prepared or started.
 #[derive(Debug, thiserror::Error)]
 pub enum NginxError {
     #[error(
-        "nginx was not found on PATH or in /usr/sbin; install it with `sudo apt-get install -y nginx-light` (Debian/Ubuntu)"
+        "nginx was not found on PATH or in /usr/sbin; install it with \
+         `sudo apt-get install -y nginx-light` (Debian/Ubuntu)"
     )]
     NotFound,
     #[error(
-        "the shipped file {file} no longer contains `{anchor}`, which the test and demo set-up replaces"
+        "the shipped file {file} no longer contains `{anchor}`, which the test and demo \
+         set-up replaces"
     )]
     MissingAnchor {
         file: &'static str,
@@ -58,6 +60,16 @@ pub enum NginxError {
     },
 }
 
+/// Where a keyhole instance listens, as nginx's `upstream` block names it (the
+/// service's `KEYHOLE_LISTEN`, without depending on the service's crate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Upstream {
+    /// `server HOST:PORT;`
+    Tcp(SocketAddr),
+    /// `server unix:PATH;`
+    Unix(PathBuf),
+}
+
 /// Where the rendered files and the served folder live.
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -66,10 +78,10 @@ pub struct Layout {
     /// Port nginx listens on (127.0.0.1).
     pub port: u16,
     /// Where keyhole listens.
-    pub keyhole: Listen,
+    pub keyhole: Upstream,
     /// Further keyhole instances in the same upstream (several instances sharing a
     /// Redis store); usually empty.
-    pub more_keyholes: Vec<Listen>,
+    pub more_keyholes: Vec<Upstream>,
     /// The document root (`/protected/` lies below it).
     pub root: PathBuf,
     /// Use the optional decision cache (`keyhole-cached.conf`) instead of `keyhole.conf`.
@@ -134,8 +146,8 @@ pub fn render(layout: &Layout, extra_http: &str) -> Result<PathBuf, NginxError> 
     let servers: Vec<String> = std::iter::once(&layout.keyhole)
         .chain(&layout.more_keyholes)
         .map(|listen| match listen {
-            Listen::Tcp(addr) => format!("server {addr};"),
-            Listen::Unix(path) => format!("server unix:{};", path.display()),
+            Upstream::Tcp(addr) => format!("server {addr};"),
+            Upstream::Unix(path) => format!("server unix:{};", path.display()),
         })
         .collect();
     let upstream = replace(
