@@ -11,10 +11,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use keyhole::canonical::Scope;
+use keyhole::claims::{CookieMethods, IpBinding};
 use keyhole::clock::UnixTime;
 use keyhole::keys::KeyRing;
-use keyhole::verify::cookie::{self, CookieGrant, CookieMethods, SessionId};
-use keyhole::verify::signed_url::IpBinding;
+use keyhole::verify::cookie::{self, CookieGrant, SessionId};
 use serde_json::{Value, json};
 
 use super::properties;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::verify::{Policy, cookie, jwt, signed_url};
 
+use crate::claims::{CookieMethods, IpBinding, Methods};
 use crate::clock::{SystemClock, UnixTime};
 use crate::decision::{Credential, Decision, Deny, Grant};
 use crate::keys::KeyRing;
@@ -58,9 +59,9 @@ struct Bound {
     /// The credential's expiry.
     exp: UnixTime,
     /// Its address binding, carried into the cookie.
-    ip: Option<signed_url::IpBinding>,
+    ip: Option<IpBinding>,
     /// Its methods, narrowed to GET and HEAD for the cookie.
-    methods: signed_url::Methods,
+    methods: Methods,
     /// A JWT's use limit: the exchange spends one use.
     uses: Option<jwt::Uses>,
     /// A JWT's revocations, checked before the cookie is made.
@@ -462,8 +463,7 @@ impl Authorizer {
             // The exchange takes a credential in the URL only, never a cookie.
             Selection::Nothing(_) | Selection::Cookie(_) => return Err(Deny::MissingCredential),
         };
-        let methods =
-            cookie::CookieMethods::narrowed(&bound.methods).ok_or(Deny::MethodNotAllowed)?;
+        let methods = CookieMethods::narrowed(&bound.methods).ok_or(Deny::MethodNotAllowed)?;
         let location = return_to(&request.params, &bound.scope)?;
         if let Some(token) = &bound.token {
             self.check_token_revocation(token).await?;
@@ -791,13 +791,9 @@ mod tests {
             async move { exchange_grant(&authorizer, &target, method, ip, None).await }
         };
         let plain = run(scope_url(|_| {}), "GET", "10.1.2.3").await.unwrap();
-        assert_eq!(
-            (plain.ip, plain.methods),
-            (None, cookie::CookieMethods::GetHead)
-        );
+        assert_eq!((plain.ip, plain.methods), (None, CookieMethods::GetHead));
 
-        let bound =
-            scope_url(|g| g.ip = Some(signed_url::IpBinding::parse("10.1.0.0/16").unwrap()));
+        let bound = scope_url(|g| g.ip = Some(IpBinding::parse("10.1.0.0/16").unwrap()));
         let grant = run(bound.clone(), "GET", "10.1.2.3").await.unwrap();
         assert_eq!(
             grant.ip.map(|ip| ip.to_string()).as_deref(),
@@ -805,20 +801,20 @@ mod tests {
         );
         assert_eq!(run(bound, "GET", "10.2.0.1").await, Err(Deny::IpMismatch));
 
-        let head = scope_url(|g| g.methods = Some(signed_url::Methods::parse("HEAD").unwrap()));
+        let head = scope_url(|g| g.methods = Some(Methods::parse("HEAD").unwrap()));
         let grant = run(head.clone(), "HEAD", "10.1.2.3").await.unwrap();
-        assert_eq!(grant.methods, cookie::CookieMethods::Head);
+        assert_eq!(grant.methods, CookieMethods::Head);
         assert_eq!(
             run(head, "GET", "10.1.2.3").await,
             Err(Deny::MethodNotAllowed)
         );
 
-        let wide = scope_url(|g| g.methods = Some(signed_url::Methods::parse("PUT,GET").unwrap()));
+        let wide = scope_url(|g| g.methods = Some(Methods::parse("PUT,GET").unwrap()));
         let grant = run(wide.clone(), "PUT", "10.1.2.3").await.unwrap();
-        assert_eq!(grant.methods, cookie::CookieMethods::Get);
+        assert_eq!(grant.methods, CookieMethods::Get);
 
         // No GET or HEAD at all: nothing to carry, the exchange refuses.
-        let post = scope_url(|g| g.methods = Some(signed_url::Methods::parse("POST").unwrap()));
+        let post = scope_url(|g| g.methods = Some(Methods::parse("POST").unwrap()));
         assert_eq!(
             run(post, "POST", "10.1.2.3").await,
             Err(Deny::MethodNotAllowed)
@@ -869,7 +865,7 @@ mod tests {
             grant.ip.map(|ip| ip.to_string()).as_deref(),
             Some("2001:db8::/32")
         );
-        assert_eq!(grant.methods, cookie::CookieMethods::Head);
+        assert_eq!(grant.methods, CookieMethods::Head);
         assert_eq!(grant.exp, NOW.plus(120));
         let target = mint(claims(serde_json::json!({"kh_m": "DELETE"})));
         assert_eq!(

@@ -512,7 +512,8 @@ impl Drop for KillOnDrop {
 /// without them it is unbound and GET,HEAD; bad values are usage errors naming the flag.
 #[test]
 fn cookie_command_binds_address_and_methods() {
-    use keyhole::verify::cookie::{CookieMethods, SignedCookie};
+    use keyhole::claims::CookieMethods;
+    use keyhole::verify::cookie::SignedCookie;
     let env = [("KEYHOLE_KEYS", common::KEY_LINE)];
     let value_of = |output: &Output| {
         assert!(output.status.success(), "{}", text(&output.stderr));

@@ -40,11 +40,12 @@ use std::sync::Arc;
 
 use keyhole::authorize::Authorizer;
 use keyhole::canonical::{CanonicalPath, Scope, encode};
-use keyhole::clock::{Clock, SystemClock, UnixTime};
+use keyhole::claims::IpBinding;
+use keyhole::clock::UnixTime;
 use keyhole::keys::KeyRing;
 use keyhole::request::NginxHeaders;
 use keyhole::verify::Policy;
-use keyhole::verify::signed_url::{IpBinding, UrlGrant, sign};
+use keyhole::verify::signed_url::{UrlGrant, sign};
 use serde_json::Value;
 
 /// One reference signer and what it needs to run.
@@ -956,44 +957,29 @@ fn shell_signer_matches_the_vectors_and_keyhole() {
     check(&SHELL, false);
 }
 
-/// The Rust example in docs/signing.md, copied verbatim: it compiles, and keyhole's
-/// verifier allows the URL it makes.
+/// The Rust example in docs/signing.md (core/examples/sign.rs, which the doc shows
+/// exactly: core/tests/sign_example.rs): keyhole's service allows the URL it makes.
 #[test]
 fn rust_example_in_signing_md() {
     let docs = include_str!("../docs/signing.md");
-    assert!(
-        docs.contains(
-            "fn photo_url(keys: &KeyRing, decoded_path: &str) -> Result<String, String> {"
-        )
-    );
+    assert!(docs.contains("pub fn sign_url(\n    keys: &KeyRing,"));
 
-    fn photo_url(keys: &KeyRing, decoded_path: &str) -> Result<String, String> {
-        // CanonicalPath::parse reads a path as written in a URL, so encode the file name first.
-        let path = CanonicalPath::parse(encode(decoded_path).as_bytes())
-            .map_err(|reason| format!("{decoded_path:?} is not a canonical path ({reason})"))?;
-        let grant = UrlGrant {
-            path,
-            scope: None, // Some(a Scope::parse(b"/u1/")): everything below /u1/
-            exp: SystemClock.now().plus(600),
-            nbf: None,
-            ip: None,      // Some(an IpBinding::parse("203.0.113.7"))
-            methods: None, // None = GET,HEAD (no kh_m written)
-            query: None,   // Some("w=640".into()) binds the query (kh_q=1)
-        };
-        sign(&grant, keys.signing_key()).map_err(|e| e.to_string())
-    }
-
-    let keys = KeyRing::parse(KEY_LINE).unwrap();
-    let url = photo_url(&keys, "/photos/café au lait.jpg").unwrap();
+    let keys = KeyRing::parse(rust_example::KEY_LINE).unwrap();
+    let url = rust_example::sign_url(&keys, "/photos/café au lait.jpg", now()).unwrap();
     assert!(
         url.starts_with("/photos/caf%C3%A9%20au%20lait.jpg?kh_v=1&kh_kid=k1&kh_exp="),
         "{url}"
     );
-    assert!(photo_url(&keys, "/photos/../etc/passwd").is_err());
+    assert!(rust_example::sign_url(&keys, "/photos/../etc/passwd", now()).is_err());
     let authorizer = Authorizer::new(Arc::new(keys), Policy::default());
     let headers = NginxHeaders::new(url.as_bytes(), b"GET", b"198.51.100.1");
     assert_eq!(authorizer.decide(&headers, now()).code(), "ok");
 }
+
+/// docs/signing.md's Rust example, the file `cargo run -p keyhole-core --example sign` runs.
+#[allow(dead_code)]
+#[path = "../core/examples/sign.rs"]
+mod rust_example;
 
 /// The JWT key the minting tests configure (`KEYHOLE_JWT_KEYS`): HS256, 32 bytes.
 const JWT_KEYS: &str = "j1:HS256:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8";

@@ -12,16 +12,16 @@
 )]
 
 use keyhole::canonical::{Scope, encode};
+use keyhole::claims::{CookieMethods, IpBinding};
 use keyhole::clock::UnixTime;
 use keyhole::decision::Deny;
 use keyhole::keys::KeyRing;
 use keyhole::request::{AuthRequest, NginxHeaders};
 use keyhole::verify::Policy;
 use keyhole::verify::cookie::{
-    CookieGrant, CookieMethods, DEFAULT_NAME, SameSite, SessionId, SignedCookie, set_cookie_header,
-    sign, string_to_sign,
+    CookieGrant, DEFAULT_NAME, SameSite, SessionId, SignedCookie, set_cookie_header, sign,
+    string_to_sign,
 };
-use keyhole::verify::signed_url::IpBinding;
 use serde_json::Value;
 
 fn vectors() -> Value {

@@ -490,7 +490,7 @@ fn a_cookie_never_opens_a_proxied_application_for_other_methods_than_get_and_hea
     }
     // A HEAD-only cookie does not open GET either.
     let mut head = grant("/app/", now().plus(600), "s2");
-    head.methods = cookie::CookieMethods::Head;
+    head.methods = keyhole::claims::CookieMethods::Head;
     let head = format!("Cookie: __Host-keyhole={}\r\n", value(&env, &head));
     assert_eq!(
         to_port(&env, site_port, "HEAD", "/app/x", &head).status,

@@ -12,13 +12,12 @@ use std::sync::Arc;
 
 use keyhole::authorize::Authorizer;
 use keyhole::canonical::{CanonicalPath, Scope, encode};
+use keyhole::claims::{IpBinding, Methods};
 use keyhole::clock::UnixTime;
 use keyhole::keys::KeyRing;
 use keyhole::request::NginxHeaders;
 use keyhole::verify::Policy;
-use keyhole::verify::signed_url::{
-    IpBinding, Methods, SignedFields, TargetRef, UrlGrant, sign, string_to_sign,
-};
+use keyhole::verify::signed_url::{SignedFields, TargetRef, UrlGrant, sign, string_to_sign};
 use serde_json::Value;
 
 fn vectors() -> Value {

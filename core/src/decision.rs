@@ -84,12 +84,6 @@ impl From<Result<Grant, Deny>> for Decision {
     }
 }
 
-impl From<Result<Credential, Deny>> for Decision {
-    fn from(result: Result<Credential, Deny>) -> Self {
-        result.map(Grant::uncacheable).into()
-    }
-}
-
 /// Why a request was denied. Every variant has exactly one stable code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Deny {

@@ -12,10 +12,10 @@ use sha2::Sha256;
 pub type HmacSha256 = Hmac<Sha256>;
 
 /// Shortest secret accepted, in bytes once decoded.
-pub const MIN_SECRET_LEN: usize = 32;
+pub(crate) const MIN_SECRET_LEN: usize = 32;
 
 /// Longest key id accepted.
-pub const MAX_KID_LEN: usize = 32;
+pub(crate) const MAX_KID_LEN: usize = 32;
 
 /// A key id: 1 to 32 characters of `A-Z a-z 0-9 _ -`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -55,7 +55,7 @@ impl fmt::Display for KeyId {
 pub struct Secret(Vec<u8>);
 
 impl Secret {
-    /// Decodes a base64url secret (padding optional) of at least [`MIN_SECRET_LEN`] bytes.
+    /// Decodes a base64url secret (padding optional) of at least 32 bytes.
     pub fn from_base64url(text: &str) -> Result<Self, KeyError> {
         let trimmed = text.trim_end_matches('=');
         let bytes = URL_SAFE_NO_PAD
@@ -95,22 +95,30 @@ impl fmt::Debug for Secret {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
     #[error("a key entry must be `kid:secret`, got an entry without `:`")]
+    /// An entry without `:` between key id and secret.
     MissingColon,
     #[error("a key id must be 1 to {MAX_KID_LEN} characters, got {0}")]
+    /// A key id of the wrong length (the length).
     KidLength(usize),
     #[error("a key id may hold only A-Z, a-z, 0-9, `_` and `-`")]
+    /// A key id with characters outside `A-Z a-z 0-9 _ -`.
     KidChars,
     #[error("the secret is not base64url (alphabet A-Z a-z 0-9 - _)")]
+    /// A secret that is not base64url.
     SecretEncoding,
     #[error(
         "the secret decodes to {0} bytes; at least {MIN_SECRET_LEN} are required (run `keyhole keygen`)"
     )]
+    /// A secret shorter than 32 bytes (its length).
     SecretTooShort(usize),
     #[error("key id `{0}` is listed twice")]
+    /// Two keys share a key id (the id).
     DuplicateKid(String),
     #[error("no key is configured")]
+    /// No key at all.
     Empty,
     #[error("the operating system's random number generator failed")]
+    /// The operating system's random number generator failed (`keygen`).
     Random,
 }
 
@@ -119,8 +127,6 @@ pub enum KeyError {
 pub struct Key {
     /// Key id written into credentials.
     pub kid: KeyId,
-    /// The secret, kept so that configuration can be compared and reloaded.
-    secret: Secret,
     /// HMAC already keyed with the secret; cloned per use instead of re-keying.
     prototype: HmacSha256,
 }
@@ -131,21 +137,12 @@ impl Key {
         // HMAC takes keys of every length; the error arm only exists in the type.
         let prototype =
             HmacSha256::new_from_slice(secret.expose()).map_err(|_| KeyError::SecretEncoding)?;
-        Ok(Key {
-            kid,
-            secret,
-            prototype,
-        })
+        Ok(Key { kid, prototype })
     }
 
     /// A fresh MAC keyed with this key.
     pub fn mac(&self) -> HmacSha256 {
         self.prototype.clone()
-    }
-
-    /// The secret (for `keygen` round trips in tests).
-    pub fn secret(&self) -> &Secret {
-        &self.secret
     }
 }
 
@@ -153,7 +150,7 @@ impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Key")
             .field("kid", &self.kid)
-            .field("secret", &self.secret)
+            .field("secret", &"[redacted]")
             .finish()
     }
 }

@@ -6,6 +6,8 @@
 //! The code map (ARCHITECTURE.md has the invariants):
 //!
 //! - [`canonical`]: canonical paths and scopes, shared by signing and verifying.
+//! - [`claims`]: address bindings, methods, the time window, timestamps and
+//!   signatures, checked the same way by every credential.
 //! - [`request`]: a proxy's headers into a typed [`request::AuthRequest`].
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
 //! - [`keys`]: the key ring, redacting secrets, HMAC state prepared once.
@@ -13,7 +15,10 @@
 //! - [`verify`]: one verifier and signer per credential (signed URL, JWT, cookie) and
 //!   the time rules they share.
 
+#![deny(missing_docs)]
+
 pub mod canonical;
+pub mod claims;
 pub mod clock;
 pub mod decision;
 pub mod keys;

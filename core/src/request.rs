@@ -11,7 +11,7 @@ use crate::decision::Deny;
 
 /// Longest `X-Original-URI` read, in bytes (nginx's default `large_client_header_buffers`
 /// refuses longer request lines anyway).
-pub const MAX_URI_LEN: usize = 8192;
+pub(crate) const MAX_URI_LEN: usize = 8192;
 
 /// Most query parameters read; more is a denial, not a truncation.
 pub const MAX_PARAMS: usize = 100;

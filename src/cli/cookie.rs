@@ -2,10 +2,10 @@
 //! cookie themselves, signed with the first key of `KEYHOLE_KEYS`.
 
 use keyhole::canonical::Scope;
+use keyhole::claims::{CookieMethods, IpBinding};
 use keyhole::clock::{Clock, SystemClock, UnixTime};
 use keyhole::config::Config;
-use keyhole::verify::cookie::{self, CookieGrant, CookieMethods, SessionId};
-use keyhole::verify::signed_url::IpBinding;
+use keyhole::verify::cookie::{self, CookieGrant, SessionId};
 
 use super::values::{self, Span};
 use super::{CliError, Printed};

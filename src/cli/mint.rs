@@ -3,11 +3,11 @@
 
 use jsonwebtoken::Algorithm;
 use keyhole::canonical::{CanonicalPath, Scope};
+use keyhole::claims::{IpBinding, Methods};
 use keyhole::clock::{Clock, SystemClock, UnixTime};
 use keyhole::config::Config;
 use keyhole::decision::Deny;
 use keyhole::verify::jwt;
-use keyhole::verify::signed_url::{IpBinding, Methods};
 
 use super::values::{self, Span};
 use super::{CliError, Printed};

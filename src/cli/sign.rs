@@ -2,10 +2,11 @@
 //! URL keyhole would deny is refused, naming the flag.
 
 use keyhole::canonical::{CanonicalPath, Scope};
+use keyhole::claims::{IpBinding, Methods};
 use keyhole::clock::{Clock, SystemClock, UnixTime};
 use keyhole::config::Config;
 use keyhole::decision::Deny;
-use keyhole::verify::signed_url::{self, IpBinding, Methods, SignError, UrlGrant};
+use keyhole::verify::signed_url::{self, SignError, UrlGrant};
 
 use super::values::{self, Span};
 use super::{CliError, Printed};

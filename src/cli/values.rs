@@ -5,11 +5,10 @@
 use std::fmt;
 
 use keyhole::canonical::{CanonicalPath, Scope};
+use keyhole::claims::{CookieMethods, IpBinding, Methods};
 use keyhole::clock::UnixTime;
 use keyhole::config::parse_seconds;
 use keyhole::decision::Deny;
-use keyhole::verify::cookie::CookieMethods;
-use keyhole::verify::signed_url::{IpBinding, Methods};
 
 /// A duration flag (`--ttl 10m`): its seconds, and the text as written (messages
 /// quote it).

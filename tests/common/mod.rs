@@ -17,10 +17,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keyhole::canonical::{CanonicalPath, Scope};
+use keyhole::claims::{IpBinding, Methods};
 use keyhole::clock::{Clock, SystemClock, UnixTime};
 use keyhole::config::Listen;
 use keyhole::keys::KeyRing;
-use keyhole::verify::signed_url::{self, IpBinding, Methods, UrlGrant};
+use keyhole::verify::signed_url::{self, UrlGrant};
 use keyhole_support::nginx::{Layout, Stack, Upstream};
 
 pub mod interop;

@@ -18,15 +18,17 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::Mac;
 
 use crate::canonical::Scope;
+use crate::claims::{
+    CookieMethods, IpBinding, TimeClaims, TimeRules, parse_signature, parse_timestamp,
+};
 use crate::clock::UnixTime;
 use crate::decision::{Credential, Deny, Grant};
 use crate::keys::{Key, KeyId, KeyRing};
 use crate::request::AuthRequest;
 use crate::verify::Policy;
-use crate::verify::signed_url::{IpBinding, Methods};
+use crate::verify::mac::{self, SignedBytes};
 
 /// The default cookie name. The `__Host-` prefix makes browsers refuse it unless it is
 /// `Secure`, `Path=/` and has no `Domain`: no subdomain can set or shadow it.
@@ -36,16 +38,16 @@ pub const DEFAULT_NAME: &str = "__Host-keyhole";
 pub const DEFAULT_MAX_LIFETIME: u64 = 24 * 3600;
 
 /// The first line of the signed bytes.
-pub const DOMAIN_V2: &str = "keyhole-cookie-v2";
+const DOMAIN_V2: &str = "keyhole-cookie-v2";
 
 /// The format version, the value's first field.
-pub const VERSION: &str = "2";
+const VERSION: &str = "2";
 
 /// Longest cookie value read; longer is `cookie-too-large`.
-pub const MAX_VALUE_LEN: usize = 1024;
+const MAX_VALUE_LEN: usize = 1024;
 
 /// Longest session id.
-pub const MAX_SID_LEN: usize = 64;
+const MAX_SID_LEN: usize = 64;
 
 /// How cookies are named, set and accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,60 +150,6 @@ impl SessionId {
     }
 }
 
-/// The methods a cookie opens files for: a non-empty subset of `GET` and `HEAD`, never
-/// anything else (the cookie's CSRF argument rests on that).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CookieMethods {
-    /// `GET,HEAD`, the default.
-    #[default]
-    GetHead,
-    /// `GET` only.
-    Get,
-    /// `HEAD` only.
-    Head,
-}
-
-impl CookieMethods {
-    /// Parses the signed text: exactly `GET,HEAD`, `GET` or `HEAD`.
-    pub fn parse(text: &str) -> Result<CookieMethods, Deny> {
-        match text {
-            "GET,HEAD" => Ok(CookieMethods::GetHead),
-            "GET" => Ok(CookieMethods::Get),
-            "HEAD" => Ok(CookieMethods::Head),
-            _ => Err(Deny::Malformed),
-        }
-    }
-
-    /// The methods of a credential narrowed to `GET` and `HEAD`; `None` when it allows
-    /// neither (the exchange then refuses with `method-not-allowed`).
-    pub fn narrowed(methods: &Methods) -> Option<CookieMethods> {
-        match (methods.allows("GET"), methods.allows("HEAD")) {
-            (true, true) => Some(CookieMethods::GetHead),
-            (true, false) => Some(CookieMethods::Get),
-            (false, true) => Some(CookieMethods::Head),
-            (false, false) => None,
-        }
-    }
-
-    /// Whether `method` is one of them.
-    pub fn allows(self, method: &str) -> bool {
-        match self {
-            CookieMethods::GetHead => method == "GET" || method == "HEAD",
-            CookieMethods::Get => method == "GET",
-            CookieMethods::Head => method == "HEAD",
-        }
-    }
-
-    /// The signed text (`GET,HEAD`, `GET` or `HEAD`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CookieMethods::GetHead => "GET,HEAD",
-            CookieMethods::Get => "GET",
-            CookieMethods::Head => "HEAD",
-        }
-    }
-}
-
 /// What a cookie grants: every path below `scope` until `exp`, for `methods`, from
 /// `ip` when bound.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,44 +190,47 @@ pub struct SignedCookie<'a> {
     signature: [u8; 32],
 }
 
-fn write_signed_bytes(kid: &str, grant: &CookieGrant, sink: &mut dyn FnMut(&[u8])) {
-    let mut numbers = itoa::Buffer::new();
-    sink(DOMAIN_V2.as_bytes());
-    sink(b"\nkid:");
-    sink(kid.as_bytes());
-    sink(b"\nscope:");
-    sink(grant.scope.as_str().as_bytes());
-    sink(b"\nexp:");
-    sink(numbers.format(grant.exp.0).as_bytes());
-    sink(b"\nsid:");
-    if let Some(sid) = &grant.sid {
-        sink(sid.as_str().as_bytes());
+/// The fields a cookie's signature covers: the key id and the grant.
+struct CookieFields<'a> {
+    /// The signing key's id.
+    kid: &'a str,
+    /// Scope, expiry, session id, address and methods.
+    grant: &'a CookieGrant,
+}
+
+impl SignedBytes for CookieFields<'_> {
+    fn write(&self, sink: &mut dyn FnMut(&[u8])) {
+        let grant = self.grant;
+        let mut numbers = itoa::Buffer::new();
+        sink(DOMAIN_V2.as_bytes());
+        sink(b"\nkid:");
+        sink(self.kid.as_bytes());
+        sink(b"\nscope:");
+        sink(grant.scope.as_str().as_bytes());
+        sink(b"\nexp:");
+        sink(numbers.format(grant.exp.0).as_bytes());
+        sink(b"\nsid:");
+        if let Some(sid) = &grant.sid {
+            sink(sid.as_str().as_bytes());
+        }
+        sink(b"\nip:");
+        if let Some(ip) = &grant.ip {
+            sink(ip.to_string().as_bytes());
+        }
+        sink(b"\nmethods:");
+        sink(grant.methods.as_str().as_bytes());
     }
-    sink(b"\nip:");
-    if let Some(ip) = &grant.ip {
-        sink(ip.to_string().as_bytes());
-    }
-    sink(b"\nmethods:");
-    sink(grant.methods.as_str().as_bytes());
 }
 
 /// The signed bytes as text (for documentation and vectors).
 pub fn string_to_sign(kid: &str, grant: &CookieGrant) -> String {
-    let mut out = Vec::new();
-    write_signed_bytes(kid, grant, &mut |bytes| out.extend_from_slice(bytes));
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn mac_of(kid: &str, grant: &CookieGrant, key: &Key) -> crate::keys::HmacSha256 {
-    let mut mac = key.mac();
-    write_signed_bytes(kid, grant, &mut |bytes| mac.update(bytes));
-    mac
+    mac::string_to_sign(&CookieFields { kid, grant })
 }
 
 /// Signs a grant with `key`; returns the cookie value.
 pub fn sign(grant: &CookieGrant, key: &Key) -> String {
     let kid = key.kid.as_str();
-    let signature = URL_SAFE_NO_PAD.encode(mac_of(kid, grant, key).finalize().into_bytes());
+    let signature = mac::sign(&CookieFields { kid, grant }, key);
     let scope = URL_SAFE_NO_PAD.encode(grant.scope.as_str());
     let sid = grant.sid.as_ref().map_or("", SessionId::as_str);
     let ip = grant
@@ -339,7 +290,7 @@ impl<'a> SignedCookie<'a> {
         if scope.as_str() != scope_text {
             return Err(Deny::Malformed);
         }
-        let exp = super::signed_url::parse_timestamp(exp)?;
+        let exp = parse_timestamp(exp)?;
         let sid = match sid {
             "" => None,
             text => Some(SessionId::parse(text)?),
@@ -349,7 +300,7 @@ impl<'a> SignedCookie<'a> {
             field => Some(IpBinding::parse(&decode_text(field)?)?),
         };
         let methods = CookieMethods::parse(&decode_text(methods)?)?;
-        let signature = super::signed_url::parse_signature(sig)?;
+        let signature = parse_signature(sig)?;
         Ok(SignedCookie {
             kid,
             grant: CookieGrant {
@@ -375,20 +326,25 @@ impl<'a> SignedCookie<'a> {
         now: UnixTime,
     ) -> Result<Grant, Deny> {
         let key = keys.find(self.kid).ok_or(Deny::UnknownKey)?;
-        mac_of(self.kid, &self.grant, key)
-            .verify_slice(&self.signature)
-            .map_err(|_| Deny::BadSignature)?;
-        if now.minus(policy.leeway) > self.grant.exp {
-            return Err(Deny::Expired);
-        }
-        if self.grant.exp > now.plus(max_lifetime) {
-            return Err(Deny::TtlTooLong);
-        }
-        if let Some(ip) = &self.grant.ip {
-            if !ip.contains(&request.client_ip) {
-                return Err(Deny::IpMismatch);
-            }
-        }
+        let fields = CookieFields {
+            kid: self.kid,
+            grant: &self.grant,
+        };
+        mac::verify(&fields, key, &self.signature)?;
+        let window = TimeClaims {
+            exp: self.grant.exp,
+            nbf: None,
+            iat: None,
+        };
+        window.check(
+            now,
+            &TimeRules {
+                leeway: policy.leeway,
+                max_lifetime,
+                leeway_on_max_expiry: false,
+            },
+        )?;
+        IpBinding::check(self.grant.ip.as_ref(), &request.client_ip)?;
         if !self.grant.methods.allows(request.method) {
             return Err(Deny::MethodNotAllowed);
         }
@@ -535,16 +491,6 @@ mod tests {
             check_from(&value, "/u1/a.jpg", "GET", "2001:db8::8"),
             Err(Deny::IpMismatch)
         );
-    }
-
-    #[test]
-    fn narrowing_a_credentials_methods() {
-        let narrowed = |text: &str| CookieMethods::narrowed(&Methods::parse(text).unwrap());
-        assert_eq!(narrowed("GET,HEAD"), Some(CookieMethods::GetHead));
-        assert_eq!(narrowed("HEAD,GET,POST"), Some(CookieMethods::GetHead));
-        assert_eq!(narrowed("GET,PUT"), Some(CookieMethods::Get));
-        assert_eq!(narrowed("HEAD"), Some(CookieMethods::Head));
-        assert_eq!(narrowed("POST,PUT"), None);
     }
 
     #[test]

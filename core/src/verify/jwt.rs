@@ -16,15 +16,16 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::Header;
 use serde_json::{Map, Value};
 
 use crate::canonical::{CanonicalPath, Scope};
+use crate::claims::{IpBinding, Methods, TimeClaims, TimeRules};
 use crate::clock::UnixTime;
 use crate::decision::Deny;
 use crate::request::{AuthRequest, Param};
-use crate::verify::signed_url::{IpBinding, Methods};
 
+pub use jsonwebtoken::{Algorithm, EncodingKey};
 pub use keys::{JwtKey, JwtKeyError, RemoteKeys, algorithm_name, parse_algorithm};
 
 /// Longest token read, in bytes; checked before any decoding.
@@ -45,7 +46,7 @@ pub const DEFAULT_AUDIENCE: &str = "keyhole";
 pub const DEFAULT_MAX_LIFETIME: u64 = 300;
 
 /// Longest `jti` accepted.
-pub const MAX_JTI_LEN: usize = 128;
+pub(crate) const MAX_JTI_LEN: usize = 128;
 
 /// Most uses a limited-use token may ask for (`kh_uses`).
 pub const MAX_USES: u64 = 8;
@@ -298,22 +299,19 @@ impl JwtVerifier {
         containment: Containment,
     ) -> Result<JwtGrant, Deny> {
         let policy = &self.policy;
-        if now.minus(policy.leeway) > claims.exp {
-            return Err(Deny::Expired);
-        }
-        if claims.nbf.is_some_and(|nbf| nbf > now.plus(policy.leeway))
-            || claims.iat > now.plus(policy.leeway)
-        {
-            return Err(Deny::NotYetValid);
-        }
-        if claims.exp < claims.iat {
-            return Err(Deny::Malformed);
-        }
-        if claims.exp.0 - claims.iat.0 > policy.max_lifetime
-            || claims.exp > now.plus(policy.max_lifetime).plus(policy.leeway)
-        {
-            return Err(Deny::TtlTooLong);
-        }
+        let window = TimeClaims {
+            exp: claims.exp,
+            nbf: claims.nbf,
+            iat: Some(claims.iat),
+        };
+        window.check(
+            now,
+            &TimeRules {
+                leeway: policy.leeway,
+                max_lifetime: policy.max_lifetime,
+                leeway_on_max_expiry: true,
+            },
+        )?;
         if !claims.audience_is(&policy.audience) {
             return Err(Deny::WrongAudience);
         }
@@ -330,11 +328,7 @@ impl JwtVerifier {
         if !allowed {
             return Err(Deny::OutOfScope);
         }
-        if let Some(ip) = &claims.ip {
-            if !ip.contains(&request.client_ip) {
-                return Err(Deny::IpMismatch);
-            }
-        }
+        IpBinding::check(claims.ip.as_ref(), &request.client_ip)?;
         if !claims.methods.allows(request.method) {
             return Err(Deny::MethodNotAllowed);
         }
@@ -609,21 +603,31 @@ pub struct TokenGrant {
     pub ip: Option<IpBinding>,
     /// The methods the token opens the file for (`kh_m`); `None`: GET and HEAD.
     pub methods: Option<Methods>,
-    /// Limited use (with a random `jti`): `kh_uses`, 1 to [`MAX_USES`]; not with `once`.
+    /// Limited use (with a random `jti`): `kh_uses`, 1 to 8; not with `once`.
     pub uses: Option<u64>,
 }
 
 /// Why a token could not be minted.
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
+    /// The grant's path lies outside its scope.
     #[error("path `{path}` is not inside scope `{scope}`")]
-    PathOutsideScope { path: String, scope: String },
+    PathOutsideScope {
+        /// The path.
+        path: String,
+        /// The scope.
+        scope: String,
+    },
+    /// No random `jti` could be drawn for a single-use token.
     #[error("the operating system's random number generator failed")]
     Random,
+    /// A use count outside 1 to 8 (the count).
     #[error("kh_uses must be 1 to {MAX_USES}, got {0} (keyhole would deny it as malformed)")]
     Uses(u64),
+    /// Both single-use and a use count were asked for.
     #[error("a token is either single-use (kh_once) or limited-use (kh_uses), not both")]
     OnceAndUses,
+    /// `jsonwebtoken` could not sign (its message; never the key).
     #[error("signing failed: {0}")]
     Sign(String),
 }

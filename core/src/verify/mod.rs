@@ -1,12 +1,14 @@
 //! The three credentials, one file each: a parse step (shape only), a verify step
 //! (signature first, then every claim) and a signer. [`Policy`] holds the time rules
-//! they share.
+//! they share; `crate::claims` the claim types and checks, and `mac` the HMAC over
+//! signed bytes that signed URLs and cookies share.
 //!
 //! Verifiers do no IO, never read the environment or the system clock (the time is
 //! an argument), and never panic on input.
 
 pub mod cookie;
 pub mod jwt;
+mod mac;
 pub mod signed_url;
 
 /// Default seconds of clock skew forgiven on expiry and not-before, for every

@@ -78,7 +78,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
 /// Why a document was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JsonError {
+pub(crate) enum JsonError {
     /// Not JSON, nested too deep, a repeated key, or trailing bytes.
     Invalid,
     /// Valid JSON, but not an object.
@@ -86,7 +86,7 @@ pub enum JsonError {
 }
 
 /// Parses `bytes` as one JSON object with unique keys at every depth.
-pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
+pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, JsonError> {
     match serde_json::from_slice::<Strict>(bytes) {
         Ok(Strict(Value::Object(object))) => Ok(object),
         Ok(_) => Err(JsonError::NotAnObject),

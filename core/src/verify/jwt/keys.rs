@@ -14,13 +14,13 @@ use crate::keys::{KeyError, Secret};
 
 /// Longest key id accepted (JWKS key ids are often thumbprints, longer than
 /// signed-URL key ids).
-pub const MAX_JWT_KID_LEN: usize = 128;
+pub(crate) const MAX_JWT_KID_LEN: usize = 128;
 
 /// Smallest RSA modulus accepted, in bits.
-pub const MIN_RSA_BITS: usize = 2048;
+pub(crate) const MIN_RSA_BITS: usize = 2048;
 
 /// The algorithms keyhole accepts, with their names as written in `alg`.
-pub const ALGORITHMS: [(&str, Algorithm); 12] = [
+pub(crate) const ALGORITHMS: [(&str, Algorithm); 12] = [
     ("HS256", Algorithm::HS256),
     ("HS384", Algorithm::HS384),
     ("HS512", Algorithm::HS512),
@@ -57,35 +57,71 @@ pub enum JwtKeyError {
     #[error(
         "a JWT key entry must be `kid:ALG:secret`, got an entry with {0} `:`-separated part(s)"
     )]
+    /// A `KEYHOLE_JWT_KEYS` entry without exactly three parts (the count it had).
     Shape(usize),
     #[error(
         "a JWT key id must be 1 to {MAX_JWT_KID_LEN} visible ASCII characters (no spaces), got `{0}`"
     )]
+    /// A key id that is empty, too long or not visible ASCII (the id).
     Kid(String),
     #[error(
         "key `{kid}`: unknown algorithm `{alg}`; use one of HS256, HS384, HS512 here (public-key algorithms come from KEYHOLE_JWKS_FILE)"
     )]
-    NotHmac { kid: String, alg: String },
+    /// A `kid:ALG:secret` entry whose algorithm is not HS256, HS384 or HS512.
+    NotHmac {
+        /// The entry's key id.
+        kid: String,
+        /// The algorithm as written.
+        alg: String,
+    },
     #[error("key `{kid}`: {source}")]
-    Secret { kid: String, source: KeyError },
+    /// The entry's secret is refused.
+    Secret {
+        /// The entry's key id.
+        kid: String,
+        /// Why the secret is refused.
+        source: KeyError,
+    },
     #[error("key id `{0}` is listed twice (across all JWT key sources)")]
+    /// Two keys share a key id (the id).
     DuplicateKid(String),
     #[error("the JWKS document does not parse: {0}")]
+    /// The JWKS document is not JSON of the JWKS shape (the parser's message).
     Jwks(String),
     #[error("a JWKS key has no `kid`; every key needs one")]
+    /// A JWKS key without `kid`.
     JwkNoKid,
     #[error("JWKS key `{0}` has no supported `alg` (one of RS256…PS512, ES256, ES384, EdDSA)")]
+    /// A JWKS key without a supported `alg` (its key id).
     JwkAlg(String),
     #[error("JWKS key `{0}` is symmetric (`oct`); HMAC keys belong in KEYHOLE_JWT_KEYS")]
+    /// A symmetric (`oct`) key in a JWKS (its key id).
     JwkSymmetric(String),
     #[error("JWKS key `{0}` has `use` other than `sig`")]
+    /// A JWKS key whose `use` is not `sig` (its key id).
     JwkUse(String),
     #[error("JWKS key `{kid}`: its key type or curve does not fit `alg` {alg}")]
-    JwkMismatch { kid: String, alg: &'static str },
+    /// A JWKS key whose type or curve does not fit its `alg`.
+    JwkMismatch {
+        /// The key id.
+        kid: String,
+        /// The key's `alg`.
+        alg: &'static str,
+    },
     #[error("JWKS key `{kid}`: RSA modulus of {bits} bits; at least {MIN_RSA_BITS} are required")]
-    JwkRsaTooSmall { kid: String, bits: usize },
+    /// An RSA key with a modulus shorter than 2048 bits.
+    JwkRsaTooSmall {
+        /// The key id.
+        kid: String,
+        /// The modulus length.
+        bits: usize,
+    },
     #[error("JWKS key `{kid}` is not a valid public key")]
-    JwkInvalid { kid: String },
+    /// A JWKS key that does not load as a public key.
+    JwkInvalid {
+        /// The key id.
+        kid: String,
+    },
 }
 
 /// One verification key.
