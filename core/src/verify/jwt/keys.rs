@@ -298,7 +298,7 @@ pub struct RemoteKeys {
 
 impl RemoteKeys {
     /// The current set (cheap: one `Arc` clone).
-    pub fn snapshot(&self) -> Arc<Vec<Arc<JwtKey>>> {
+    pub(crate) fn snapshot(&self) -> Arc<Vec<Arc<JwtKey>>> {
         self.current
             .read()
             .map(|keys| Arc::clone(&keys))
