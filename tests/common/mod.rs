@@ -26,6 +26,7 @@ use keyhole_support::nginx::{Layout, Stack, Upstream};
 
 pub mod interop;
 pub mod jwt;
+pub mod signers;
 
 /// The test secret: 32 bytes 0x00..0x1f in base64url. Every test key uses it.
 pub const TEST_SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";

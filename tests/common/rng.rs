@@ -2,6 +2,9 @@
 //! gives the same inputs on every run, with no dependency.
 #![allow(dead_code)]
 
+/// Characters of key ids, token ids and base64url: `A–Z a–z 0–9 _ -`.
+pub const ID_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+
 /// SplitMix64 state.
 pub struct Rng(pub u64);
 
@@ -35,5 +38,16 @@ impl Rng {
         (0..len)
             .map(|_| char::from(alphabet[self.below(alphabet.len())]))
             .collect()
+    }
+
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+
+    /// 1 to `max` characters of [`ID_CHARS`].
+    pub fn word(&mut self, max: usize) -> String {
+        let len = 1 + self.below(max);
+        self.text(ID_CHARS, len)
     }
 }
