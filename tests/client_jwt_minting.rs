@@ -37,7 +37,9 @@ fn mint(command: &mut Command, what: &str) -> String {
 /// Tokens minted by a client (`mint_with(args)` runs it with `--jwt` and `args`) open
 /// their file through nginx + keyhole, a single-use one only once, and never another file.
 fn check_jwt_minting(name: &str, mint_with: impl Fn(&[&str]) -> String) {
-    let env = Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEYS)], "");
+    let env = Env::builder()
+        .vars(&[("KEYHOLE_JWT_KEYS", JWT_KEYS)])
+        .start();
     let file = format!("/protected/{name}-jwt/café au lait+1.png");
     let deep = format!("/protected/{name}-jwt/deep/x (1).png");
     let other = format!("/protected/{name}-jwt/other.png");

@@ -22,7 +22,9 @@ const C: &[u8] = b"u2 c bytes";
 const JWT_KEY: &str = common::JWT_KEY_LINE;
 
 fn env() -> Env {
-    let env = Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEY)], "");
+    let env = Env::builder()
+        .vars(&[("KEYHOLE_JWT_KEYS", JWT_KEY)])
+        .start();
     env.put("protected/u1/a.png", A);
     env.put("protected/u1/b.png", B);
     env.put("protected/u2/c.png", C);
@@ -210,10 +212,9 @@ fn cross_site_requests_with_a_valid_cookie_are_denied() {
     }
 
     // An allow-listed partner may embed.
-    let partner = Env::start_with(
-        &[("KEYHOLE_COOKIE_CROSS_SITE_ALLOW", "https://partner.example")],
-        "",
-    );
+    let partner = Env::builder()
+        .vars(&[("KEYHOLE_COOKIE_CROSS_SITE_ALLOW", "https://partner.example")])
+        .start();
     partner.put("protected/u1/a.png", A);
     let cookie = format!(
         "__Host-keyhole={}",
@@ -466,7 +467,9 @@ fn to_port(env: &Env, port: u16, method: &str, target: &str, headers: &str) -> R
 #[test]
 fn a_cookie_never_opens_a_proxied_application_for_other_methods_than_get_and_head() {
     let (site_port, app_port) = (common::free_port(), common::free_port());
-    let env = Env::start_with(&[], &proxying_site(site_port, app_port));
+    let env = Env::builder()
+        .http(&proxying_site(site_port, app_port))
+        .start();
     let good = value(&env, &grant("/app/", now().plus(600), "s1"));
     let cookie = format!("Cookie: __Host-keyhole={good}\r\n");
     let get = to_port(&env, site_port, "GET", "/app/x", &cookie);
@@ -609,16 +612,15 @@ fn the_exchange_refuses_cross_site_navigations() {
     assert_eq!(env.get(&link()).status, 303, "no Sec-Fetch-Site");
 
     // The same through the decision-cache variant of the shipped file.
-    let cached = Env::start_full(&[], "", true);
+    let cached = Env::builder().decision_cache().start();
     let link = exchange_link(&cached, "/protected/u1/", "/protected/u1/a.png", |_| {});
     let cross = "Sec-Fetch-Site: cross-site\r\nReferer: https://evil.example/\r\n";
     assert_eq!(cached.request("GET", link.as_bytes(), cross).status, 403);
     assert_eq!(cached.get(&link).status, 303);
 
-    let partner = Env::start_with(
-        &[("KEYHOLE_COOKIE_CROSS_SITE_ALLOW", "https://partner.example")],
-        "",
-    );
+    let partner = Env::builder()
+        .vars(&[("KEYHOLE_COOKIE_CROSS_SITE_ALLOW", "https://partner.example")])
+        .start();
     let link = exchange_link(&partner, "/protected/u1/", "/protected/u1/a.png", |_| {});
     let from = |referer: &str| {
         partner.request(

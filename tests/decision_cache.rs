@@ -23,7 +23,10 @@ fn get_from(env: &Env, source: Ipv4Addr, target: &str) -> common::Response {
 }
 
 fn cached_env() -> Env {
-    let env = Env::start_full(&[("KEYHOLE_LEEWAY", "0")], "", true);
+    let env = Env::builder()
+        .vars(&[("KEYHOLE_LEEWAY", "0")])
+        .decision_cache()
+        .start();
     env.put("protected/a.png", b"a bytes");
     env
 }
@@ -94,11 +97,10 @@ fn denials_are_never_cached_and_allows_end_at_expiry() {
 /// fail).
 #[test]
 fn a_refreshed_entry_is_read_from_its_new_file() {
-    let mut env = Env::start_full(
-        &[("KEYHOLE_LEEWAY", "0"), ("KEYHOLE_DECISION_CACHE_MAX", "2")],
-        "",
-        true,
-    );
+    let mut env = Env::builder()
+        .vars(&[("KEYHOLE_LEEWAY", "0"), ("KEYHOLE_DECISION_CACHE_MAX", "2")])
+        .decision_cache()
+        .start();
     env.put("protected/a.png", b"a bytes");
     let url = env.sign("/protected/a.png");
     assert_eq!(env.get(&url).status, 200);

@@ -26,7 +26,6 @@ use common::{Env, b64};
 
 const KID_CHARS: &[u8] = common::rng::ID_CHARS;
 
-
 /// A JWKS with a 2,048-bit RSA key `r256` (RS256) and a P-256 key `e256` (ES256):
 /// public halves of throwaway test keys (the private halves are not needed: every
 /// token signed "by" them here carries a junk signature).
@@ -179,13 +178,12 @@ fn junk_rs256_and_es256_tokens_leave_valid_requests_fast_through_nginx() {
     let dir = tempfile::tempdir().unwrap();
     let jwks = dir.path().join("jwks.json");
     std::fs::write(&jwks, junk_jwks()).unwrap();
-    let env = Env::start_with(
-        &[
+    let env = Env::builder()
+        .vars(&[
             ("KEYHOLE_JWKS_FILE", jwks.to_str().unwrap()),
             ("KEYHOLE_LOG", "info"),
-        ],
-        "",
-    );
+        ])
+        .start();
     env.put("protected/cat.png", b"cat");
     env.put("protected/dog.png", b"dog");
     env.put("protected/cow.png", b"cow");

@@ -21,7 +21,7 @@ use common::{Env, Response, scope};
 const FILE: &[u8] = b"protected file bytes";
 
 fn env() -> Env {
-    let env = Env::start_warn_error_log(&[], "");
+    let env = Env::builder().error_log_level("warn").start();
     env.put("protected/u1/a.png", FILE);
     env
 }

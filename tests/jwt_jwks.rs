@@ -112,14 +112,13 @@ fn jwks_with(kids: &[&str]) -> String {
 
 fn start_with_jwks_url(server: &JwksServer, refresh: &str) -> Env {
     let url = server.url();
-    let env = Env::start_with(
-        &[
+    let env = Env::builder()
+        .vars(&[
             ("KEYHOLE_JWKS_URL", &url),
             ("KEYHOLE_JWKS_REFRESH", refresh),
             ("KEYHOLE_JWKS_REFETCH_INTERVAL", "60s"),
-        ],
-        "",
-    );
+        ])
+        .start();
     env.put("protected/a.jpg", FILE);
     env
 }
@@ -236,11 +235,10 @@ fn the_decision_cache_never_replays_a_jwt_allow() {
     let keys = keys();
     let hmac = hmac_keys_var();
     let jwks = keys.jwks_path.to_str().unwrap().to_owned();
-    let mut env = Env::start_full(
-        &[("KEYHOLE_JWT_KEYS", &hmac), ("KEYHOLE_JWKS_FILE", &jwks)],
-        "",
-        true,
-    );
+    let mut env = Env::builder()
+        .vars(&[("KEYHOLE_JWT_KEYS", &hmac), ("KEYHOLE_JWKS_FILE", &jwks)])
+        .decision_cache()
+        .start();
     env.put("protected/a.jpg", FILE);
     let once = token_for("h256", &once_claims("cached-once"));
     assert_served(&env, &get_token(&env, PATH, &once), "first use, cache on");

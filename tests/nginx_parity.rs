@@ -351,7 +351,7 @@ fn start() -> (Env, u16) {
         location / {{ return 200 \"$uri\"; }}
     }}"
     );
-    (Env::start_with(&[], &diagnostic), port)
+    (Env::builder().http(&diagnostic).start(), port)
 }
 
 /// What one target showed.

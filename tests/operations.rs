@@ -128,7 +128,7 @@ fn sighup_reloads_keys_from_the_file_and_keeps_them_when_the_file_is_bad() {
     let keys_file = dir.path().join("keys");
     std::fs::write(&keys_file, format!("{}\n", common::KEY_LINE)).unwrap();
     let file = keys_file.to_str().unwrap().to_owned();
-    let env = Env::start_with(&[("KEYHOLE_KEYS_FILE", &file)], "");
+    let env = Env::builder().vars(&[("KEYHOLE_KEYS_FILE", &file)]).start();
     env.put("protected/a.png", b"a");
     let old = env.sign("/protected/a.png");
     let new = sign_with(K2_LINE, "/protected/a.png");
@@ -180,7 +180,7 @@ fn key_rotation_under_continuous_load_loses_no_request() {
     let keys_file = dir.path().join("keys");
     std::fs::write(&keys_file, format!("{}\n", common::KEY_LINE)).unwrap();
     let file = keys_file.to_str().unwrap().to_owned();
-    let env = Arc::new(Env::start_with(&[("KEYHOLE_KEYS_FILE", &file)], ""));
+    let env = Arc::new(Env::builder().vars(&[("KEYHOLE_KEYS_FILE", &file)]).start());
     env.put("protected/a.png", b"a");
     let old = env.sign("/protected/a.png");
     let new = sign_with(K2_LINE, "/protected/a.png");
@@ -422,7 +422,9 @@ fn the_unix_socket_gets_the_configured_mode() {
 
 #[test]
 fn json_logs_carry_the_reason_and_never_the_credential() {
-    let env = Env::start_with(&[("KEYHOLE_LOG_FORMAT", "json")], "");
+    let env = Env::builder()
+        .vars(&[("KEYHOLE_LOG_FORMAT", "json")])
+        .start();
     env.put("protected/a.png", b"a");
     let url = env.sign("/protected/a.png");
     let tampered = format!(
@@ -475,7 +477,9 @@ fn sighup_reloads_jwt_keys_and_keeps_the_replay_store() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("jwt-keys");
     std::fs::write(&file, format!("{j1}\n")).unwrap();
-    let env = Env::start_with(&[("KEYHOLE_JWT_KEYS_FILE", file.to_str().unwrap())], "");
+    let env = Env::builder()
+        .vars(&[("KEYHOLE_JWT_KEYS_FILE", file.to_str().unwrap())])
+        .start();
     env.put("protected/a.png", b"a");
     let once = mint(j1, true);
     assert_eq!(env.get(&once).status, 200);

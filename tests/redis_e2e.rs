@@ -413,7 +413,9 @@ fn redis_down_fails_closed_within_the_bound_and_recovery_needs_no_restart() {
 
 #[test]
 fn without_redis_keyhole_revoke_goes_through_the_admin_listener() {
-    let env = common::Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEY)], "");
+    let env = common::Env::builder()
+        .vars(&[("KEYHOLE_JWT_KEYS", JWT_KEY)])
+        .start();
     let admin = format!("127.0.0.1:{}", env.keyhole.admin_port);
     let run = |args: &[&str]| {
         let output = env
@@ -619,7 +621,9 @@ fn ids_that_start_with_a_hyphen_are_revoked_as_keyhole_prints_them() {
     let revoked = (403, "revoked".to_owned());
     let ok = (204, "ok".to_owned());
     // The in-memory store, through the admin listener.
-    let env = common::Env::start_with(&[("KEYHOLE_JWT_KEYS", JWT_KEY)], "");
+    let env = common::Env::builder()
+        .vars(&[("KEYHOLE_JWT_KEYS", JWT_KEY)])
+        .start();
     for sid in ["-Kq3xW9", "--help"] {
         let (cookie, args) = printed_cookie(sid);
         env.sent_secrets.lock().unwrap().push(cookie.clone());

@@ -127,7 +127,7 @@ pub fn start_with(extra: &[(&str, &str)]) -> Env {
     let mut vars: Vec<(&str, &str)> =
         vec![("KEYHOLE_JWT_KEYS", &hmac), ("KEYHOLE_JWKS_FILE", &jwks)];
     vars.extend_from_slice(extra);
-    let env = Env::start_with(&vars, "");
+    let env = Env::builder().vars(&vars).start();
     env.put("protected/a.jpg", FILE);
     env.put("protected/b.jpg", OTHER);
     env.put("protected/a.jpgx", OTHER);

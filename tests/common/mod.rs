@@ -203,6 +203,55 @@ impl Drop for Keyhole {
     }
 }
 
+/// How an [`Env`] starts: keyhole's extra variables, nginx's extra `http`-level
+/// config, the optional decision cache, and the level of the shipped files' quiet
+/// error logs.
+#[derive(Default)]
+pub struct EnvBuilder<'a> {
+    vars: Vec<(&'a str, &'a str)>,
+    http: String,
+    decision_cache: bool,
+    error_log_level: Option<&'static str>,
+}
+
+impl<'a> EnvBuilder<'a> {
+    /// Sets keyhole variables (the default test key unless `KEYHOLE_KEYS*` is set).
+    pub fn vars(mut self, vars: &[(&'a str, &'a str)]) -> Self {
+        self.vars.extend_from_slice(vars);
+        self
+    }
+
+    /// Appends config inside nginx's `http` block (diagnostic servers, upstreams).
+    pub fn http(mut self, extra: &str) -> Self {
+        self.http.push_str(extra);
+        self
+    }
+
+    /// Uses the optional decision cache (`keyhole-cached.conf`).
+    pub fn decision_cache(mut self) -> Self {
+        self.decision_cache = true;
+        self
+    }
+
+    /// Lowers every `error_log … crit;` of the shipped files to `level`: what a
+    /// hostile run writes to nginx's error log at that level is then checked at drop
+    /// like every other log.
+    pub fn error_log_level(mut self, level: &'static str) -> Self {
+        self.error_log_level = Some(level);
+        self
+    }
+
+    /// Starts keyhole, then nginx.
+    pub fn start(self) -> Env {
+        Env::start_layout(
+            &self.vars,
+            &self.http,
+            self.decision_cache,
+            self.error_log_level,
+        )
+    }
+}
+
 /// nginx + keyhole with a document root. When dropped after a passing test, it checks
 /// that no credential the test sent reached keyhole's log or nginx's access and error
 /// logs.
@@ -247,26 +296,14 @@ impl Response {
 }
 
 impl Env {
-    /// Starts with the default test key.
+    /// Starts with the default test key and the shipped files as they are.
     pub fn start() -> Env {
-        Env::start_with(&[], "")
+        Env::builder().start()
     }
 
-    /// Starts keyhole with extra variables and nginx with extra `http`-level config.
-    pub fn start_with(env: &[(&str, &str)], extra_http: &str) -> Env {
-        Env::start_full(env, extra_http, false)
-    }
-
-    /// Like [`Env::start_with`], with nginx's optional decision cache on or off.
-    pub fn start_full(env: &[(&str, &str)], extra_http: &str, decision_cache: bool) -> Env {
-        Env::start_layout(env, extra_http, decision_cache, None)
-    }
-
-    /// Like [`Env::start_with`], with every `error_log … crit;` of the shipped files
-    /// lowered to `warn`: what a hostile run writes to nginx's error log at the level
-    /// operators commonly choose is then checked at drop like every other log.
-    pub fn start_warn_error_log(env: &[(&str, &str)], extra_http: &str) -> Env {
-        Env::start_layout(env, extra_http, false, Some("warn"))
+    /// An Env to configure before it starts.
+    pub fn builder<'a>() -> EnvBuilder<'a> {
+        EnvBuilder::default()
     }
 
     fn start_layout(
