@@ -100,16 +100,9 @@ impl AdminToken {
     }
 }
 
-/// One request header as the admin check needs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Header<'a> {
-    /// Not sent.
-    Missing,
-    /// Sent once, with this value.
-    One(&'a [u8]),
-    /// Sent more than once.
-    Duplicated,
-}
+/// One request header as the admin check needs it: the request's own header type
+/// (missing, sent once, duplicated).
+pub use crate::request::HeaderField as Header;
 
 /// The request headers the admin check reads.
 #[derive(Clone, Copy, Debug)]

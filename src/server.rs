@@ -463,15 +463,10 @@ pub fn admin_routes(state: Arc<State>, token: Option<AdminToken>) -> Routes {
 
 /// [`admin::check`] over the request's headers.
 fn admin_guard(headers: &HeaderMap, token: Option<&AdminToken>) -> Result<(), AdminRefusal> {
-    let header = |name: &str| match field(headers, name) {
-        HeaderField::Missing => admin::Header::Missing,
-        HeaderField::One(value) => admin::Header::One(value),
-        HeaderField::Duplicated => admin::Header::Duplicated,
-    };
     let request = AdminHeaders {
-        authorization: header("authorization"),
-        origin: header("origin"),
-        fetch_site: header("sec-fetch-site"),
+        authorization: field(headers, "authorization"),
+        origin: field(headers, "origin"),
+        fetch_site: field(headers, "sec-fetch-site"),
     };
     admin::check(&request, token)
 }
