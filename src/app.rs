@@ -173,10 +173,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             "store not answering at start; not ready, and what needs it is denied until it answers"
         ),
     }
-    let state = State::with_metrics(
+    let state = State::with_trusted_proxies(
         assemble(&config, store, &jwt),
         Arc::new(SystemClock),
         metrics,
+        config.server.trusted_proxies.clone(),
     );
     let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());

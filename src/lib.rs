@@ -26,7 +26,7 @@
 //! nginx child process and the demo gallery in the `keyhole-support` crate: neither
 //! is part of this library.
 
-pub use keyhole_core::{canonical, claims, clock, decision, keys, request, verify};
+pub use keyhole_core::{canonical, claims, clock, decision, forwarded, keys, request, verify};
 
 pub mod admin;
 pub mod admin_client;

@@ -3,9 +3,14 @@
 //! `/session` (the cookie exchange, exposed by nginx as `/_keyhole/session`), on the
 //! admin listener `/metrics`, `/healthz`, `/readyz` and `POST /revoke`. Each decision
 //! is logged and counted here. This is the only module that knows HTTP.
+//! [`dialects`] adds the other proxies' auth routes (`/forward-auth`, `/ext-authz/`,
+//! `/ingress-auth`), each mapped into the same request `/auth` parses.
 //!
 //! `/auth` always ends in a reply, 204 or 403, with an empty body and the reason code
-//! in `X-Keyhole-Reason`; it never ends in a warp rejection, a 400 or a 500.
+//! in `X-Keyhole-Reason`; it never ends in a warp rejection, a 400 or a 500. So does
+//! every dialect route.
+
+mod dialects;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +32,7 @@ use crate::authorize::Authorizer;
 use crate::clock::Clock;
 use crate::config::{Listen, ServerSettings};
 use crate::decision::{Decision, Deny};
+use crate::forwarded::{Peer, TrustedProxies};
 use crate::metrics::Metrics;
 use crate::request::{HeaderField, NginxHeaders};
 
@@ -65,6 +71,8 @@ pub struct State {
     pub clock: Arc<dyn Clock>,
     /// Prometheus metrics.
     pub metrics: Metrics,
+    /// The proxies whose `X-Forwarded-*` headers the forward-auth routes believe.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl State {
@@ -81,10 +89,21 @@ impl State {
         clock: Arc<dyn Clock>,
         metrics: Metrics,
     ) -> Arc<State> {
+        State::with_trusted_proxies(authorizer, clock, metrics, TrustedProxies::loopback())
+    }
+
+    /// State with metrics and the trusted proxies (`KEYHOLE_TRUSTED_PROXIES`).
+    pub fn with_trusted_proxies(
+        authorizer: Authorizer,
+        clock: Arc<dyn Clock>,
+        metrics: Metrics,
+        trusted_proxies: TrustedProxies,
+    ) -> Arc<State> {
         Arc::new(State {
             authorizer: ArcSwap::from_pointee(authorizer),
             clock,
             metrics,
+            trusted_proxies,
         })
     }
 }
@@ -229,10 +248,11 @@ async fn serve_routes(
                 Ok(Accepted::Tcp(stream)) => {
                     // Auth answers are tiny: never wait for Nagle.
                     let _ = stream.set_nodelay(true);
-                    spawn_connection(stream, routes.clone(), limits, &graceful, slot);
+                    let peer = stream.peer_addr().map_or(Peer::Unknown, |addr| Peer::Tcp(addr.ip()));
+                    spawn_connection(stream, peer, routes.clone(), limits, &graceful, slot);
                 }
                 Ok(Accepted::Unix(stream)) => {
-                    spawn_connection(stream, routes.clone(), limits, &graceful, slot);
+                    spawn_connection(stream, Peer::Local, routes.clone(), limits, &graceful, slot);
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -272,6 +292,7 @@ async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
 
 fn spawn_connection<S>(
     stream: S,
+    peer: Peer,
     routes: Routes,
     limits: Limits,
     graceful: &GracefulShutdown,
@@ -279,7 +300,14 @@ fn spawn_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(warp::service(routes));
+    let warp_service = TowerToHyperService::new(warp::service(routes));
+    // The peer rides in each request's extensions, for the routes that must know who
+    // sent the request (the forward-auth routes check it against the trusted proxies).
+    let service =
+        hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(peer);
+            hyper::service::Service::call(&warp_service, request)
+        });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -310,6 +338,7 @@ pub type Routes = BoxedFilter<(warp::reply::Response,)>;
 /// exchange; nothing else.
 pub fn auth_routes(state: Arc<State>) -> Routes {
     let session_state = Arc::clone(&state);
+    let dialect_state = Arc::clone(&state);
     let auth = warp::path!("auth")
         .and(warp::header::headers_cloned())
         .then(move |headers: HeaderMap| {
@@ -327,7 +356,8 @@ pub fn auth_routes(state: Arc<State>) -> Routes {
             let state = Arc::clone(&session_state);
             async move { exchange(&state, &headers).await }
         });
-    auth.or(session).unify().boxed()
+    let dialects = dialects::routes(dialect_state);
+    auth.or(session).unify().or(dialects).unify().boxed()
 }
 
 fn nginx_headers(headers: &HeaderMap) -> NginxHeaders<'_> {
@@ -555,9 +585,15 @@ async fn revoke(state: &State, query: &str) -> warp::reply::Response {
 /// Runs one decision from raw headers, logs it (denials at info, allows at debug) and
 /// counts it.
 pub async fn decide(state: &State, headers: &HeaderMap) -> Decision {
+    decide_mapped(state, Ok(nginx_headers(headers))).await
+}
+
+/// Runs one decision from headers already mapped into the request model (or the
+/// reason they could not be), logs it and counts it: `/auth` and every dialect route
+/// end here.
+async fn decide_mapped(state: &State, nginx: Result<NginxHeaders<'_>, Deny>) -> Decision {
     let started = Instant::now();
-    let nginx = nginx_headers(headers);
-    let request = match nginx.parse() {
+    let request = match nginx.and_then(|nginx| nginx.parse()) {
         Ok(request) => request,
         Err(reason) => {
             tracing::info!(reason = reason.code(), "deny");

@@ -181,11 +181,19 @@ pub enum Deny {
     /// The exchange was given a credential with a binding a cookie cannot carry (a
     /// bound query, `kh_q=1`).
     NotExchangeable,
+    /// A forwarded-auth request (`/forward-auth`, `/ext-authz/`) came from a peer that
+    /// is not in `KEYHOLE_TRUSTED_PROXIES`: its `X-Forwarded-*` headers are not
+    /// believed.
+    UntrustedProxy,
+    /// `X-Forwarded-For` is not a comma-separated list of bare IP addresses.
+    BadForwardedFor,
+    /// `X-Forwarded-For` names more hops than keyhole reads.
+    TooManyHops,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 44] = [
+    pub const ALL: [Deny; 47] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -230,6 +238,9 @@ impl Deny {
         Deny::ScopeRequired,
         Deny::BadReturnTo,
         Deny::NotExchangeable,
+        Deny::UntrustedProxy,
+        Deny::BadForwardedFor,
+        Deny::TooManyHops,
     ];
 
     /// The stable reason code.
@@ -279,6 +290,9 @@ impl Deny {
             Deny::ScopeRequired => "scope-required",
             Deny::BadReturnTo => "bad-return-to",
             Deny::NotExchangeable => "not-exchangeable",
+            Deny::UntrustedProxy => "untrusted-proxy",
+            Deny::BadForwardedFor => "bad-forwarded-for",
+            Deny::TooManyHops => "too-many-hops",
         }
     }
 }

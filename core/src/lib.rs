@@ -9,6 +9,8 @@
 //! - [`claims`]: address bindings, methods, the time window, timestamps and
 //!   signatures, checked the same way by every credential.
 //! - [`request`]: a proxy's headers into a typed [`request::AuthRequest`].
+//! - [`forwarded`]: the forward-auth, `ext_authz` and ingress-nginx dialects mapped
+//!   into the same request headers, and the client address behind trusted proxies.
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
 //! - [`keys`]: the key ring, redacting secrets, HMAC state prepared once.
 //! - [`clock`]: Unix time, the clock trait and the only reader of the system time.
@@ -21,6 +23,7 @@ pub mod canonical;
 pub mod claims;
 pub mod clock;
 pub mod decision;
+pub mod forwarded;
 pub mod keys;
 pub mod request;
 pub mod verify;

@@ -7,6 +7,7 @@
 //! own variables and pushes its problems into the shared report:
 //!
 //! - [`listen`]: the auth listener and its limits.
+//! - [`forwarded`]: the proxies whose `X-Forwarded-*` headers are believed.
 //! - [`admin`]: the admin listener and its token.
 //! - [`keys`]: signed-URL keys.
 //! - [`policy`]: leeway and lifetimes shared by every credential.
@@ -18,6 +19,7 @@
 
 mod admin;
 mod cookie;
+mod forwarded;
 pub mod jwt;
 mod keys;
 mod listen;
@@ -36,6 +38,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::admin::AdminToken;
+use crate::forwarded::TrustedProxies;
 use crate::keys::KeyRing;
 use crate::verify::Policy;
 use crate::verify::cookie::CookiePolicy;
@@ -62,6 +65,7 @@ pub struct RawConfig {
     max_connections: Option<String>,
     max_head_bytes: Option<String>,
     worker_threads: Option<String>,
+    trusted_proxies: Option<String>,
     keys: Option<String>,
     keys_file: Option<PathBuf>,
     leeway: Option<String>,
@@ -112,6 +116,9 @@ pub struct ServerSettings {
     pub max_head_bytes: usize,
     /// Runtime worker threads.
     pub worker_threads: usize,
+    /// The proxies whose `X-Forwarded-*` headers `/forward-auth` and `/ext-authz/`
+    /// believe (`KEYHOLE_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// A validated configuration.
@@ -235,6 +242,7 @@ impl RawConfig {
         let listen = listen::listen(&self, &mut report);
         let admin = admin::validate(&self, &mut report);
         let limits = listen::limits(&self, &mut report);
+        let trusted_proxies = forwarded::trusted_proxies(&self, &mut report);
         let keys = keys::validate(&self, &mut report);
         let leeway = policy::leeway(&self, &mut report);
         let policy = policy::validate(&self, leeway, &mut report);
@@ -263,6 +271,7 @@ impl RawConfig {
                 max_connections: limits.max_connections,
                 max_head_bytes: limits.max_head_bytes,
                 worker_threads: limits.worker_threads,
+                trusted_proxies: trusted_proxies?,
             },
             keys: Arc::new(keys?),
             policy: policy?,

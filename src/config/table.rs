@@ -175,6 +175,11 @@ pub const WORKER_THREADS: Variable = plain(
     DefaultValue::Cpus,
     "async runtime threads",
 );
+pub const TRUSTED_PROXIES: Variable = plain(
+    "KEYHOLE_TRUSTED_PROXIES",
+    DefaultValue::Text("127.0.0.0/8,::1/128"),
+    "proxies whose `X-Forwarded-*` headers `/forward-auth` and `/ext-authz/` believe: CIDRs or addresses",
+);
 pub const KEYS: Variable = secret(
     "KEYHOLE_KEYS",
     KEYS_FILE.name,
@@ -314,7 +319,7 @@ pub const REDIS_PREFIX: Variable = plain(
 );
 
 /// Every variable keyhole reads, in the order problems are checked.
-pub const VARIABLES: [Variable; 36] = [
+pub const VARIABLES: [Variable; 37] = [
     LISTEN,
     ADMIN_LISTEN,
     ADMIN_TOKEN,
@@ -324,6 +329,7 @@ pub const VARIABLES: [Variable; 36] = [
     MAX_CONNECTIONS,
     MAX_HEAD_BYTES,
     WORKER_THREADS,
+    TRUSTED_PROXIES,
     KEYS,
     KEYS_FILE,
     LEEWAY,
