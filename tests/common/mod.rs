@@ -572,5 +572,6 @@ pub fn send_raw_from(source: std::net::Ipv4Addr, port: u16, request: &[u8]) -> R
     exchange(socket.into(), request)
 }
 pub mod browser;
+pub mod caddy;
 pub mod redis;
 pub mod rng;
