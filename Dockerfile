@@ -18,13 +18,16 @@ COPY benches ./benches
 COPY nginx ./nginx
 RUN cargo build --release --locked --target "${TARGET}" --bin keyhole \
  && cp "target/${TARGET}/release/keyhole" /keyhole \
- && mkdir -p /out/www
+ && mkdir -p /out/www /out/secrets
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /keyhole /keyhole
 # An empty document root owned by the runtime user, so that a named volume mounted
 # there (the demo stack's gallery) starts writable by it.
 COPY --from=build --chown=65532:65532 /out/www /srv/keyhole/www
+# Likewise for generated secrets: `keyhole keygen --out /var/lib/keyhole/keys` (the
+# compose stack's init services) writes into a volume mounted here.
+COPY --from=build --chown=65532:65532 /out/secrets /var/lib/keyhole
 USER 65532:65532
 # Inside a container the auth listener must listen beyond loopback for nginx's
 # container to reach it (or share a network namespace, as docker-compose.yml does).

@@ -354,6 +354,33 @@ fn keygen_prints_a_usable_key_line() {
 }
 
 #[test]
+fn keygen_out_writes_a_new_key_file_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys");
+    let out = keyhole(&["keygen", "--out", path.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "the key goes to the file only");
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(!text(&out.stderr).contains(written.trim()));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let signed = keyhole(
+        &["sign", "/a.jpg"],
+        &[("KEYHOLE_KEYS_FILE", path.to_str().unwrap())],
+    );
+    assert!(signed.status.success(), "{}", text(&signed.stderr));
+    // A second start keeps the key.
+    let again = keyhole(&["keygen", "--out", path.to_str().unwrap()], &[]);
+    assert!(again.status.success());
+    assert!(text(&again.stderr).contains("kept"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
+    let missing = dir.path().join("no/such/folder/keys");
+    let failed = keyhole(&["keygen", "--out", missing.to_str().unwrap()], &[]);
+    assert_eq!(failed.status.code(), Some(2));
+}
+
+#[test]
 fn bad_configuration_names_every_variable_and_never_the_secret() {
     let short = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
     let out = keyhole(

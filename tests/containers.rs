@@ -195,27 +195,118 @@ fn the_admin_listener_of_the_image_and_the_stack_is_closed() {
         "the image's KEYHOLE_ADMIN_LISTEN={admin}: {image:?}"
     );
     assert!(!dockerfile.contains("EXPOSE 9181 9182"));
-    // The stack: the token comes from a Docker secret, and the committed files form a
-    // configuration keyhole accepts.
+    // The stack: the key and the token are generated on first start by the init
+    // services (`keyhole keygen --out`) into the secrets volume, and the files they
+    // write form a configuration keyhole accepts.
     let compose = read("docker-compose.yml");
     assert_eq!(
         setting(&compose, "KEYHOLE_ADMIN_TOKEN_FILE").as_deref(),
-        Some("/run/secrets/keyhole_admin_token")
+        Some("/var/lib/keyhole/admin-token")
     );
-    assert!(compose.contains("file: ./deploy/compose/admin-token"));
-    assert!(compose.contains("- keyhole_admin_token"));
+    assert_eq!(
+        setting(&compose, "KEYHOLE_KEYS_FILE").as_deref(),
+        Some("/var/lib/keyhole/keys")
+    );
+    assert!(compose.contains(r#"command: ["keygen", "--out", "/var/lib/keyhole/keys"]"#));
+    assert!(compose.contains(
+        r#"command: ["keygen", "--kid", "admin", "--out", "/var/lib/keyhole/admin-token"]"#
+    ));
+    assert!(compose.contains("condition: service_completed_successfully"));
+    assert!(compose.contains("keyhole-secrets:/var/lib/keyhole:ro"));
+    // The image gives its non-root user the folder the volume is mounted on.
+    assert!(
+        dockerfile.contains("COPY --from=build --chown=65532:65532 /out/secrets /var/lib/keyhole")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let token = dir.path().join("admin-token");
+    for args in [
+        vec!["keygen", "--out", keys.to_str().unwrap()],
+        vec!["keygen", "--kid", "admin", "--out", token.to_str().unwrap()],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+            .args(&args)
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let admin = setting(&compose, "KEYHOLE_ADMIN_LISTEN").unwrap();
     let stack = Config::from_vars([
         (
             "KEYHOLE_KEYS_FILE".to_owned(),
-            format!("{ROOT}/deploy/compose/keys"),
+            keys.to_str().unwrap().to_owned(),
         ),
         ("KEYHOLE_ADMIN_LISTEN".to_owned(), admin),
         (
             "KEYHOLE_ADMIN_TOKEN_FILE".to_owned(),
-            format!("{ROOT}/deploy/compose/admin-token"),
+            token.to_str().unwrap().to_owned(),
         ),
     ])
     .unwrap();
     assert!(stack.server.admin_token.is_some());
+}
+
+/// Whether `word` looks like a key line: `kid:secret` with a base64url secret of 32
+/// or more bytes (`KEYHOLE_KEYS`), or `kid:ALG:secret` (`KEYHOLE_JWT_KEYS`).
+fn looks_like_a_key(word: &str) -> bool {
+    use base64::Engine as _;
+    let Some(secret) = word.rsplit(':').next() else {
+        return false;
+    };
+    word.contains(':')
+        && secret.len() >= 43
+        && base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(secret)
+            .is_ok_and(|bytes| bytes.len() >= 32)
+}
+
+#[test]
+fn no_key_is_committed_in_the_deployment_files() {
+    // Regression: the compose stack used to ship a public demo key.
+    for gone in ["deploy/compose/keys", "deploy/compose/admin-token"] {
+        assert!(
+            !std::path::Path::new(&format!("{ROOT}/{gone}")).exists(),
+            "{gone} is back: keys are generated at first start, never committed"
+        );
+    }
+    let mut files = vec![
+        std::path::PathBuf::from(format!("{ROOT}/docker-compose.yml")),
+        std::path::PathBuf::from(format!("{ROOT}/Dockerfile")),
+    ];
+    let mut folders: Vec<std::path::PathBuf> = ["deploy", "proxies", "nginx"]
+        .iter()
+        .map(|folder| std::path::PathBuf::from(format!("{ROOT}/{folder}")))
+        .collect();
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 5, "{files:?}");
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        for word in text.split(|c: char| c.is_whitespace() || "\"',=[]{}".contains(c)) {
+            assert!(
+                !looks_like_a_key(word),
+                "{} holds what looks like a key",
+                file.display()
+            );
+        }
+        assert!(!text.contains(common::TEST_SECRET), "{}", file.display());
+    }
+    // The check can fail: a key line is recognised.
+    assert!(looks_like_a_key(common::KEY_LINE));
+    assert!(looks_like_a_key(common::JWT_KEY_LINE));
 }
