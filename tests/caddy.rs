@@ -315,3 +315,58 @@ fn a_client_writing_its_own_forwarding_headers_opens_nothing() {
         FILE,
     );
 }
+
+/// Raw request targets that Caddy's matcher and file server decode and clean: each
+/// reaches keyhole (never the public `file_server`), and no spelling of a path opens
+/// a file without a credential for it.
+#[test]
+fn no_spelling_of_a_path_opens_a_file_without_its_credential() {
+    let mut stack = Stack::start();
+    let spellings = [
+        "/protected/u1/a.png",
+        "/%70rotected/u1/a.png",
+        "/PROTECTED/u1/a.png",
+        "//protected/u1/a.png",
+        "/./protected/u1/a.png",
+        "/x/../protected/u1/a.png",
+        "/%2e/protected/u1/a.png",
+        "/protected%2fu1/a.png",
+        "/%2Fprotected%2Fu1%2Fa.png",
+        "/prot%65cted/u1/a.png",
+        "/protected/u1/./a.png",
+        "/protected/u1/a%2epng",
+        "/protected/u1/a.png%00",
+        "/protected/u1/a.png.",
+        "/protected/u1/",
+        "/protected",
+    ];
+    for target in spellings {
+        let response = stack.get(target, &[]);
+        assert_ne!(response.status, 200, "{target}: {}", response.head);
+        assert!(
+            !response.body.windows(FILE.len()).any(|w| w == FILE),
+            "{target}"
+        );
+    }
+    // A credential for a.png, with the target spelled to reach b.png.
+    let url = sign("/protected/u1/a.png", |_| {});
+    let query = url.split_once('?').unwrap().1;
+    for target in [
+        "/protected/u1/b.png",
+        "/protected/u1/a.png/../b.png",
+        "/protected/u1/a.png%2f..%2fb.png",
+        "/protected/u1/%62.png",
+        "/protected/u1/./b.png",
+    ] {
+        let response = stack.get(&format!("{target}?{query}"), &[]);
+        assert_ne!(response.status, 200, "{target}: {}", response.head);
+        assert!(
+            !response.body.windows(OTHER.len()).any(|w| w == OTHER),
+            "{target}"
+        );
+    }
+    // The same file spelled with an escape is the same canonical path for keyhole
+    // and for Caddy's file server: the credential opens it, and it is a.png.
+    let response = stack.get(&format!("/protected/u1/%61.png?{query}"), &[]);
+    assert_served(&response, FILE);
+}
