@@ -34,6 +34,10 @@ server {{
     server_name files.example ;
     listen 127.0.0.1:{port};
     access_log {access_log} keyhole;
+    # What the controller's ConfigMap `error-log-level: crit` renders (docs/proxies.md):
+    # below `crit`, nginx writes the request line, credentials included, next to every
+    # upstream error.
+    error_log logs/keyhole-error.log crit;
 
     location = /_external-auth-L3Byb3RlY3RlZC8-Prefix {{
         internal;
@@ -96,7 +100,19 @@ struct Ingress {
 }
 
 impl Ingress {
+    /// Starts; a port taken between choosing and binding it (by a test running in
+    /// parallel) makes nginx fail, and then the whole start is tried again.
     fn start() -> Ingress {
+        for _ in 0..2 {
+            let started = std::panic::catch_unwind(Ingress::try_start);
+            if let Ok(ingress) = started {
+                return ingress;
+            }
+        }
+        Ingress::try_start()
+    }
+
+    fn try_start() -> Ingress {
         let port = common::free_port();
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("protected/u1")).unwrap();

@@ -48,65 +48,67 @@ pub fn render(port: u16, keyhole: SocketAddr, root: &Path, access_log: &Path) ->
 
 impl Caddy {
     /// Renders the Caddyfile into `dir` and starts `caddy run`, waiting until it
-    /// accepts connections.
+    /// accepts connections. A port taken between choosing and binding it (by a test
+    /// running in parallel) makes Caddy exit: then another port is tried.
     pub fn start(dir: &Path, keyhole: SocketAddr, root: &Path) -> Caddy {
         let caddy_dir = dir.join("caddy");
         std::fs::create_dir_all(&caddy_dir).unwrap();
         let access_log = caddy_dir.join("access.log");
         let process_log = caddy_dir.join("caddy.log");
-        let port = super::free_port();
-        let config = caddy_dir.join("Caddyfile");
-        std::fs::write(&config, render(port, keyhole, root, &access_log)).unwrap();
-        let child = Command::new("caddy")
-            .arg("run")
-            .arg("--config")
-            .arg(&config)
-            .arg("--adapter")
-            .arg("caddyfile")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            // Caddy's storage (certificates, autosave) stays in the test's folder.
-            .env("HOME", &caddy_dir)
-            .env("XDG_DATA_HOME", caddy_dir.join("data"))
-            .env("XDG_CONFIG_HOME", caddy_dir.join("config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&process_log).unwrap())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot start caddy ({error}); install it with `sudo apt-get install -y caddy` \
-                     (scripts/install-test-deps does)"
-                )
-            });
-        let mut caddy = Caddy {
-            child,
-            port,
-            access_log,
-            process_log,
-        };
-        caddy.wait_listening();
-        caddy
+        let mut last_log = String::new();
+        for _ in 0..3 {
+            let port = super::free_port();
+            let config = caddy_dir.join("Caddyfile");
+            std::fs::write(&config, render(port, keyhole, root, &access_log)).unwrap();
+            let child = Command::new("caddy")
+                .arg("run")
+                .arg("--config")
+                .arg(&config)
+                .arg("--adapter")
+                .arg("caddyfile")
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                // Caddy's storage (certificates, autosave) stays in the test's folder.
+                .env("HOME", &caddy_dir)
+                .env("XDG_DATA_HOME", caddy_dir.join("data"))
+                .env("XDG_CONFIG_HOME", caddy_dir.join("config"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&process_log).unwrap())
+                .spawn()
+                .unwrap_or_else(|error| {
+                    panic!(
+                        "cannot start caddy ({error}); install it with `sudo apt-get install -y caddy` \
+                         (scripts/install-test-deps does)"
+                    )
+                });
+            let mut caddy = Caddy {
+                child,
+                port,
+                access_log: access_log.clone(),
+                process_log: process_log.clone(),
+            };
+            if caddy.wait_listening() {
+                return caddy;
+            }
+            last_log = std::fs::read_to_string(&process_log).unwrap_or_default();
+        }
+        panic!("caddy did not start: {last_log}");
     }
 
-    fn wait_listening(&mut self) {
+    /// Whether Caddy accepts connections within 10 s (false when it exited first).
+    fn wait_listening(&mut self) -> bool {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return true;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "caddy exited with {status}: {}",
-                    std::fs::read_to_string(&self.process_log).unwrap_or_default()
-                );
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "caddy did not start: {}",
-            std::fs::read_to_string(&self.process_log).unwrap_or_default()
-        );
+        false
     }
 
     /// Its access log and process log so far.
