@@ -370,3 +370,26 @@ fn no_spelling_of_a_path_opens_a_file_without_its_credential() {
     let response = stack.get(&format!("/protected/u1/%61.png?{query}"), &[]);
     assert_served(&response, FILE);
 }
+
+/// docs/proxies.md shows the shipped Caddyfile: every line that is not a comment, in
+/// order, so the page cannot drift from the file the tests run.
+#[test]
+fn the_docs_show_the_shipped_caddyfile() {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/proxies.md")).unwrap();
+    let start = docs.find("```caddyfile\n").unwrap();
+    let block = &docs[start..];
+    let block = &block[..3 + block[3..].find("```").unwrap()];
+    let shown: Vec<&str> = block
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let shipped: Vec<&str> = common::caddy::CADDYFILE
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(shown, shipped);
+}
