@@ -207,6 +207,7 @@ pub fn decide_allows(data: &[u8]) -> bool {
         cookie: field(more_shapes, cookie_header),
         fetch_site: field(more_shapes >> 2, fetch_site),
         referer: field(more_shapes >> 4, referer),
+        host: HeaderField::Missing,
     };
     let now = clock_at(clock);
     let authorizer = &*AUTHORIZER;
@@ -402,6 +403,7 @@ pub fn jwt_allows(data: &[u8]) -> bool {
         cookie: None,
         fetch_site: None,
         referer: None,
+        host: None,
     };
     let now = clock_at(clock);
     let verifier = &*JWT;
@@ -522,6 +524,7 @@ pub fn cookie_allows(data: &[u8]) -> bool {
                 cookie: None,
                 fetch_site: None,
                 referer: None,
+                host: None,
             };
             let grant = signed.verify(
                 &request,

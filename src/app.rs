@@ -177,6 +177,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         assemble(&config, store, &jwt),
         Arc::new(SystemClock),
         metrics,
+        config.audit,
     );
     let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();
     let admin_addr = admin.as_ref().and_then(|a| a.local_addr().ok());

@@ -181,11 +181,16 @@ pub enum Deny {
     /// The exchange was given a credential with a binding a cookie cannot carry (a
     /// bound query, `kh_q=1`).
     NotExchangeable,
+    /// The credential is valid, but the key that signed it is limited to other paths
+    /// or hosts (`;paths=`, `;hosts=`) than the request's.
+    KeyOutOfScope,
+    /// The signed URL binds a host (`kh_host`) other than the request's.
+    HostMismatch,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 44] = [
+    pub const ALL: [Deny; 46] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -230,6 +235,8 @@ impl Deny {
         Deny::ScopeRequired,
         Deny::BadReturnTo,
         Deny::NotExchangeable,
+        Deny::KeyOutOfScope,
+        Deny::HostMismatch,
     ];
 
     /// The stable reason code.
@@ -279,6 +286,8 @@ impl Deny {
             Deny::ScopeRequired => "scope-required",
             Deny::BadReturnTo => "bad-return-to",
             Deny::NotExchangeable => "not-exchangeable",
+            Deny::KeyOutOfScope => "key-out-of-scope",
+            Deny::HostMismatch => "host-mismatch",
         }
     }
 }

@@ -11,6 +11,8 @@
 //! - [`request`]: a proxy's headers into a typed [`request::AuthRequest`].
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
 //! - [`keys`]: the key ring, redacting secrets, HMAC state prepared once.
+//! - [`key_limits`]: the paths and hosts one key may grant (`;paths=`, `;hosts=`).
+//! - [`host`]: host names and host patterns, one comparison rule.
 //! - [`clock`]: Unix time, the clock trait and the only reader of the system time.
 //! - [`verify`]: one verifier and signer per credential (signed URL, JWT, cookie) and
 //!   the time rules they share.
@@ -21,6 +23,8 @@ pub mod canonical;
 pub mod claims;
 pub mod clock;
 pub mod decision;
+pub mod host;
+pub mod key_limits;
 pub mod keys;
 pub mod request;
 pub mod verify;

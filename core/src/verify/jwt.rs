@@ -26,7 +26,7 @@ use crate::decision::Deny;
 use crate::request::{AuthRequest, Param};
 
 pub use jsonwebtoken::{Algorithm, EncodingKey};
-pub use keys::{JwtKey, JwtKeyError, RemoteKeys, algorithm_name, parse_algorithm};
+pub use keys::{JwtKey, JwtKeyError, RemoteKeys, RemoteLimits, algorithm_name, parse_algorithm};
 
 /// Longest token read, in bytes; checked before any decoding.
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -101,6 +101,8 @@ pub struct JwtVerifier {
     keys: Vec<Arc<JwtKey>>,
     /// Keys of a remote JWKS (`KEYHOLE_JWKS_URL`), kept current by the service's JWKS fetcher.
     pub remote: Option<Arc<RemoteKeys>>,
+    /// Limits of the remote keys, by key id (`KEYHOLE_JWKS_KEY_LIMITS`).
+    pub remote_limits: RemoteLimits,
     /// Everything else.
     pub policy: JwtPolicy,
 }
@@ -166,6 +168,7 @@ impl JwtVerifier {
         Ok(JwtVerifier {
             keys: keys.into_iter().map(Arc::new).collect(),
             remote: None,
+            remote_limits: RemoteLimits::default(),
             policy,
         })
     }
@@ -184,6 +187,23 @@ impl JwtVerifier {
             let secret = key.decoding.try_get_hmac_secret().ok()?;
             Some((key.kid.clone(), key.alg, EncodingKey::from_secret(secret)))
         })
+    }
+
+    /// The HMAC key with id `kid` as a signer (`keyhole mint --kid`).
+    pub fn hmac_signing_key(&self, kid: &str) -> Option<(String, Algorithm, EncodingKey)> {
+        let key = self.keys.iter().find(|key| key.kid == kid)?;
+        let secret = key.decoding.try_get_hmac_secret().ok()?;
+        Some((key.kid.clone(), key.alg, EncodingKey::from_secret(secret)))
+    }
+
+    /// The limits tokens of key id `kid` are held to, from configuration alone: a
+    /// local key's own, else the JWKS limits by key id (`None`: JWKS limits are
+    /// configured and do not list it, so its tokens grant nothing).
+    pub fn configured_limits(&self, kid: &str) -> Option<&crate::key_limits::KeyLimits> {
+        match self.keys.iter().find(|key| key.kid == kid) {
+            Some(key) => Some(&key.limits),
+            None => self.remote_limits.for_kid(kid),
+        }
     }
 
     /// Whether the query carries the token parameter.
@@ -233,6 +253,29 @@ impl JwtVerifier {
         Ok(grant)
     }
 
+    /// Whether the configuration names key id `kid` (a local key, or a JWKS key id
+    /// given limits): such ids are bounded by configuration.
+    pub fn names_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|key| key.kid == kid)
+            || self
+                .remote_limits
+                .entries()
+                .iter()
+                .any(|(listed, _)| listed == kid)
+    }
+
+    /// The limits of the key a token was verified with: a local key's own, or a
+    /// remote key's by key id (none configured for it while others are: it grants
+    /// nothing).
+    pub fn limits_of<'s>(&'s self, key: &'s JwtKey) -> Option<&'s crate::key_limits::KeyLimits> {
+        let local = self.keys.iter().any(|local| local.kid == key.kid);
+        if local {
+            Some(&key.limits)
+        } else {
+            self.remote_limits.for_kid(&key.kid)
+        }
+    }
+
     fn verify_with(
         &self,
         request: &AuthRequest<'_>,
@@ -255,7 +298,15 @@ impl JwtVerifier {
             .map_err(|_| Deny::Malformed)?;
         let claims = json::parse_object(&payload).map_err(|_| Deny::Malformed)?;
         let claims = Claims::parse(&claims)?;
-        self.check_claims(&claims, &key.kid, request, now, containment)
+        let grant = self.check_claims(&claims, &key.kid, request, now, containment)?;
+        let limits = self.limits_of(&key).ok_or(Deny::KeyOutOfScope)?;
+        match (&grant.scope, containment) {
+            (Some(scope), Containment::Caller) => {
+                limits.check_scope(scope, request.host.as_ref())?;
+            }
+            _ => limits.check(&request.path, request.host.as_ref())?,
+        }
+        Ok(grant)
     }
 
     /// The JWS layer: shape, header, key, algorithm, signature. Returns the key and
