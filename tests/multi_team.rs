@@ -325,3 +325,116 @@ fn the_cli_refuses_to_sign_outside_a_keys_limits() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stdout).contains("host-mismatch"));
 }
+
+/// The cookie exchange signs the cookie with the key that signed the URL, so the
+/// key's limits follow the grant into the cookie: team B's cookie opens team B's
+/// files on team B's host only. A scope wider than the key's prefixes, or a URL bound
+/// to a host (the cookie cannot carry it), is refused at the exchange.
+#[test]
+fn the_exchange_carries_the_keys_limits_into_the_cookie() {
+    let env = two_teams(&[]);
+    env.put("protected/b/u1/photo.png", b"team b u1 bytes");
+    let link = |kid: &str, scope: &str, host: Option<&str>| {
+        let mut grant = UrlGrant::new(
+            CanonicalPath::parse(format!("{scope}photo.png").as_bytes()).unwrap(),
+            now().plus(600),
+        );
+        grant.scope = common::scope(scope);
+        grant.host = host.map(|h| Host::parse(h).unwrap());
+        let url = signed_url::sign(&grant, env.keys.find(kid).unwrap()).unwrap();
+        format!("/_keyhole/session?{}", url.split_once('?').unwrap().1)
+    };
+    let response = get_on(&env, "team-b.test", &link("b", "/protected/b/u1/", None));
+    assert_eq!(response.status, 303, "{}", response.head);
+    let cookie = response.header("set-cookie").unwrap();
+    let cookie = cookie.split(';').next().unwrap().trim().to_owned();
+    assert!(cookie.contains(".b."), "signed with key b: {cookie}");
+    env.remember_secrets(format!("Cookie: {cookie}").as_bytes());
+    let with_cookie = |host: &str, path: &str| {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+        );
+        env.raw(request.as_bytes())
+    };
+    let served = with_cookie("team-b.test", "/protected/b/u1/photo.png");
+    assert_eq!(served.status, 200);
+    assert_eq!(last_field(&env, "key"), "b");
+    assert!(
+        last_field(&env, "sid").len() >= 16,
+        "the session id is logged"
+    );
+    assert_eq!(
+        with_cookie("localhost", "/protected/b/u1/photo.png").status,
+        403
+    );
+    assert_eq!(env.last_reason(), "key-out-of-scope");
+
+    // A scope wider than key a's prefix: refused at the exchange, no cookie.
+    let response = get_on(&env, "localhost", &link("a", "/protected/", None));
+    assert_eq!(response.status, 403);
+    assert!(response.header("set-cookie").is_none());
+    // A host-bound URL cannot become a cookie.
+    let response = get_on(
+        &env,
+        "localhost",
+        &link("a", "/protected/a/", Some("localhost")),
+    );
+    assert_eq!(response.status, 403);
+    assert!(response.header("set-cookie").is_none());
+    let log = env.keyhole.log_text();
+    for reason in ["key-out-of-scope", "not-exchangeable"] {
+        assert!(
+            log.lines()
+                .any(|line| line.contains("exchange denied") && line.contains(reason)),
+            "{reason}:\n{log}"
+        );
+    }
+}
+
+/// `KEYHOLE_JWKS_KEY_LIMITS` limits JWKS keys by key id; a JWKS file key it leaves out
+/// while it lists others is a configuration error, not a key that opens everything.
+#[test]
+fn jwks_keys_take_their_limits_by_key_id() {
+    let jwks = common::jwt::keys().jwks_path.to_str().unwrap().to_owned();
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&jwks).unwrap()).unwrap();
+    let kids: Vec<String> = document["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(kids.iter().any(|kid| kid == "e256"), "{kids:?}");
+    let limits: Vec<String> = kids
+        .iter()
+        .map(|kid| match kid.as_str() {
+            "e256" => format!("{kid};paths=/protected/a/"),
+            _ => format!("{kid};paths=/"),
+        })
+        .collect();
+    let limits = limits.join(",");
+    let env = two_teams(&[
+        ("KEYHOLE_JWKS_FILE", &jwks),
+        ("KEYHOLE_JWKS_KEY_LIMITS", &limits),
+    ]);
+    let claims = |path: &str| common::jwt::set(common::jwt::claims(), "kh_path", json!(path));
+    let token = common::jwt::token_for("e256", &claims("/protected/a/photo.png"));
+    let target = format!("/protected/a/photo.png?token={token}");
+    assert_eq!(get_on(&env, "localhost", &target).status, 200);
+    let token = common::jwt::token_for("e256", &claims("/protected/b/photo.png"));
+    let target = format!("/protected/b/photo.png?token={token}");
+    assert_eq!(get_on(&env, "localhost", &target).status, 403);
+    assert_eq!(env.last_reason(), "key-out-of-scope");
+
+    // Leaving a JWKS file key out is refused at start.
+    let output = keyhole_cli(
+        &["explain", "/protected/a/photo.png"],
+        &[
+            ("KEYHOLE_JWKS_FILE", &jwks),
+            ("KEYHOLE_JWKS_KEY_LIMITS", "e256;paths=/protected/a/"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("KEYHOLE_JWKS_KEY_LIMITS"), "{stderr}");
+}
