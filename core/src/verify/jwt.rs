@@ -268,12 +268,7 @@ impl JwtVerifier {
     /// remote key's by key id (none configured for it while others are: it grants
     /// nothing).
     pub fn limits_of<'s>(&'s self, key: &'s JwtKey) -> Option<&'s crate::key_limits::KeyLimits> {
-        let local = self.keys.iter().any(|local| local.kid == key.kid);
-        if local {
-            Some(&key.limits)
-        } else {
-            self.remote_limits.for_kid(&key.kid)
-        }
+        self.configured_limits(&key.kid)
     }
 
     fn verify_with(
