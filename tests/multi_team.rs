@@ -438,3 +438,40 @@ fn jwks_keys_take_their_limits_by_key_id() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("KEYHOLE_JWKS_KEY_LIMITS"), "{stderr}");
 }
+
+/// keyhole's JSON log carries the audit fields with `KEYHOLE_AUDIT=on`, and the
+/// metrics count allows by key id, for key ids the configuration names only.
+#[test]
+fn the_json_audit_log_and_the_key_metric() {
+    let env = two_teams(&[
+        ("KEYHOLE_LOG", "info"),
+        ("KEYHOLE_LOG_FORMAT", "json"),
+        ("KEYHOLE_AUDIT", "on"),
+    ]);
+    let a = sign_with(&env, "a", "/protected/a/photo.png", None);
+    assert_eq!(get_on(&env, "localhost", &a).status, 200);
+    let b = sign_with(&env, "b", "/protected/b/photo.png", None);
+    assert_eq!(get_on(&env, "team-b.test", &b).status, 200);
+    assert_eq!(get_on(&env, "team-b.test", &b).status, 200);
+    let log = env.keyhole.log_text();
+    let allows: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["message"] == "allow")
+        .collect();
+    assert_eq!(allows.len(), 3, "{log}");
+    assert_eq!(allows[0]["key"], "a", "{log}");
+    assert_eq!(allows[0]["host"], "localhost", "{log}");
+    assert_eq!(allows[1]["key"], "b", "{log}");
+    assert_eq!(allows[1]["host"], "team-b.test", "{log}");
+    let metrics = common::send_raw(
+        env.keyhole.admin_port,
+        b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    let text = String::from_utf8(metrics.body).unwrap();
+    for (key, count) in [("a", 1), ("b", 2)] {
+        let series =
+            format!("keyhole_key_allows_total{{credential=\"signed-url\",key=\"{key}\"}} {count}");
+        assert!(text.contains(&series), "{series}\n{text}");
+    }
+}
