@@ -29,7 +29,7 @@ pub struct KeyLimits {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LimitsError {
     #[error(
-        "unknown key attribute `{0}`: the attributes are `;paths=/a/|/b/` and `;hosts=h1|*.h2`"
+        "unknown key attribute `{0}`: the attributes are `;paths=/a/|/b/` and `;hosts=h1|*.h2` (no empty attribute, no `;` at the end)"
     )]
     /// An attribute other than `paths` and `hosts`, or one without `=`.
     Unknown(String),

@@ -296,10 +296,12 @@ impl JwtVerifier {
         let grant = self.check_claims(&claims, &key.kid, request, now, containment)?;
         let limits = self.limits_of(&key).ok_or(Deny::KeyOutOfScope)?;
         match (&grant.scope, containment) {
+            (_, Containment::RequestPath) => limits.check(&request.path, request.host.as_ref())?,
             (Some(scope), Containment::Caller) => {
                 limits.check_scope(scope, request.host.as_ref())?;
             }
-            _ => limits.check(&request.path, request.host.as_ref())?,
+            // A token for one path at the exchange: `scope-required` follows.
+            (None, Containment::Caller) => {}
         }
         Ok(grant)
     }

@@ -449,12 +449,19 @@ impl RemoteLimits {
             if entry.is_empty() || entry.starts_with('#') {
                 continue;
             }
-            let (kid, attributes) = entry.split_once(';').unwrap_or((entry, ""));
-            let kid = parse_kid(kid.trim())?;
-            let limits = KeyLimits::parse(attributes).map_err(|source| JwtKeyError::Limits {
-                kid: kid.clone(),
-                source,
-            })?;
+            // A key id alone is listed without limits: it may grant everything.
+            let (kid, limits) = match entry.split_once(';') {
+                None => (parse_kid(entry)?, KeyLimits::default()),
+                Some((kid, attributes)) => {
+                    let kid = parse_kid(kid.trim())?;
+                    let limits =
+                        KeyLimits::parse(attributes).map_err(|source| JwtKeyError::Limits {
+                            kid: kid.clone(),
+                            source,
+                        })?;
+                    (kid, limits)
+                }
+            };
             if entries.iter().any(|(seen, _)| *seen == kid) {
                 return Err(JwtKeyError::DuplicateKid(kid));
             }

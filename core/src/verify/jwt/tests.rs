@@ -491,6 +491,9 @@ fn remote_keys_take_their_limits_by_key_id() {
         Deny::KeyOutOfScope
     );
     assert!(verifier.names_kid("r1") && !verifier.names_kid("r2"));
+    // Listed alone: no limits.
+    verifier.remote_limits = RemoteLimits::parse("r1;paths=/a/,r2").unwrap();
+    assert!(check_with(&verifier, &for_key("r2", "/b/x.jpg"), "/b/x.jpg").is_ok());
     assert_eq!(
         RemoteLimits::parse("r1;paths=/a/,r1;paths=/b/").unwrap_err(),
         JwtKeyError::DuplicateKid("r1".into())
