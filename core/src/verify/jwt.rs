@@ -11,6 +11,7 @@
 
 mod json;
 pub mod keys;
+mod limits;
 
 use std::sync::Arc;
 
@@ -189,23 +190,6 @@ impl JwtVerifier {
         })
     }
 
-    /// The HMAC key with id `kid` as a signer (`keyhole mint --kid`).
-    pub fn hmac_signing_key(&self, kid: &str) -> Option<(String, Algorithm, EncodingKey)> {
-        let key = self.keys.iter().find(|key| key.kid == kid)?;
-        let secret = key.decoding.try_get_hmac_secret().ok()?;
-        Some((key.kid.clone(), key.alg, EncodingKey::from_secret(secret)))
-    }
-
-    /// The limits tokens of key id `kid` are held to, from configuration alone: a
-    /// local key's own, else the JWKS limits by key id (`None`: JWKS limits are
-    /// configured and do not list it, so its tokens grant nothing).
-    pub fn configured_limits(&self, kid: &str) -> Option<&crate::key_limits::KeyLimits> {
-        match self.keys.iter().find(|key| key.kid == kid) {
-            Some(key) => Some(&key.limits),
-            None => self.remote_limits.for_kid(kid),
-        }
-    }
-
     /// Whether the query carries the token parameter.
     pub fn is_present(&self, params: &[Param<'_>]) -> bool {
         params.iter().any(|param| param.name == self.policy.param)
@@ -253,24 +237,6 @@ impl JwtVerifier {
         Ok(grant)
     }
 
-    /// Whether the configuration names key id `kid` (a local key, or a JWKS key id
-    /// given limits): such ids are bounded by configuration.
-    pub fn names_kid(&self, kid: &str) -> bool {
-        self.keys.iter().any(|key| key.kid == kid)
-            || self
-                .remote_limits
-                .entries()
-                .iter()
-                .any(|(listed, _)| listed == kid)
-    }
-
-    /// The limits of the key a token was verified with: a local key's own, or a
-    /// remote key's by key id (none configured for it while others are: it grants
-    /// nothing).
-    pub fn limits_of<'s>(&'s self, key: &'s JwtKey) -> Option<&'s crate::key_limits::KeyLimits> {
-        self.configured_limits(&key.kid)
-    }
-
     fn verify_with(
         &self,
         request: &AuthRequest<'_>,
@@ -294,7 +260,9 @@ impl JwtVerifier {
         let claims = json::parse_object(&payload).map_err(|_| Deny::Malformed)?;
         let claims = Claims::parse(&claims)?;
         let grant = self.check_claims(&claims, &key.kid, request, now, containment)?;
-        let limits = self.limits_of(&key).ok_or(Deny::KeyOutOfScope)?;
+        let limits = self
+            .configured_limits(&key.kid)
+            .ok_or(Deny::KeyOutOfScope)?;
         match (&grant.scope, containment) {
             (_, Containment::RequestPath) => limits.check(&request.path, request.host.as_ref())?,
             (Some(scope), Containment::Caller) => {
