@@ -177,9 +177,11 @@ fn field(shape: u8, value: &[u8]) -> HeaderField<'_> {
 /// The whole `/auth` decision from raw header values. Input: byte 0 gives the shapes
 /// of `X-Original-URI`, `X-Original-Method` and `X-Real-IP`, byte 2 those of `Cookie`,
 /// `Sec-Fetch-Site` and `Referer` (two bits per header: 0 or 1 sent once, 2 missing,
-/// 3 duplicated); byte 1 moves the clock by (byte - 128) × 10 s from the vectors'
-/// `now`; the rest is `uri \n method \n ip \n cookie \n fetch-site \n referer` (no
-/// field holds `\n`: no HTTP header can). The authorizer knows the signed-URL key, the
+/// 3 duplicated), and the top two bits of byte 0 that of `X-Original-Host` (0 missing,
+/// so older seeds mean what they meant; 1 or 3 sent once, 2 duplicated); byte 1 moves
+/// the clock by (byte - 128) × 10 s from the vectors' `now`; the rest is
+/// `uri \n method \n ip \n cookie \n fetch-site \n referer \n host` (no field holds
+/// `\n`: no HTTP header can). The authorizer knows the signed-URL key, the
 /// JWT keys of [`jwt`] and the cookie policy of [`cookie`]. The decision is
 /// deterministic; an allow needs headers that parse and one credential that holds
 /// when re-checked independently: a `kh_sig` (signed URL), a token that verifies
@@ -196,10 +198,11 @@ pub fn decide_allows(data: &[u8]) -> bool {
         [shapes, clock, more_shapes, rest @ ..] => (*shapes, *clock, *more_shapes, rest),
         _ => return false,
     };
-    let mut fields = rest.splitn(6, |&b| b == b'\n');
+    let mut fields = rest.splitn(7, |&b| b == b'\n');
     let mut next = || fields.next().unwrap_or_default();
     let (uri, method, ip) = (next(), next(), next());
     let (cookie_header, fetch_site, referer) = (next(), next(), next());
+    let host = next();
     let headers = NginxHeaders {
         original_uri: field(shapes, uri),
         original_method: field(shapes >> 2, method),
@@ -207,6 +210,11 @@ pub fn decide_allows(data: &[u8]) -> bool {
         cookie: field(more_shapes, cookie_header),
         fetch_site: field(more_shapes >> 2, fetch_site),
         referer: field(more_shapes >> 4, referer),
+        host: match (shapes >> 6) & 3 {
+            0 => HeaderField::Missing,
+            2 => HeaderField::Duplicated,
+            _ => HeaderField::One(host),
+        },
     };
     let now = clock_at(clock);
     let authorizer = &*AUTHORIZER;
@@ -402,6 +410,7 @@ pub fn jwt_allows(data: &[u8]) -> bool {
         cookie: None,
         fetch_site: None,
         referer: None,
+        host: None,
     };
     let now = clock_at(clock);
     let verifier = &*JWT;
@@ -522,6 +531,7 @@ pub fn cookie_allows(data: &[u8]) -> bool {
                 cookie: None,
                 fetch_site: None,
                 referer: None,
+                host: None,
             };
             let grant = signed.verify(
                 &request,

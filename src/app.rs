@@ -173,10 +173,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             "store not answering at start; not ready, and what needs it is denied until it answers"
         ),
     }
-    let state = State::with_trusted_proxies(
+    let state = State::with_metrics(
         assemble(&config, store, &jwt),
         Arc::new(SystemClock),
         metrics,
+        config.audit,
         config.server.trusted_proxies.clone(),
     );
     let kids: Vec<&str> = config.keys.kids().map(KeyId::as_str).collect();

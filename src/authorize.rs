@@ -11,12 +11,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::audit::Audit;
 use crate::verify::{Policy, cookie, jwt, signed_url};
 
 use crate::claims::{CookieMethods, IpBinding, Methods};
 use crate::clock::{SystemClock, UnixTime};
 use crate::decision::{Credential, Decision, Deny, Grant};
-use crate::keys::KeyRing;
+use crate::keys::{Key, KeyRing};
 use crate::request::{AuthRequest, NginxHeaders};
 use crate::store::memory::{DEFAULT_CAPACITY, MemoryStore};
 use crate::store::{ReplayStore, StoreError, StoreId};
@@ -66,6 +67,10 @@ struct Bound {
     uses: Option<jwt::Uses>,
     /// A JWT's revocations, checked before the cookie is made.
     token: Option<jwt::Revocation>,
+    /// The key that signs the cookie: the signed URL's own key, so its limits follow
+    /// the grant into the cookie; for a JWT, the first signed-URL key whose limits
+    /// cover the scope and the host.
+    signer: Key,
 }
 
 /// A stateless verdict that still needs the replay store before it is an allow.
@@ -79,6 +84,8 @@ pub struct Allowance {
     pub session: Option<cookie::SessionId>,
     /// A JWT's token-id revocation and "issued before" cut-offs.
     pub token: Option<jwt::Revocation>,
+    /// Who opened what: the key id and the credential's names.
+    pub audit: Audit,
 }
 
 /// Where keys that a token names, but the verifier has not seen yet, may come from:
@@ -135,6 +142,8 @@ pub struct Outcome {
     pub decision: Decision,
     /// Which credential the request presented.
     pub presented: Presented,
+    /// For an allow, the key id and the credential's names (empty for a denial).
+    pub audit: Audit,
 }
 
 /// The one credential chosen for a request, with what choosing it already read.
@@ -268,20 +277,34 @@ impl Authorizer {
         match selection {
             Selection::Nothing(reason) => Err(*reason),
             Selection::Ambiguous => Err(Deny::AmbiguousCredential),
-            Selection::SignedUrl => signed_url::SignedUrl::parse(&request.params)
-                .and_then(|url| url.verify(request, &self.keys, &self.policy, now))
-                .map(|grant| Allowance {
+            Selection::SignedUrl => {
+                let url = signed_url::SignedUrl::parse(&request.params)?;
+                let grant = url.verify(request, &self.keys, &self.policy, now)?;
+                Ok(Allowance {
                     grant,
                     uses: None,
                     session: None,
                     token: None,
-                }),
+                    audit: Audit {
+                        key: Some(url.kid.to_owned()),
+                        key_configured: true,
+                        ..Audit::default()
+                    },
+                })
+            }
             // A JWT allow is never cached by nginx: a cached answer would replay a
             // single-use token and outlive a key removed from a JWKS.
             Selection::Jwt(jwt) => jwt.verify(request, now).map(|grant| Allowance {
                 grant: Grant::uncacheable(Credential::Jwt),
                 uses: grant.uses,
                 session: None,
+                audit: Audit {
+                    key: Some(grant.revocation.kid.clone()),
+                    key_configured: jwt.names_kid(&grant.revocation.kid),
+                    subject: grant.revocation.subject.clone(),
+                    token_id: grant.revocation.jti.clone(),
+                    session: None,
+                },
                 token: Some(grant.revocation),
             }),
             Selection::Cookie(value) => {
@@ -311,6 +334,12 @@ impl Authorizer {
         Ok(Allowance {
             grant,
             uses: None,
+            audit: Audit {
+                key: Some(signed.kid.to_owned()),
+                key_configured: true,
+                session: signed.grant.sid.as_ref().map(|sid| sid.as_str().to_owned()),
+                ..Audit::default()
+            },
             session: signed.grant.sid,
             token: None,
         })
@@ -322,16 +351,20 @@ impl Authorizer {
     pub async fn decide_request(&self, request: &AuthRequest<'_>, now: UnixTime) -> Outcome {
         let selection = self.select(request);
         let presented = selection.presented();
-        let decision = match self.allowance(&selection, request, now).await {
+        let (decision, audit) = match self.allowance(&selection, request, now).await {
             Ok(allowance) => match self.check_state(&allowance).await {
-                Ok(()) => self.cap_cache(Decision::Allow(allowance.grant), now),
-                Err(reason) => Decision::Deny(reason),
+                Ok(()) => (
+                    self.cap_cache(Decision::Allow(allowance.grant), now),
+                    allowance.audit,
+                ),
+                Err(reason) => (Decision::Deny(reason), Audit::default()),
             },
-            Err(reason) => Decision::Deny(reason),
+            Err(reason) => (Decision::Deny(reason), Audit::default()),
         };
         Outcome {
             decision,
             presented,
+            audit,
         }
     }
 
@@ -436,8 +469,9 @@ impl Authorizer {
                 let url = signed_url::SignedUrl::parse(&request.params)?;
                 let (scope, exp) =
                     url.verify_scope_grant(request, &self.keys, &self.policy, now)?;
-                // A bound query cannot follow the cookie to clean URLs.
-                if url.bound_query.is_some() {
+                // A bound query cannot follow the cookie to clean URLs, nor a bound
+                // host (the cookie format has no host; the key's hosts do follow).
+                if url.bound_query.is_some() || url.host.is_some() {
                     return Err(Deny::NotExchangeable);
                 }
                 Bound {
@@ -447,12 +481,25 @@ impl Authorizer {
                     methods: url.methods,
                     uses: None,
                     token: None,
+                    signer: self.keys.find(url.kid).ok_or(Deny::UnknownKey)?.clone(),
                 }
             }
             Selection::Jwt(jwt) => {
                 let grant = jwt.verify_scope_grant(request, now)?;
+                let scope = grant.scope.ok_or(Deny::ScopeRequired)?;
+                let signer = self
+                    .keys
+                    .kids()
+                    .filter_map(|kid| self.keys.find(kid.as_str()))
+                    .find(|key| {
+                        key.limits.permits_scope(&scope)
+                            && key.limits.permits_host(request.host.as_ref())
+                    })
+                    .ok_or(Deny::KeyOutOfScope)?
+                    .clone();
                 Bound {
-                    scope: grant.scope.ok_or(Deny::ScopeRequired)?,
+                    scope,
+                    signer,
                     exp: grant.exp,
                     ip: grant.ip,
                     methods: grant.methods,
@@ -485,7 +532,7 @@ impl Authorizer {
             ip: bound.ip,
             methods,
         };
-        let value = cookie::sign(&grant, self.keys.signing_key());
+        let value = cookie::sign(&grant, &bound.signer);
         Ok(Exchange {
             sid: sid_text,
             scope: scope_text,

@@ -13,6 +13,8 @@
 //! - [`authorize`]: [`authorize::Authorizer`] picks the one credential a request
 //!   carries, asks the core's verifier, then does the async work around it: the store
 //!   (single use, revocations), the JWKS refetch, and the cookie exchange.
+//! - [`audit`]: who opened what: the key id, subject, token id and session id of an
+//!   allow, for nginx's access log, keyhole's log and the metrics.
 //! - [`jwks`]: fetching and refreshing a remote JWKS (the only JWT code doing IO).
 //! - [`store`]: the replay and revocation store trait; in-memory and Redis stores.
 //! - [`server`]: warp routes and listeners; the only module that knows HTTP.
@@ -26,11 +28,14 @@
 //! nginx child process and the demo gallery in the `keyhole-support` crate: neither
 //! is part of this library.
 
-pub use keyhole_core::{canonical, claims, clock, decision, forwarded, keys, request, verify};
+pub use keyhole_core::{
+    canonical, claims, clock, decision, forwarded, host, key_limits, keys, request, verify,
+};
 
 pub mod admin;
 pub mod admin_client;
 pub mod app;
+pub mod audit;
 pub mod authorize;
 pub mod config;
 pub mod jwks;

@@ -1,7 +1,8 @@
 //! Prometheus metrics (through `prometheus-client`): decisions by credential kind and
-//! reason code, decision latency, key reloads, shared-store errors and latency. Served as OpenMetrics text on the admin
-//! listener's `/metrics`. Label values are fixed, stable strings (never request data),
-//! so the number of series is bounded.
+//! reason code, allows by key id, decision latency, key reloads, shared-store errors
+//! and latency. Served as OpenMetrics text on the admin listener's `/metrics`. Label
+//! values are fixed, stable strings or key ids the configuration names (never other
+//! request data), so the number of series is bounded.
 
 use std::time::Duration;
 
@@ -22,6 +23,15 @@ pub struct DecisionLabels {
     pub credential: &'static str,
     /// The reason code (`ok` for an allow).
     pub reason: &'static str,
+}
+
+/// Labels of `keyhole_key_allows_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    /// The credential kind.
+    pub credential: &'static str,
+    /// A key id the configuration names, or `other` (`audit::OTHER_KEY_LABEL`).
+    pub key: String,
 }
 
 /// Labels of counters by outcome (`keyhole_key_reloads_total`,
@@ -101,6 +111,7 @@ impl StoreMetrics {
 pub struct Metrics {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
+    key_allows: Family<KeyLabels, Counter>,
     latency: Histogram,
     reloads: ResultCounter,
     store: StoreMetrics,
@@ -122,6 +133,12 @@ impl Metrics {
             "decisions",
             "Auth decisions by outcome, credential kind and reason code",
             decisions.clone(),
+        );
+        let key_allows = Family::<KeyLabels, Counter>::default();
+        registry.register(
+            "key_allows",
+            "Allows by credential kind and signing key id (key ids the configuration names; `other` for the rest)",
+            key_allows.clone(),
         );
         // 1 µs to about 65 ms, doubling.
         let latency = Histogram::new(exponential_buckets(1e-6, 2.0, 17));
@@ -157,6 +174,7 @@ impl Metrics {
         Metrics {
             registry,
             decisions,
+            key_allows,
             latency,
             reloads,
             store,
@@ -182,6 +200,13 @@ impl Metrics {
         };
         self.decisions.get_or_create(&labels).inc();
         self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one allow under its key id label (`Audit::key_label`).
+    pub fn record_key_allow(&self, credential: &'static str, key: String) {
+        self.key_allows
+            .get_or_create(&KeyLabels { credential, key })
+            .inc();
     }
 
     /// Counts one key reload.
@@ -219,6 +244,7 @@ mod tests {
             Duration::from_micros(2),
         );
         metrics.record_reload(false);
+        metrics.record_key_allow("signed-url", "team-a".to_owned());
         let store = metrics.store();
         store.record("is_revoked", Duration::from_millis(100), Some("timeout"));
         store.record("ping", Duration::from_micros(80), None);
@@ -238,6 +264,10 @@ mod tests {
         assert!(text.contains(r#"reason="ok"} 1"#), "{text}");
         assert!(
             text.contains("keyhole_decision_duration_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keyhole_key_allows_total{credential="signed-url",key="team-a"} 1"#),
             "{text}"
         );
         assert!(

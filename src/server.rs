@@ -28,6 +28,7 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use crate::admin::{self, AdminHeaders, AdminRefusal, AdminToken};
+use crate::audit::Audit;
 use crate::authorize::Authorizer;
 use crate::clock::Clock;
 use crate::config::{Listen, ServerSettings};
@@ -73,6 +74,8 @@ pub struct State {
     pub metrics: Metrics,
     /// The proxies whose `X-Forwarded-*` headers the forward-auth routes believe.
     pub trusted_proxies: TrustedProxies,
+    /// `KEYHOLE_AUDIT=on`: allows are logged at info with their audit fields.
+    pub audit: bool,
 }
 
 impl State {
@@ -80,23 +83,22 @@ impl State {
     pub fn new(authorizer: Authorizer, clock: Arc<dyn Clock>) -> Arc<State> {
         // No JWKS fetch counter: a remote key source's metrics come with it
         // (`with_metrics`).
-        State::with_metrics(authorizer, clock, Metrics::new(None))
+        State::with_metrics(
+            authorizer,
+            clock,
+            Metrics::new(None),
+            false,
+            TrustedProxies::loopback(),
+        )
     }
 
-    /// State with metrics made beforehand (the store records into them).
+    /// State with metrics made beforehand (the store records into them), the audit
+    /// switch (`KEYHOLE_AUDIT`) and the trusted proxies (`KEYHOLE_TRUSTED_PROXIES`).
     pub fn with_metrics(
         authorizer: Authorizer,
         clock: Arc<dyn Clock>,
         metrics: Metrics,
-    ) -> Arc<State> {
-        State::with_trusted_proxies(authorizer, clock, metrics, TrustedProxies::loopback())
-    }
-
-    /// State with metrics and the trusted proxies (`KEYHOLE_TRUSTED_PROXIES`).
-    pub fn with_trusted_proxies(
-        authorizer: Authorizer,
-        clock: Arc<dyn Clock>,
-        metrics: Metrics,
+        audit: bool,
         trusted_proxies: TrustedProxies,
     ) -> Arc<State> {
         Arc::new(State {
@@ -104,6 +106,7 @@ impl State {
             clock,
             metrics,
             trusted_proxies,
+            audit,
         })
     }
 }
@@ -344,8 +347,8 @@ pub fn auth_routes(state: Arc<State>) -> Routes {
         .then(move |headers: HeaderMap| {
             let state = Arc::clone(&state);
             async move {
-                let decision = decide(&state, &headers).await;
-                warp::Reply::into_response(reply(&decision))
+                let (decision, audit) = decide_audited(&state, &headers).await;
+                warp::Reply::into_response(reply_audited(&decision, &audit))
             }
         });
     // The cookie exchange, which nginx exposes as /_keyhole/session: 303 with the
@@ -368,6 +371,7 @@ fn nginx_headers(headers: &HeaderMap) -> NginxHeaders<'_> {
         cookie: field(headers, "cookie"),
         fetch_site: field(headers, "sec-fetch-site"),
         referer: field(headers, "referer"),
+        host: field(headers, "x-original-host"),
     }
 }
 
@@ -585,13 +589,19 @@ async fn revoke(state: &State, query: &str) -> warp::reply::Response {
 /// Runs one decision from raw headers, logs it (denials at info, allows at debug) and
 /// counts it.
 pub async fn decide(state: &State, headers: &HeaderMap) -> Decision {
+    decide_audited(state, headers).await.0
+}
+
+/// [`decide`], with who opened what for an allow (empty for a denial).
+pub async fn decide_audited(state: &State, headers: &HeaderMap) -> (Decision, Audit) {
     decide_mapped(state, Ok(nginx_headers(headers))).await
 }
 
 /// Runs one decision from headers already mapped into the request model (or the
 /// reason they could not be), logs it and counts it: `/auth` and every dialect route
-/// end here.
-async fn decide_mapped(state: &State, nginx: Result<NginxHeaders<'_>, Deny>) -> Decision {
+/// end here. Allows are logged at info with their audit fields when `KEYHOLE_AUDIT=on`,
+/// at debug otherwise.
+async fn decide_mapped(state: &State, nginx: Result<NginxHeaders<'_>, Deny>) -> (Decision, Audit) {
     let started = Instant::now();
     let request = match nginx.and_then(|nginx| nginx.parse()) {
         Ok(request) => request,
@@ -601,17 +611,21 @@ async fn decide_mapped(state: &State, nginx: Result<NginxHeaders<'_>, Deny>) -> 
             state
                 .metrics
                 .record_decision(&decision, "none", started.elapsed());
-            return decision;
+            return (decision, Audit::default());
         }
     };
     // An owned snapshot: the decision may wait on the replay store or a JWKS fetch,
     // and a key reload meanwhile must not change the keys under it.
     let authorizer = state.authorizer.load_full();
     let outcome = authorizer.decide_request(&request, state.clock.now()).await;
-    let (decision, presented) = (outcome.decision, outcome.presented.name());
+    let (decision, presented, audit) = (outcome.decision, outcome.presented.name(), outcome.audit);
     state
         .metrics
         .record_decision(&decision, presented, started.elapsed());
+    if decision.is_allow() {
+        state.metrics.record_key_allow(presented, audit.key_label());
+    }
+    let host = request.host.as_ref().map(|host| host.as_str());
     match &decision {
         Decision::Deny(reason) => tracing::info!(
             reason = reason.code(),
@@ -619,17 +633,41 @@ async fn decide_mapped(state: &State, nginx: Result<NginxHeaders<'_>, Deny>) -> 
             method = request.method,
             path = request.path.as_str(),
             client_ip = %request.client_ip,
+            host,
             "deny"
         ),
-        Decision::Allow(grant) => tracing::debug!(
-            credential = grant.credential.name(),
-            method = request.method,
-            path = request.path.as_str(),
-            client_ip = %request.client_ip,
-            "allow"
-        ),
+        Decision::Allow(grant) => {
+            let field = |value: &Option<String>| value.as_deref().map(crate::audit::escape);
+            let (key, subject, token_id, session) = (
+                field(&audit.key),
+                field(&audit.subject),
+                field(&audit.token_id),
+                field(&audit.session),
+            );
+            macro_rules! allow {
+                ($level:ident) => {
+                    tracing::$level!(
+                        credential = grant.credential.name(),
+                        method = request.method,
+                        path = request.path.as_str(),
+                        client_ip = %request.client_ip,
+                        host,
+                        key,
+                        subject,
+                        token_id,
+                        session,
+                        "allow"
+                    )
+                };
+            }
+            if state.audit {
+                allow!(info);
+            } else {
+                allow!(debug);
+            }
+        }
     }
-    decision
+    (decision, audit)
 }
 
 fn field<'a>(headers: &'a HeaderMap, name: &str) -> HeaderField<'a> {
@@ -639,6 +677,21 @@ fn field<'a>(headers: &'a HeaderMap, name: &str) -> HeaderField<'a> {
         (Some(value), None) => HeaderField::One(value.as_bytes()),
         (Some(_), Some(_)) => HeaderField::Duplicated,
     }
+}
+
+/// [`reply`], with an allow's audit headers (`X-Keyhole-Key`, `X-Keyhole-Subject`,
+/// `X-Keyhole-Token-Id`, `X-Keyhole-Session`): names, never the credential. nginx
+/// passes none of them to the client; `keyhole-log.conf` logs them.
+pub fn reply_audited(decision: &Decision, audit: &Audit) -> Response<&'static str> {
+    let mut response = reply(decision);
+    if decision.is_allow() {
+        for (name, value) in audit.headers() {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+    }
+    response
 }
 
 /// 204 or 403, empty body, reason code header, and `X-Accel-Expires` for nginx's

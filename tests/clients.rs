@@ -56,7 +56,7 @@ fn vector_args(input: &Value, now: u64) -> Vec<String> {
             args.extend([format!("--{name}"), value.to_string()]);
         }
     }
-    for name in ["scope", "ip", "methods", "query"] {
+    for name in ["scope", "ip", "methods", "query", "host"] {
         if let Some(value) = input[name].as_str() {
             args.extend([format!("--{name}"), value.to_owned()]);
         }
@@ -316,6 +316,7 @@ fn check_against_rust(runner: &Runner) {
                     ip: None,
                     methods: None,
                     query: query.map(str::to_owned),
+                    host: None,
                 };
                 sign(&grant, keys.signing_key()).ok()
             });

@@ -1,6 +1,6 @@
 //! The optional decision cache (`nginx/keyhole-cached.conf`) through a real nginx:
-//! cacheable allows are reused, and nothing that depends on the client, or that has
-//! expired or been denied, is ever served from the cache.
+//! cacheable allows are reused, and nothing that depends on the client or the host, or
+//! that has expired or been denied, is ever served from the cache.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -66,6 +66,48 @@ fn an_ip_bound_allow_is_never_cached_for_another_client() {
         get_from(&env, Ipv4Addr::new(127, 0, 0, 1), &url).status,
         200
     );
+}
+
+fn get_on(env: &Env, host: &str, target: &str) -> common::Response {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    env.raw(request.as_bytes())
+}
+
+/// An allow cached on one virtual host is never served on another: the cache key
+/// holds `$host`. Both a host-bound URL and a key limited to one host depend on it.
+#[test]
+fn an_allow_cached_on_one_host_is_not_served_on_another() {
+    let keys = format!(
+        "{},team:{};hosts=team-b.test",
+        common::KEY_LINE,
+        common::TEST_SECRET
+    );
+    let mut env = Env::builder()
+        .vars(&[("KEYHOLE_LEEWAY", "0"), ("KEYHOLE_KEYS", &keys)])
+        .decision_cache()
+        .start();
+    env.put("protected/a.png", b"a bytes");
+    let bound = env.sign_with("/protected/a.png", |g| {
+        g.host = Some(keyhole::host::Host::parse("localhost").unwrap());
+    });
+    let mut grant = keyhole::verify::signed_url::UrlGrant::new(
+        keyhole::canonical::CanonicalPath::parse(b"/protected/a.png").unwrap(),
+        now().plus(600),
+    );
+    grant.exp = now().plus(601);
+    let team = keyhole::verify::signed_url::sign(&grant, env.keys.find("team").unwrap()).unwrap();
+    assert_eq!(get_on(&env, "localhost", &bound).status, 200);
+    assert_eq!(get_on(&env, "team-b.test", &team).status, 200);
+    // The same URLs on the other host: asked again, and denied.
+    assert_eq!(get_on(&env, "team-b.test", &bound).status, 403);
+    assert_eq!(env.last_reason(), "host-mismatch");
+    assert_eq!(get_on(&env, "localhost", &team).status, 403);
+    assert_eq!(env.last_reason(), "key-out-of-scope");
+    // The allows were cached, on their own hosts.
+    env.keyhole.stop();
+    assert_eq!(get_on(&env, "localhost", &bound).status, 200);
+    assert_eq!(get_on(&env, "team-b.test", &team).status, 200);
+    assert_ne!(get_on(&env, "team-b.test", &bound).status, 200);
 }
 
 #[test]

@@ -336,7 +336,14 @@ fn the_signed_url_worked_examples_verify() {
         let path = CanonicalPath::parse(target.raw_path).unwrap();
         let parsed = SignedUrl::parse(&target.params).unwrap();
         assert_eq!(&string_to_sign(&parsed.fields(&path)), signed_text, "{url}");
-        let headers = NginxHeaders::new(url.as_bytes(), b"GET", CLIENT.as_bytes());
+        let mut headers = NginxHeaders::new(url.as_bytes(), b"GET", CLIENT.as_bytes());
+        // A host-bound example is sent to its own host.
+        let host = url
+            .split('&')
+            .find_map(|item| item.strip_prefix("kh_host="));
+        if let Some(host) = host {
+            headers.host = keyhole::request::HeaderField::One(host.as_bytes());
+        }
         assert_eq!(
             credential_allowed(&authorizer.decide(&headers, UnixTime(NOW))),
             "signed-url",
@@ -344,7 +351,7 @@ fn the_signed_url_worked_examples_verify() {
         );
         checked += 1;
     }
-    assert!(checked >= 2, "{checked} worked examples");
+    assert!(checked >= 3, "{checked} worked examples");
 
     // The denials the page names for the second example.
     let bound = blocks.iter().find(|b| b.contains("&kh_q=1&")).unwrap();

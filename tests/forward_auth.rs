@@ -464,3 +464,61 @@ fn envoy_ext_authz_contract() {
     );
     assert_answer(&response, 403, "missing-header");
 }
+
+/// The host each dialect names (`X-Forwarded-Host`, Envoy's `Host`, the authority of
+/// ingress-nginx's `X-Original-URL`) is the request's host, port removed, so a
+/// host-bound URL opens on its host only, whichever proxy asks.
+#[test]
+fn every_dialect_checks_a_host_bound_url_against_its_host() {
+    let service = Service::start(&[]);
+    let bound = sign("/files/a.png", |g| {
+        g.host = Some(keyhole::host::Host::parse("files.example").unwrap());
+    });
+    let xff = "203.0.113.7";
+    let forward = |host: &str| {
+        service.send(
+            "GET",
+            "/forward-auth",
+            &[
+                ("X-Forwarded-Method", "GET"),
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", host),
+                ("X-Forwarded-Uri", &bound),
+                ("X-Forwarded-For", xff),
+            ],
+        )
+    };
+    assert_answer(&forward("files.example"), 204, "ok");
+    assert_answer(&forward("FILES.example:8443"), 204, "ok");
+    assert_answer(&forward("other.example"), 403, "host-mismatch");
+    assert_answer(&forward("other.example:443"), 403, "host-mismatch");
+    // A port that is not one, or an empty one, is not repaired.
+    assert_answer(&forward("files.example:"), 403, "bad-header");
+    assert_answer(&forward("files.example:99999"), 403, "bad-header");
+    assert_answer(&forward("files.example:8x"), 403, "bad-header");
+
+    let envoy = |host: &str| {
+        service.send(
+            "GET",
+            &format!("/ext-authz{bound}"),
+            &[("host", host), ("x-forwarded-for", xff)],
+        )
+    };
+    assert_answer(&envoy("files.example:443"), 204, "ok");
+    assert_answer(&envoy("other.example"), 403, "host-mismatch");
+
+    let ingress = |host: &str| {
+        service.send(
+            "GET",
+            "/ingress-auth",
+            &[
+                ("X-Original-URL", &format!("https://{host}{bound}")),
+                ("X-Original-Method", "GET"),
+                ("X-Sent-From", "nginx-ingress-controller"),
+                ("X-Real-IP", xff),
+            ],
+        )
+    };
+    assert_answer(&ingress("files.example"), 204, "ok");
+    assert_answer(&ingress("other.example:8080"), 403, "host-mismatch");
+}

@@ -24,6 +24,8 @@ export interface SignOptions {
   methods?: string;
   /** An application query to sign too (`w=640&h=480`, already percent-encoded); `""` binds an empty one. */
   query?: string;
+  /** The one virtual host the URL opens on (`img.example.com`: lower case, no port, IDNA as `xn--…`). */
+  host?: string;
 }
 
 /**

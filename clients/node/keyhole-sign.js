@@ -11,7 +11,7 @@
 // Command line (the key comes from KEYHOLE_KEYS, first entry signs), the package's
 // `keyhole-sign` bin; exit 0, 1 when a vector differs, 2 with a message on stderr:
 //   keyhole-sign.js [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
-//                   [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+//                   [--ip IP] [--methods M] [--query Q] [--host H] [--string-to-sign] PATH
 //   keyhole-sign.js --vectors tests/vectors/signed-urls.json
 //   keyhole-sign.js --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
 //                   [--ip IP] [--methods GET,HEAD|GET|HEAD]
@@ -166,9 +166,9 @@ function cacheableExpiry(now, ttl, window) {
   return Math.ceil((now + ttl) / window) * window;
 }
 
-/** The exact text HMAC-SHA256 covers (nine labelled lines). */
-function stringToSign(kid, path, { exp, nbf, scope, ip, methods, query } = {}) {
-  return [
+/** The exact text HMAC-SHA256 covers (nine labelled lines, a tenth with a host). */
+function stringToSign(kid, path, { exp, nbf, scope, ip, methods, query, host } = {}) {
+  return hostLine([
     "keyhole-url-v1",
     `kid:${kid}`,
     scope != null ? `scope:${scope}` : `path:${path}`,
@@ -178,13 +178,33 @@ function stringToSign(kid, path, { exp, nbf, scope, ip, methods, query } = {}) {
     `methods:${methods ?? "GET,HEAD"}`,
     `bind-query:${query != null ? 1 : 0}`,
     `query:${query ?? ""}`,
-  ].join("\n");
+  ].join("\n"), host);
+}
+
+// --- Host binding (kh_host; docs/signed-urls.md, "Hosts") --------------------------
+
+const HOST = /^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/;
+
+/** A host in the one form keyhole compares: lower case, no trailing dot, no port. */
+function checkHost(host) {
+  if (!HOST.test(host) || host.length > 253) {
+    throw new SignError(
+      `host ${host} must be a lower-case name (a-z 0-9 - _ and dots, labels of 1 to 63, ` +
+        "at most 253 bytes; IDNA names as xn--...), without a port or a trailing dot; " +
+        "keyhole would deny it as malformed",
+    );
+  }
+}
+
+/** The signed text with the tenth line, `host:`, when a host is bound. */
+function hostLine(text, host) {
+  return host == null ? text : `${text}\nhost:${host}`;
 }
 
 /** signUrl's work; also returns the signed text for checks. */
 function sign(keys, path, options = {}) {
   const { kid, secret } = signingKey(keys);
-  const { ttl, window, nbf, scope, ip, methods, query } = options;
+  const { ttl, window, nbf, scope, ip, methods, query, host } = options;
   let { exp, now } = options;
   if ((exp == null) === (ttl == null)) throw new SignError("give exactly one of exp or ttl");
   if (exp == null) {
@@ -222,6 +242,10 @@ function sign(keys, path, options = {}) {
   if (ip != null) params.push(["kh_ip", ip]);
   if (methods != null) params.push(["kh_m", methods]);
   if (query != null) params.push(["kh_q", "1"]);
+  if (host != null) {
+    checkHost(host);
+    params.push(["kh_host", host]);
+  }
   const items = query ? query.split("&") : [];
   if (query) {
     if (!/^[\x21-\x22\x24-\x7e]+$/.test(query)) {
@@ -245,7 +269,7 @@ function sign(keys, path, options = {}) {
     );
   }
 
-  const text = stringToSign(kid, path, { exp, nbf, scope, ip, methods, query });
+  const text = stringToSign(kid, path, { exp, nbf, scope, ip, methods, query, host });
   const signature = crypto.createHmac("sha256", secret).update(text, "utf8").digest("base64url");
   params.push(["kh_sig", signature]);
   const url = encodePath(path) + "?" + [...items, ...params.map(([k, v]) => `${k}=${v}`)].join("&");
@@ -264,7 +288,8 @@ function sign(keys, path, options = {}) {
  * options: exp (Unix seconds) or ttl (seconds from `now`, default the clock; rounded
  * up to a multiple of `window` when given), nbf, scope (decoded prefix ending in `/`),
  * ip ("203.0.113.7", "10.0.0.0/8"), methods ("GET,HEAD"), query (an already encoded
- * application query to bind; "" binds an empty one).
+ * application query to bind; "" binds an empty one), host (the one virtual host the URL
+ * opens on, "img.example.com").
  */
 function signUrl(keys, path, options) {
   return sign(keys, path, options).url;
@@ -495,7 +520,7 @@ function main(argv) {
 
 function urlMain(argv) {
   if (argv.length === 2 && argv[0] === "--vectors") return checkVectors(argv[1]) ? 1 : 0;
-  const names = ["exp", "ttl", "window", "now", "nbf", "scope", "ip", "methods", "query"];
+  const names = ["exp", "ttl", "window", "now", "nbf", "scope", "ip", "methods", "query", "host"];
   const numbers = ["exp", "ttl", "window", "now", "nbf"];
   const options = {};
   const positional = [];

@@ -12,7 +12,7 @@ Command line (the key comes from KEYHOLE_KEYS, first entry signs), the same as
 `keyhole-sign` (the console script of `pip install ./clients/python`),
 `python3 -m keyhole_sign` and `python3 keyhole_sign.py`:
     keyhole-sign [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
-                 [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+                 [--ip IP] [--methods M] [--query Q] [--host H] [--string-to-sign] PATH
     keyhole-sign --vectors tests/vectors/signed-urls.json
     keyhole-sign --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
                  [--ip IP] [--methods GET,HEAD|GET|HEAD]
@@ -167,10 +167,11 @@ def cacheable_expiry(now, ttl, window):
     return -(-(now + ttl) // window) * window
 
 
-def string_to_sign(kid, path, exp, nbf=None, scope=None, ip=None, methods=None, query=None):
-    """The exact text HMAC-SHA256 covers (nine labelled lines)."""
+def string_to_sign(kid, path, exp, nbf=None, scope=None, ip=None, methods=None, query=None,
+                   host=None):
+    """The exact text HMAC-SHA256 covers (nine labelled lines, a tenth with a host)."""
     target = f"scope:{scope}" if scope is not None else f"path:{path}"
-    return "\n".join([
+    return _host_line("\n".join([
         "keyhole-url-v1",
         f"kid:{kid}",
         target,
@@ -180,11 +181,30 @@ def string_to_sign(kid, path, exp, nbf=None, scope=None, ip=None, methods=None, 
         f"methods:{methods or 'GET,HEAD'}",
         f"bind-query:{0 if query is None else 1}",
         f"query:{query or ''}",
-    ])
+    ]), host)
+
+
+# --- Host binding (kh_host; docs/signed-urls.md, "Hosts") ----------------------------
+
+_HOST = re.compile(r"[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*\Z")
+
+
+def _check_host(host):
+    """A host in the one form keyhole compares: lower case, no trailing dot, no port,
+    an internationalised name in its IDNA A-label form (xn--...)."""
+    if not _HOST.match(host) or len(host) > 253:
+        raise SignError(f"host {host!r} must be a lower-case name (a-z 0-9 - _ and dots, "
+                        "labels of 1 to 63, at most 253 bytes; IDNA names as xn--...), "
+                        "without a port or a trailing dot; keyhole would deny it as malformed")
+
+
+def _host_line(text, host):
+    """The signed text with the tenth line, `host:`, when a host is bound."""
+    return text if host is None else f"{text}\nhost:{host}"
 
 
 def sign_url(keys, path, *, exp=None, ttl=None, window=None, now=None, nbf=None,
-             scope=None, ip=None, methods=None, query=None):
+             scope=None, ip=None, methods=None, query=None, host=None):
     """Returns `/encoded/path?…&kh_sig=…` for the decoded `path`.
 
     keys:    "kid:secret" (or a KEYHOLE_KEYS list; the first key signs)
@@ -197,11 +217,12 @@ def sign_url(keys, path, *, exp=None, ttl=None, window=None, now=None, nbf=None,
     methods: "GET,HEAD" (default) or another upper-case comma list
     query:   an application query to bind ("w=640&h=480", already percent-encoded);
              "" binds an empty query; None leaves the query unsigned
+    host:    the one virtual host the URL opens on ("img.example.com"), or None
     """
-    return _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query)[0]
+    return _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query, host)[0]
 
 
-def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query):
+def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query, host=None):
     """(url, string to sign): sign_url's work, with the signed text for checks."""
     kid, secret = signing_key(keys)
     if (exp is None) == (ttl is None):
@@ -240,6 +261,9 @@ def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query):
         params.append(("kh_m", methods))
     if query is not None:
         params.append(("kh_q", "1"))
+    if host is not None:
+        _check_host(host)
+        params.append(("kh_host", host))
     items = query.split("&") if query else []
     if query:
         if any(b < 0x21 or b > 0x7E or b == 0x23 for b in query.encode("utf-8")):
@@ -253,7 +277,7 @@ def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query):
         raise SignError(f"the URL would have {len(items) + len(params) + 1} query items counting "
                         f"keyhole's own; keyhole reads at most {_MAX_PARAMS} (too-many-params)")
 
-    text = string_to_sign(kid, path, exp, nbf, scope, ip, methods, query)
+    text = string_to_sign(kid, path, exp, nbf, scope, ip, methods, query, host)
     mac = hmac.new(secret, text.encode("utf-8"), hashlib.sha256).digest()
     signature = base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
     params.append(("kh_sig", signature))
@@ -446,7 +470,8 @@ def _check_cookie_vectors(file_name):
 # --- Command line (argparse) ----------------------------------------------------------
 
 # The URL options, named as sign_url's arguments; the first five are whole seconds.
-_URL_OPTIONS = ("exp", "ttl", "window", "now", "nbf", "scope", "ip", "methods", "query")
+_URL_OPTIONS = ("exp", "ttl", "window", "now", "nbf", "scope", "ip", "methods", "query",
+                "host")
 _URL_SECONDS = _URL_OPTIONS[:5]
 
 
@@ -509,7 +534,7 @@ def _parse(parser, values, argv):
 
 
 _URL_USAGE = """keyhole-sign [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
-                    [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+                    [--ip IP] [--methods M] [--query Q] [--host H] [--string-to-sign] PATH
        keyhole-sign --vectors tests/vectors/signed-urls.json
        keyhole-sign --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
                     [--ip IP] [--methods GET,HEAD|GET|HEAD]

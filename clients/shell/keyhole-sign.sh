@@ -6,7 +6,7 @@
 #   # -> /photos/caf%C3%A9%20au%20lait.jpg?kh_v=1&kh_kid=k1&kh_exp=…&kh_sig=…
 #
 # Usage: keyhole-sign.sh [--exp N | --ttl N [--window N] [--now N]] [--nbf N]
-#          [--scope S] [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+#          [--scope S] [--ip IP] [--methods M] [--query Q] [--host H] [--string-to-sign] PATH
 #        keyhole-sign.sh --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
 #          [--ip IP] [--methods GET,HEAD|GET|HEAD] [--same-site Lax|Strict]
 #          [--value | --string-to-sign] SCOPE
@@ -222,6 +222,7 @@ check_methods() {
 }
 
 exp='' ttl='' window='' now='' nbf='' scope='' ip='' methods='' query='' bind=0 show_text=0
+host='' bind_host=0
 mode=url sid='' no_sid=0 same_site=Lax show_value=0 cookie_methods=GET,HEAD
 if [ "${1:-}" = --cookie ]; then
     mode=cookie
@@ -251,7 +252,7 @@ fi
 while [ "$mode" = url ] && [ $# -gt 0 ]; do
     case $1 in
         --string-to-sign) show_text=1; shift; continue ;;
-        --exp | --ttl | --window | --now | --nbf | --scope | --ip | --methods | --query)
+        --exp | --ttl | --window | --now | --nbf | --scope | --ip | --methods | --query | --host)
             [ $# -ge 2 ] || die "$1 needs a value" ;;
         --*) die "unknown option $1" ;;
         *) break ;;
@@ -266,6 +267,7 @@ while [ "$mode" = url ] && [ $# -gt 0 ]; do
         --ip) ip=$2 ;;
         --methods) methods=$2 ;;
         --query) query=$2; bind=1 ;;
+        --host) host=$2; bind_host=1 ;;
     esac
     shift 2
 done
@@ -402,6 +404,23 @@ if [ "$bind" = 1 ]; then
         params="$query&$params"
     fi
 fi
+# Host binding (kh_host; docs/signed-urls.md, "Hosts"): the one form keyhole compares,
+# lower case, no trailing dot, no port, IDNA names as xn--...
+check_host() {
+    host_rule="host $1 must be a lower-case name (a-z 0-9 - _ and dots, labels of 1 to 63, at most 253 bytes; IDNA names as xn--...), without a port or a trailing dot; keyhole would deny it as malformed"
+    case $1 in '' | *[!a-z0-9._-]* | .* | *. | *..*) die "$host_rule" ;; esac
+    [ "${#1}" -le 253 ] || die "$host_rule"
+    old_ifs=$IFS
+    IFS=.
+    for label in $1; do
+        [ "${#label}" -le 63 ] || { IFS=$old_ifs; die "$host_rule"; }
+    done
+    IFS=$old_ifs
+}
+if [ "$bind_host" = 1 ]; then
+    check_host "$host"
+    params="$params&kh_host=$host"
+fi
 # Items: one more than the `&`s, plus kh_sig.
 count=$(($(printf '%s' "$params" | tr -cd '&' | wc -c) + 2))
 [ "$count" -le 100 ] ||
@@ -409,6 +428,7 @@ count=$(($(printf '%s' "$params" | tr -cd '&' | wc -c) + 2))
 
 text="keyhole-url-v1${nl}kid:$kid$nl$target${nl}exp:$exp${nl}nbf:$nbf${nl}ip:$ip"
 text="$text${nl}methods:${methods:-GET,HEAD}${nl}bind-query:$bind${nl}query:$query"
+[ "$bind_host" = 0 ] || text="$text${nl}host:$host"
 if [ "$show_text" = 1 ]; then
     printf '%s\n' "$text"
     exit 0

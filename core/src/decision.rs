@@ -189,11 +189,16 @@ pub enum Deny {
     BadForwardedFor,
     /// `X-Forwarded-For` names more hops than keyhole reads.
     TooManyHops,
+    /// The credential is valid, but the key that signed it is limited to other paths
+    /// or hosts (`;paths=`, `;hosts=`) than the request's.
+    KeyOutOfScope,
+    /// The signed URL binds a host (`kh_host`) other than the request's.
+    HostMismatch,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 47] = [
+    pub const ALL: [Deny; 49] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -241,6 +246,8 @@ impl Deny {
         Deny::UntrustedProxy,
         Deny::BadForwardedFor,
         Deny::TooManyHops,
+        Deny::KeyOutOfScope,
+        Deny::HostMismatch,
     ];
 
     /// The stable reason code.
@@ -293,6 +300,8 @@ impl Deny {
             Deny::UntrustedProxy => "untrusted-proxy",
             Deny::BadForwardedFor => "bad-forwarded-for",
             Deny::TooManyHops => "too-many-hops",
+            Deny::KeyOutOfScope => "key-out-of-scope",
+            Deny::HostMismatch => "host-mismatch",
         }
     }
 }

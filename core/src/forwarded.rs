@@ -110,8 +110,8 @@ impl Peer {
 pub struct Forwarded<'a> {
     /// What [`NginxHeaders::parse`] turns into the request.
     pub headers: NginxHeaders<'a>,
-    /// The host the client asked for (checked: a host name or address with an
-    /// optional port).
+    /// The host the client asked for, without its port (also in `headers.host`, where
+    /// the request's host rule checks it).
     pub host: &'a str,
 }
 
@@ -157,8 +157,8 @@ impl<'a> ForwardAuthHeaders<'a> {
                 cookie: self.cookie,
                 fetch_site: self.fetch_site,
                 referer: self.referer,
+                host: HeaderField::One(host.as_bytes()),
             },
-            // host: wired to AuthRequest.host once issue 15 lands
             host,
         })
     }
@@ -203,8 +203,8 @@ impl<'a> ExtAuthzRequest<'a> {
                 cookie: self.cookie,
                 fetch_site: self.fetch_site,
                 referer: self.referer,
+                host: HeaderField::One(host.as_bytes()),
             },
-            // host: wired to AuthRequest.host once issue 15 lands
             host,
         })
     }
@@ -251,8 +251,8 @@ impl<'a> IngressHeaders<'a> {
                 cookie: self.cookie,
                 fetch_site: self.fetch_site,
                 referer: self.referer,
+                host: HeaderField::One(host.as_bytes()),
             },
-            // host: wired to AuthRequest.host once issue 15 lands
             host,
         })
     }
@@ -273,14 +273,40 @@ fn parse_proto(raw: &[u8]) -> Result<(), Deny> {
     }
 }
 
-/// A host name, an IPv4 address or a bracketed IPv6 address, with an optional port:
-/// letters, digits, `-`, `.`, `:`, `[` and `]` only, at most [`MAX_HOST_LEN`] bytes.
+/// A host name, an IPv4 address or a bracketed IPv6 address, with an optional port
+/// (letters, digits, `-`, `.`, `:`, `[` and `]` only, at most [`MAX_HOST_LEN`] bytes),
+/// returned without its port: the host as nginx's `$host` holds it, which
+/// `request` then parses by the one host rule (`crate::host`).
 fn parse_host(raw: &[u8]) -> Result<&str, Deny> {
     let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"-.:[]".contains(b);
     if raw.is_empty() || raw.len() > MAX_HOST_LEN || !raw.iter().all(allowed) {
         return Err(Deny::BadHeader);
     }
-    std::str::from_utf8(raw).map_err(|_| Deny::BadHeader)
+    let text = std::str::from_utf8(raw).map_err(|_| Deny::BadHeader)?;
+    let (host, port) = if text.starts_with('[') {
+        // `[v6]` or `[v6]:port`: the brackets stay, the host rule checks the address.
+        let close = text.find(']').ok_or(Deny::BadHeader)?;
+        let (host, after) = text.split_at(close + 1);
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':').ok_or(Deny::BadHeader)?)),
+        }
+    } else {
+        match text.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    if let Some(port) = port {
+        let digits = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+        if !digits || port.parse::<u16>().is_err() {
+            return Err(Deny::BadHeader);
+        }
+    }
+    if host.is_empty() {
+        return Err(Deny::BadHeader);
+    }
+    Ok(host)
 }
 
 /// `http://host/target` or `https://host/target` into the host and the target

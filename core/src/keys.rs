@@ -8,6 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::key_limits::{KeyLimits, LimitsError};
+
 /// HMAC-SHA256, the only MAC keyhole's own credentials use.
 pub type HmacSha256 = Hmac<Sha256>;
 
@@ -117,6 +119,14 @@ pub enum KeyError {
     #[error("no key is configured")]
     /// No key at all.
     Empty,
+    #[error("key `{kid}`: {source}")]
+    /// A key's `;paths=` / `;hosts=` attributes do not parse (the key id, the problem).
+    Limits {
+        /// The key id.
+        kid: String,
+        /// What is wrong with the attributes.
+        source: LimitsError,
+    },
     #[error("the operating system's random number generator failed")]
     /// The operating system's random number generator failed (`keygen`).
     Random,
@@ -129,6 +139,9 @@ pub struct Key {
     pub kid: KeyId,
     /// HMAC already keyed with the secret; cloned per use instead of re-keying.
     prototype: HmacSha256,
+    /// The paths and hosts this key may grant (`;paths=`, `;hosts=`); unlimited by
+    /// default.
+    pub limits: KeyLimits,
 }
 
 impl Key {
@@ -137,7 +150,16 @@ impl Key {
         // HMAC takes keys of every length; the error arm only exists in the type.
         let prototype =
             HmacSha256::new_from_slice(secret.expose()).map_err(|_| KeyError::SecretEncoding)?;
-        Ok(Key { kid, prototype })
+        Ok(Key {
+            kid,
+            prototype,
+            limits: KeyLimits::default(),
+        })
+    }
+
+    /// The same key, limited to `limits`.
+    pub fn with_limits(self, limits: KeyLimits) -> Key {
+        Key { limits, ..self }
     }
 
     /// A fresh MAC keyed with this key.
@@ -151,6 +173,7 @@ impl fmt::Debug for Key {
         f.debug_struct("Key")
             .field("kid", &self.kid)
             .field("secret", &"[redacted]")
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -185,8 +208,9 @@ impl KeyRing {
         })
     }
 
-    /// Parses `kid:secret` entries separated by commas or newlines; blank lines and
-    /// lines starting with `#` are skipped (for key files).
+    /// Parses `kid:secret` entries, each optionally followed by `;paths=…;hosts=…`
+    /// limits, separated by commas or newlines; blank lines and lines starting with
+    /// `#` are skipped (for key files).
     pub fn parse(text: &str) -> Result<Self, KeyError> {
         let mut keys = Vec::new();
         for entry in text.split([',', '\n']) {
@@ -194,9 +218,15 @@ impl KeyRing {
             if entry.is_empty() || entry.starts_with('#') {
                 continue;
             }
-            let (kid, secret) = entry.split_once(':').ok_or(KeyError::MissingColon)?;
+            let (kid, rest) = entry.split_once(':').ok_or(KeyError::MissingColon)?;
             let kid = KeyId::parse(kid.trim())?;
-            keys.push(Key::new(kid, Secret::from_base64url(secret.trim())?)?);
+            let (secret, limits) =
+                KeyLimits::split_entry(rest).map_err(|source| KeyError::Limits {
+                    kid: kid.to_string(),
+                    source,
+                })?;
+            let key = Key::new(kid, Secret::from_base64url(secret.trim())?)?;
+            keys.push(key.with_limits(limits));
         }
         KeyRing::new(keys)
     }
@@ -261,6 +291,27 @@ mod tests {
             KeyError::DuplicateKid("k1".into())
         );
         assert_eq!(KeyRing::parse(" \n").unwrap_err(), KeyError::Empty);
+    }
+
+    #[test]
+    fn entries_carry_their_limits() {
+        let ring = KeyRing::parse(&format!(
+            "a:{SECRET};paths=/protected/a/,b:{SECRET} ; paths=/protected/b/;hosts=localhost\nc:{SECRET}"
+        ))
+        .unwrap();
+        assert_eq!(
+            ring.find("a").unwrap().limits.to_string(),
+            "paths=/protected/a/"
+        );
+        assert_eq!(
+            ring.find("b").unwrap().limits.to_string(),
+            "paths=/protected/b/;hosts=localhost"
+        );
+        assert!(ring.find("c").unwrap().limits.is_unlimited());
+        assert!(matches!(
+            KeyRing::parse(&format!("a:{SECRET};path=/a/")).unwrap_err(),
+            KeyError::Limits { kid, .. } if kid == "a"
+        ));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   into the same request headers, and the client address behind trusted proxies.
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
 //! - [`keys`]: the key ring, redacting secrets, HMAC state prepared once.
+//! - [`key_limits`]: the paths and hosts one key may grant (`;paths=`, `;hosts=`).
+//! - [`host`]: host names and host patterns, one comparison rule.
 //! - [`clock`]: Unix time, the clock trait and the only reader of the system time.
 //! - [`verify`]: one verifier and signer per credential (signed URL, JWT, cookie) and
 //!   the time rules they share.
@@ -24,6 +26,8 @@ pub mod claims;
 pub mod clock;
 pub mod decision;
 pub mod forwarded;
+pub mod host;
+pub mod key_limits;
 pub mod keys;
 pub mod request;
 pub mod verify;

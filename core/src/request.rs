@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use crate::canonical::CanonicalPath;
 use crate::decision::Deny;
+use crate::host::Host;
 
 /// Longest `X-Original-URI` read, in bytes (nginx's default `large_client_header_buffers`
 /// refuses longer request lines anyway).
@@ -46,6 +47,10 @@ pub struct NginxHeaders<'a> {
     pub fetch_site: HeaderField<'a>,
     /// `Referer`: consulted only to match a cross-site request against the allow-list.
     pub referer: HeaderField<'a>,
+    /// `X-Original-Host`: nginx's `$host`, the virtual host the request was sent to.
+    /// Optional: only keys limited to hosts and host-bound URLs need it, and they deny
+    /// without it (`missing-header`).
+    pub host: HeaderField<'a>,
 }
 
 /// One `name=value` query parameter, still percent-encoded.
@@ -76,6 +81,9 @@ pub struct AuthRequest<'a> {
     pub fetch_site: Option<&'a [u8]>,
     /// The `Referer` header, if sent.
     pub referer: Option<&'a [u8]>,
+    /// The virtual host (`X-Original-Host`), if sent; one that does not parse as a
+    /// host is `bad-header`.
+    pub host: Option<Host>,
 }
 
 /// The request target split at the first `?`, with its parameters parsed.
@@ -97,6 +105,7 @@ impl<'a> NginxHeaders<'a> {
             cookie: HeaderField::Missing,
             fetch_site: HeaderField::Missing,
             referer: HeaderField::Missing,
+            host: HeaderField::Missing,
         }
     }
 
@@ -115,6 +124,9 @@ impl<'a> NginxHeaders<'a> {
             cookie: optional(self.cookie)?,
             fetch_site: optional(self.fetch_site)?,
             referer: optional(self.referer)?,
+            host: optional(self.host)?
+                .map(|raw| Host::from_bytes(raw).map_err(|_| Deny::BadHeader))
+                .transpose()?,
         })
     }
 }
@@ -231,6 +243,25 @@ mod tests {
             headers(b"/a", b"GET", b"1.2.3.4 ").parse().unwrap_err(),
             Deny::BadHeader
         );
+    }
+
+    #[test]
+    fn the_host_is_optional_and_strict() {
+        let mut h = headers(b"/a", b"GET", b"127.0.0.1");
+        assert_eq!(h.parse().unwrap().host, None);
+        h.host = HeaderField::One(b"IMG.example.com.");
+        assert_eq!(h.parse().unwrap().host.unwrap().as_str(), "img.example.com");
+        h.host = HeaderField::Duplicated;
+        assert_eq!(h.parse().unwrap_err(), Deny::DuplicateHeader);
+        for bad in [
+            &b"img.example.com:8080"[..],
+            b"",
+            b"b\xc3\xbccher.example",
+            b"a..b",
+        ] {
+            h.host = HeaderField::One(bad);
+            assert_eq!(h.parse().unwrap_err(), Deny::BadHeader);
+        }
     }
 
     #[test]

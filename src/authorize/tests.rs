@@ -439,3 +439,48 @@ async fn the_credential_chosen_comes_back_with_the_decision() {
         );
     }
 }
+
+/// A JWT exchanged for a cookie: the JWT key's limits are checked on the scope, and
+/// the cookie is signed with the first signed-URL key whose limits cover the scope,
+/// so the cookie keeps a key's limits; no such key, no cookie.
+#[tokio::test]
+async fn a_jwt_cookie_is_signed_by_a_key_whose_limits_cover_its_scope() {
+    let keys = KeyRing::parse(&format!("a:{SECRET};paths=/a/,b:{SECRET};paths=/b/")).unwrap();
+    let jwt_keys = jwt::keys::parse_hmac_keys(&format!("j1:HS256:{SECRET};paths=/b/|/c/")).unwrap();
+    let verifier = jwt::JwtVerifier::new(jwt_keys, jwt::JwtPolicy::default()).unwrap();
+    let authorizer = Authorizer {
+        jwt: Some(Arc::new(verifier)),
+        store: Arc::new(MemoryStore::new(10, Arc::new(FixedClock(NOW)))),
+        ..Authorizer::new(Arc::new(keys), Policy::default())
+    };
+    let secret = crate::keys::Secret::from_base64url(SECRET).unwrap();
+    let link = |scope: &str| {
+        let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+        header.typ = Some(jwt::TOKEN_TYPE.into());
+        header.kid = Some("j1".into());
+        let claims = serde_json::json!({
+            "aud": "keyhole", "iat": NOW.0, "exp": NOW.0 + 120, "kh_scope": scope
+        });
+        let token =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret.expose()))
+                .unwrap();
+        format!("/_keyhole/session?token={token}")
+    };
+    let exchange = |target: String| {
+        let authorizer = &authorizer;
+        async move {
+            let headers = NginxHeaders::new(target.as_bytes(), b"GET", b"127.0.0.1");
+            authorizer.exchange(&headers.parse().unwrap(), NOW).await
+        }
+    };
+    let made = exchange(link("/b/u1/")).await.unwrap();
+    assert!(
+        made.set_cookie.starts_with("__Host-keyhole=2.b."),
+        "{}",
+        made.set_cookie
+    );
+    // Inside the JWT key's limits, but no signed-URL key may grant it.
+    assert_eq!(exchange(link("/c/")).await, Err(Deny::KeyOutOfScope));
+    // Outside the JWT key's limits.
+    assert_eq!(exchange(link("/a/")).await, Err(Deny::KeyOutOfScope));
+}

@@ -1,5 +1,6 @@
 //! `keyhole cookie SCOPE`: a `Set-Cookie` header value for back ends that set the
-//! cookie themselves, signed with the first key of `KEYHOLE_KEYS`.
+//! cookie themselves, signed with the first key of `KEYHOLE_KEYS` or the one `--kid`
+//! names (refused outside that key's limits).
 
 use keyhole::canonical::Scope;
 use keyhole::claims::{CookieMethods, IpBinding};
@@ -7,6 +8,7 @@ use keyhole::clock::{Clock, SystemClock, UnixTime};
 use keyhole::config::Config;
 use keyhole::verify::cookie::{self, CookieGrant, SessionId};
 
+use super::key_choice::{self, Target};
 use super::values::{self, Span};
 use super::{CliError, Printed};
 
@@ -27,11 +29,22 @@ pub struct CookieArgs {
     /// The methods the cookie opens files for: GET,HEAD (default), GET or HEAD.
     #[arg(long, default_value = "GET,HEAD", value_parser = values::cookie_methods)]
     methods: CookieMethods,
+    /// Sign with this key of KEYHOLE_KEYS instead of the first.
+    #[arg(long)]
+    kid: Option<String>,
 }
 
 pub fn run(config: &Config, args: &CookieArgs) -> Result<Printed, CliError> {
+    let key = key_choice::ring_key(config, args.kid.as_deref()).map_err(CliError::Usage)?;
+    key_choice::check(
+        key.kid.as_str(),
+        &key.limits,
+        Target::Scope(&args.scope),
+        None,
+    )
+    .map_err(CliError::Usage)?;
     let grant = grant(config, args, SystemClock.now())?;
-    let value = cookie::sign(&grant, config.keys.signing_key());
+    let value = cookie::sign(&grant, key);
     let header = cookie::set_cookie_header(
         &config.cookies.name,
         &value,

@@ -1,7 +1,8 @@
-//! `keyhole explain URL`: decides as `/auth` would for a method, a client address and
-//! optionally a cookie, and reports every field of the credential found: each `kh_*`
-//! item of a signed URL, each claim of a JWT, each field of a cookie. Signatures,
-//! tokens and cookie values are never printed. Exit 0 allow, 1 would deny.
+//! `keyhole explain URL`: decides as `/auth` would for a method, a client address, a
+//! virtual host and optionally a cookie, and reports every field of the credential
+//! found: each `kh_*` item of a signed URL, each claim of a JWT, each field of a
+//! cookie, and the limits of the key that signed it. Signatures, tokens and cookie
+//! values are never printed. Exit 0 allow, 1 would deny.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -31,6 +32,10 @@ pub struct ExplainArgs {
     /// exchange set it), or a whole `Cookie` header (`__Host-keyhole=…; other=…`).
     #[arg(long)]
     cookie: Option<String>,
+    /// The virtual host to assume (nginx's `$host`, sent as `X-Original-Host`); by
+    /// default the host of a full URL, none for a path.
+    #[arg(long)]
+    host: Option<String>,
 }
 
 pub fn run(config: &Config, args: &ExplainArgs) -> Result<Printed, CliError> {
@@ -50,6 +55,28 @@ fn request_target(url: &str) -> &str {
         }
     }
     url
+}
+
+/// The host of a full URL (`https://Host:8443/…` gives `Host`), as nginx's `$host`
+/// would hold it (without the port).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| url.strip_prefix(scheme))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.find(']') {
+        Some(end) if authority.starts_with('[') => authority.get(..=end)?,
+        _ => authority.split(':').next()?,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// A key's limits as `explain` reports them.
+fn limits_line(limits: Option<&keyhole::key_limits::KeyLimits>) -> String {
+    match limits {
+        Some(limits) => limits.to_string(),
+        None => "grants nothing (KEYHOLE_JWKS_KEY_LIMITS lists other key ids)".to_owned(),
+    }
 }
 
 /// The `Cookie` header `--cookie` stands for: a whole header as given, or the
@@ -79,12 +106,17 @@ fn report(config: &Config, args: &ExplainArgs, now: UnixTime) -> (Decision, Stri
     if let Some(cookie) = &cookie {
         headers.cookie = HeaderField::One(cookie.as_bytes());
     }
+    let host = args.host.as_deref().or_else(|| url_host(&args.url));
+    if let Some(host) = host {
+        headers.host = HeaderField::One(host.as_bytes());
+    }
     let decision = keyhole::app::authorizer(config).decide(&headers, now);
     let verdict = if decision.is_allow() { "allow" } else { "deny" };
     let _ = writeln!(text, "decision:   {verdict}");
     let _ = writeln!(text, "reason:     {}", decision.code());
     let _ = writeln!(text, "method:     {}", args.method);
     let _ = writeln!(text, "client ip:  {}", args.ip);
+    let _ = writeln!(text, "host:       {}", host.unwrap_or("- (none)"));
     let parsed: Result<AuthRequest<'_>, Deny> = headers.parse();
     match &parsed {
         Ok(request) => {
@@ -119,6 +151,10 @@ fn report(config: &Config, args: &ExplainArgs, now: UnixTime) -> (Decision, Stri
             .find(|p| p.name == param.as_str())
             .map(|p| p.value);
         jwt_claims(&mut text, token.unwrap_or_default(), now);
+        if let Some(kid) = token.and_then(token_kid) {
+            let line = limits_line(jwt.configured_limits(&kid));
+            let _ = writeln!(text, "key limits: {line}");
+        }
     }
     if let Some(cookie) = &cookie {
         cookie_fields(&mut text, config, cookie, now);
@@ -147,6 +183,9 @@ fn signed_url_fields(text: &mut String, config: &Config, params: &[Param<'_>], n
                 "NOT configured"
             };
             let _ = writeln!(text, "key id:     {} ({known})", url.kid);
+            if let Some(key) = config.keys.find(url.kid) {
+                let _ = writeln!(text, "key limits: {}", key.limits);
+            }
             match &url.scope {
                 Some(scope) => _ = writeln!(text, "grants:     every path below {scope}"),
                 None => _ = writeln!(text, "grants:     exactly this path"),
@@ -161,6 +200,10 @@ fn signed_url_fields(text: &mut String, config: &Config, params: &[Param<'_>], n
                 None => _ = writeln!(text, "bound ip:   any"),
             }
             let _ = writeln!(text, "methods:    {}", url.methods.as_str());
+            match &url.host {
+                Some(host) => _ = writeln!(text, "bound host: {host}"),
+                None => _ = writeln!(text, "bound host: any"),
+            }
             let bound = if url.bound_query.is_some() {
                 "signed"
             } else {
@@ -176,6 +219,13 @@ fn signed_url_fields(text: &mut String, config: &Config, params: &[Param<'_>], n
             let _ = writeln!(text, "signed url: none in this URL");
         }
     }
+}
+
+/// The `kid` a token's header names, read without believing it.
+fn token_kid(token: &str) -> Option<String> {
+    let header = URL_SAFE_NO_PAD.decode(token.split('.').next()?).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    header.get("kid")?.as_str().map(str::to_owned)
 }
 
 /// The token's header and every claim, as the token states them (read, not yet
@@ -247,6 +297,9 @@ fn cookie_fields(text: &mut String, config: &Config, header: &str, now: UnixTime
             let grant = &cookie.grant;
             let _ = writeln!(text, "cookie:     `{name}` (value not shown)");
             let _ = writeln!(text, "cookie kid: {} ({known})", cookie.kid);
+            if let Some(key) = config.keys.find(cookie.kid) {
+                let _ = writeln!(text, "key limits: {}", key.limits);
+            }
             let _ = writeln!(text, "cookie scope: every path below {}", grant.scope);
             let _ = writeln!(text, "cookie exp: {}", when(grant.exp, now));
             let sid = grant.sid.as_ref().map_or("-", |sid| sid.as_str());
@@ -286,5 +339,17 @@ mod tests {
         assert_eq!(request_target("https://h.example/a?b=1"), "/a?b=1");
         assert_eq!(request_target("http://h.example"), "/");
         assert_eq!(request_target("/a?x"), "/a?x");
+    }
+
+    #[test]
+    fn hosts_from_full_urls() {
+        assert_eq!(
+            url_host("https://Img.example.com:8443/a?b"),
+            Some("Img.example.com")
+        );
+        assert_eq!(url_host("http://h.example"), Some("h.example"));
+        assert_eq!(url_host("http://[2001:db8::1]:80/a"), Some("[2001:db8::1]"));
+        assert_eq!(url_host("http://[2001:db8::1]/a"), Some("[2001:db8::1]"));
+        assert_eq!(url_host("/a?x"), None);
     }
 }

@@ -1,5 +1,6 @@
 //! `keyhole mint`: a URL carrying a file-scoped JWT, signed with the first
-//! `KEYHOLE_JWT_KEYS` entry or with `--key-file`.
+//! `KEYHOLE_JWT_KEYS` entry, the one `--kid` names, or `--key-file`; refused outside
+//! the key's limits (its own, or `KEYHOLE_JWKS_KEY_LIMITS` for a `--key-file` key).
 
 use jsonwebtoken::Algorithm;
 use keyhole::canonical::{CanonicalPath, Scope};
@@ -9,6 +10,7 @@ use keyhole::config::Config;
 use keyhole::decision::Deny;
 use keyhole::verify::jwt;
 
+use super::key_choice::{self, Target};
 use super::values::{self, Span};
 use super::{CliError, Printed};
 
@@ -40,8 +42,9 @@ pub struct MintArgs {
     /// key otherwise. Needs --kid and --alg.
     #[arg(long, requires_all = ["kid", "alg"])]
     key_file: Option<std::path::PathBuf>,
-    /// The key id keyhole knows the --key-file key by.
-    #[arg(long, requires = "key_file")]
+    /// Sign with this KEYHOLE_JWT_KEYS key instead of the first; with --key-file, the
+    /// key id keyhole knows that key by.
+    #[arg(long)]
     kid: Option<String>,
     /// The algorithm of the --key-file key (HS256 … EdDSA).
     #[arg(long, requires = "key_file", value_parser = algorithm)]
@@ -91,6 +94,20 @@ fn build(config: &Config, args: &MintArgs, now: UnixTime) -> Result<String, Stri
             let key = jwt::encoding_key(alg, &bytes).map_err(read)?;
             (kid.clone(), alg, key)
         }
+        (None, Some(kid), _) => config
+            .jwt
+            .as_ref()
+            .and_then(|verifier| verifier.hmac_signing_key(kid))
+            .ok_or_else(|| {
+                let known = config
+                    .jwt
+                    .as_ref()
+                    .map(|verifier| verifier.key_ids().join(", "))
+                    .unwrap_or_default();
+                format!(
+                    "--kid `{kid}` is not an HMAC key of KEYHOLE_JWT_KEYS (configured: {known}); for another key pass --key-file and --alg"
+                )
+            })?,
         _ => config
             .jwt
             .as_ref()
@@ -100,6 +117,25 @@ fn build(config: &Config, args: &MintArgs, now: UnixTime) -> Result<String, Stri
                 "or pass --key-file, --kid and --alg"
             ))?,
     };
+    if let Some(verifier) = &config.jwt {
+        let target = match &args.scope {
+            Some(scope) => Target::Scope(scope),
+            None => Target::Path(&args.path),
+        };
+        match verifier.configured_limits(&kid) {
+            Some(limits) => key_choice::check(&kid, limits, target, None)?,
+            None => {
+                return Err(format!(
+                    concat!(
+                        "--kid {kid}: KEYHOLE_JWKS_KEY_LIMITS lists other key ids but not ",
+                        "this one; keyhole would deny its tokens as {deny}"
+                    ),
+                    kid = kid,
+                    deny = Deny::KeyOutOfScope
+                ));
+            }
+        }
+    }
     let grant = jwt::TokenGrant {
         path: args.path.clone(),
         scope: args.scope.clone(),

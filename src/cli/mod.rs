@@ -12,6 +12,7 @@ mod demo;
 mod explain;
 mod gallery;
 mod health;
+mod key_choice;
 mod keygen;
 mod mint;
 mod revoke;
@@ -44,7 +45,8 @@ pub struct Cli {
 enum Command {
     /// Serve nginx's auth subrequests (the default). Configured by KEYHOLE_* variables.
     Serve,
-    /// Print a signed URL for PATH, signed with the first key of KEYHOLE_KEYS.
+    /// Print a signed URL for PATH, signed with the first key of KEYHOLE_KEYS (or the
+    /// one --kid names).
     Sign(sign::SignArgs),
     /// Print a new `kid:secret` line for KEYHOLE_KEYS.
     Keygen(keygen::KeygenArgs),

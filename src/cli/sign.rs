@@ -1,5 +1,6 @@
-//! `keyhole sign`: a signed URL for a path, with the first key of `KEYHOLE_KEYS`. Every
-//! URL keyhole would deny is refused, naming the flag.
+//! `keyhole sign`: a signed URL for a path, with the first key of `KEYHOLE_KEYS` or
+//! the one `--kid` names. Every URL keyhole would deny is refused, naming the flag,
+//! a URL outside the key's limits included.
 
 use keyhole::canonical::{CanonicalPath, Scope};
 use keyhole::claims::{IpBinding, Methods};
@@ -8,6 +9,7 @@ use keyhole::config::Config;
 use keyhole::decision::Deny;
 use keyhole::verify::signed_url::{self, SignError, UrlGrant};
 
+use super::key_choice::{self, Target};
 use super::values::{self, Span};
 use super::{CliError, Printed};
 
@@ -38,6 +40,12 @@ pub struct SignArgs {
     /// Sign this application query too (`w=100&h=50`, already percent-encoded).
     #[arg(long)]
     query: Option<String>,
+    /// Bind the URL to this host (`kh_host`): it opens only on that virtual host.
+    #[arg(long, value_parser = values::host)]
+    host: Option<keyhole::host::Host>,
+    /// Sign with this key of KEYHOLE_KEYS instead of the first.
+    #[arg(long)]
+    kid: Option<String>,
     /// Prefix for the printed URL (`https://files.example.com`).
     #[arg(long, default_value = "")]
     base: String,
@@ -102,6 +110,12 @@ fn build(config: &Config, args: &SignArgs, now: UnixTime) -> Result<String, Stri
             ));
         }
     }
+    let key = key_choice::ring_key(config, args.kid.as_deref())?;
+    let target = match &args.scope {
+        Some(scope) => Target::Scope(scope),
+        None => Target::Path(&args.path),
+    };
+    key_choice::check(key.kid.as_str(), &key.limits, target, args.host.as_ref())?;
     let grant = UrlGrant {
         path: args.path.clone(),
         scope: args.scope.clone(),
@@ -110,8 +124,9 @@ fn build(config: &Config, args: &SignArgs, now: UnixTime) -> Result<String, Stri
         ip: args.ip,
         methods: args.methods.clone(),
         query: args.query.clone(),
+        host: args.host.clone(),
     };
-    signed_url::sign(&grant, config.keys.signing_key()).map_err(|error| sign_error(args, &error))
+    signed_url::sign(&grant, key).map_err(|error| sign_error(args, &error))
 }
 
 /// A [`SignError`] prefixed with the flag whose value broke the rule.

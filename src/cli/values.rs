@@ -48,6 +48,19 @@ pub fn path(text: &str) -> Result<CanonicalPath, String> {
     })
 }
 
+/// `--host`: a host name as docs/signed-urls.md ("Hosts") defines it, written in its
+/// one form (lower case, no trailing dot, no port; IDNA names as `xn--…`).
+pub fn host(text: &str) -> Result<keyhole::host::Host, String> {
+    let host =
+        keyhole::host::Host::parse(text).map_err(|error| format!("--host `{text}`: {error}"))?;
+    if host.as_str() != text {
+        return Err(format!(
+            "--host `{text}`: write the host as `{host}` (lower case, no trailing dot): the URL carries exactly the text it signs"
+        ));
+    }
+    Ok(host)
+}
+
 /// `--scope`: a canonical path prefix ending in `/`.
 pub fn scope_flag(text: &str) -> Result<Scope, String> {
     Scope::parse(text.as_bytes()).map_err(|reason| {

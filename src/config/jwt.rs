@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::table::{
-    JWKS_FILE, JWKS_REFETCH_INTERVAL, JWKS_REFRESH, JWKS_URL, JWT_AUDIENCE, JWT_ISSUERS, JWT_KEYS,
-    JWT_KEYS_FILE, JWT_MAX_LIFETIME, JWT_PARAM, JWT_SINGLE_USE,
+    JWKS_FILE, JWKS_KEY_LIMITS, JWKS_REFETCH_INTERVAL, JWKS_REFRESH, JWKS_URL, JWT_AUDIENCE,
+    JWT_ISSUERS, JWT_KEYS, JWT_KEYS_FILE, JWT_MAX_LIFETIME, JWT_PARAM, JWT_SINGLE_USE,
 };
 use super::{RawConfig, parse_seconds};
 use crate::jwks::JwksUrl;
@@ -68,6 +68,19 @@ pub(super) fn validate(
             }
         }
     }
+    let jwks_limits = match raw
+        .jwks_key_limits
+        .as_deref()
+        .map(core_jwt::RemoteLimits::parse)
+    {
+        None => core_jwt::RemoteLimits::default(),
+        Some(Ok(limits)) => limits,
+        Some(Err(error)) => {
+            report(JWKS_KEY_LIMITS.name, error.to_string());
+            ok = false;
+            core_jwt::RemoteLimits::default()
+        }
+    };
     let files: [(&'static str, &Option<PathBuf>, bool); 2] = [
         (JWT_KEYS_FILE.name, &raw.jwt_keys_file, false),
         (JWKS_FILE.name, &raw.jwks_file, true),
@@ -86,6 +99,26 @@ pub(super) fn validate(
                 parsed.map_err(|error| format!("{}: {error}", path.display()))
             });
         match parsed {
+            Ok(more) if is_jwks => {
+                for mut key in more {
+                    // A JWKS file's keys take their limits by key id too; a key the
+                    // list leaves out while it lists others would grant nothing.
+                    match jwks_limits.for_kid(&key.kid) {
+                        Some(limits) => key.limits = limits.clone(),
+                        None => {
+                            report(
+                                JWKS_KEY_LIMITS.name,
+                                format!(
+                                    "lists key ids but not `{}` of KEYHOLE_JWKS_FILE; give it limits (`{};paths=/…/`)",
+                                    key.kid, key.kid
+                                ),
+                            );
+                            ok = false;
+                        }
+                    }
+                    keys.push(key);
+                }
+            }
             Ok(more) => keys.extend(more),
             Err(message) => {
                 report(variable, message);
@@ -204,7 +237,10 @@ pub(super) fn validate(
     };
     let local_kids: Vec<String> = keys.iter().map(|key| key.kid.clone()).collect();
     let verifier = match JwtVerifier::new(keys, policy) {
-        Ok(verifier) => verifier,
+        Ok(mut verifier) => {
+            verifier.remote_limits = jwks_limits;
+            verifier
+        }
         Err(error) => {
             report(JWT_KEYS.name, error.to_string());
             return None;

@@ -1,8 +1,8 @@
-//! Logging: `KEYHOLE_LOG` (a `tracing` filter, passed on as written) and
-//! `KEYHOLE_LOG_FORMAT`.
+//! Logging: `KEYHOLE_LOG` (a `tracing` filter, passed on as written),
+//! `KEYHOLE_LOG_FORMAT` and `KEYHOLE_AUDIT` (allows logged with who opened what).
 
 use super::RawConfig;
-use super::table::{LOG, LOG_FORMAT};
+use super::table::{AUDIT, LOG, LOG_FORMAT};
 
 /// Log line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,4 +38,23 @@ pub(super) fn validate(
         .clone()
         .unwrap_or_else(|| const { LOG.default_text() }.to_owned());
     Some((filter, format?))
+}
+
+/// `KEYHOLE_AUDIT`: `on` or `off`; `None` when it is neither (reported).
+pub(super) fn audit(
+    raw: &RawConfig,
+    report: &mut impl FnMut(&'static str, String),
+) -> Option<bool> {
+    match raw
+        .audit
+        .as_deref()
+        .unwrap_or(const { AUDIT.default_text() })
+    {
+        "on" => Some(true),
+        "off" => Some(false),
+        other => {
+            report(AUDIT.name, format!("must be `on` or `off`, got `{other}`"));
+            None
+        }
+    }
 }

@@ -73,6 +73,7 @@ pub struct RawConfig {
     decision_cache_max: Option<String>,
     log: Option<String>,
     log_format: Option<String>,
+    audit: Option<String>,
     jwt_keys: Option<String>,
     jwt_keys_file: Option<PathBuf>,
     jwks_file: Option<PathBuf>,
@@ -83,6 +84,7 @@ pub struct RawConfig {
     jwt_single_use: Option<String>,
     replay_capacity: Option<String>,
     jwks_url: Option<String>,
+    jwks_key_limits: Option<String>,
     jwks_refresh: Option<String>,
     jwks_refetch_interval: Option<String>,
     cookie_name: Option<String>,
@@ -136,6 +138,8 @@ pub struct Config {
     pub log_filter: String,
     /// Log line format.
     pub log_format: LogFormat,
+    /// `KEYHOLE_AUDIT=on`: every allow is logged (at info) with its audit fields.
+    pub audit: bool,
     /// The JWT verifier, when any JWT key source is set.
     pub jwt: Option<Arc<JwtVerifier>>,
     /// Most live ids in the in-memory replay store.
@@ -247,6 +251,7 @@ impl RawConfig {
         let leeway = policy::leeway(&self, &mut report);
         let policy = policy::validate(&self, leeway, &mut report);
         let log = log::validate(&self, &mut report);
+        let audit = log::audit(&self, &mut report);
         let jwt = jwt::validate(
             &self,
             leeway.unwrap_or(const { table::LEEWAY.default_seconds() }),
@@ -277,6 +282,7 @@ impl RawConfig {
             policy: policy?,
             log_filter,
             log_format,
+            audit: audit?,
             jwt,
             jwks,
             replay_capacity: replay_capacity?,

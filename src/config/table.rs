@@ -215,6 +215,11 @@ pub const LOG_FORMAT: Variable = plain(
     DefaultValue::Text("text"),
     "`text` or `json`",
 );
+pub const AUDIT: Variable = plain(
+    "KEYHOLE_AUDIT",
+    DefaultValue::Text("off"),
+    "`on` logs every allow with its key id, subject, token id and session id",
+);
 pub const JWT_KEYS: Variable = secret(
     "KEYHOLE_JWT_KEYS",
     JWT_KEYS_FILE.name,
@@ -264,6 +269,11 @@ pub const JWKS_URL: Variable = plain(
     "KEYHOLE_JWKS_URL",
     DefaultValue::None,
     "a plain-HTTP JWKS fetched at start and refreshed",
+);
+pub const JWKS_KEY_LIMITS: Variable = plain(
+    "KEYHOLE_JWKS_KEY_LIMITS",
+    DefaultValue::None,
+    "limits of JWKS keys by key id, comma-separated `kid;paths=…;hosts=…`",
 );
 pub const JWKS_REFRESH: Variable = plain(
     "KEYHOLE_JWKS_REFRESH",
@@ -319,7 +329,7 @@ pub const REDIS_PREFIX: Variable = plain(
 );
 
 /// Every variable keyhole reads, in the order problems are checked.
-pub const VARIABLES: [Variable; 37] = [
+pub const VARIABLES: [Variable; 39] = [
     LISTEN,
     ADMIN_LISTEN,
     ADMIN_TOKEN,
@@ -337,6 +347,7 @@ pub const VARIABLES: [Variable; 37] = [
     DECISION_CACHE_MAX,
     LOG,
     LOG_FORMAT,
+    AUDIT,
     JWT_KEYS,
     JWT_KEYS_FILE,
     JWKS_FILE,
@@ -347,6 +358,7 @@ pub const VARIABLES: [Variable; 37] = [
     JWT_SINGLE_USE,
     REPLAY_CAPACITY,
     JWKS_URL,
+    JWKS_KEY_LIMITS,
     JWKS_REFRESH,
     JWKS_REFETCH_INTERVAL,
     COOKIE_NAME,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use warp::Filter;
 use warp::http::{HeaderMap, Method};
 
-use super::{Routes, State, decide_mapped, field, reply};
+use super::{Routes, State, decide_mapped, field, reply_audited};
 use crate::forwarded::{ExtAuthzRequest, ForwardAuthHeaders, IngressHeaders, Peer};
 
 /// The path prefix Envoy's `http_service.path_prefix` must name.
@@ -36,8 +36,8 @@ pub(super) fn routes(state: Arc<State>) -> Routes {
             let state = Arc::clone(&forward_state);
             async move {
                 let mapped = forward_auth_headers(&headers).map(peer, &state.trusted_proxies);
-                let decision = decide_mapped(&state, mapped.map(|m| m.headers)).await;
-                warp::Reply::into_response(reply(&decision))
+                let (decision, audit) = decide_mapped(&state, mapped.map(|m| m.headers)).await;
+                warp::Reply::into_response(reply_audited(&decision, &audit))
             }
         });
     let ingress_state = Arc::clone(&state);
@@ -47,8 +47,8 @@ pub(super) fn routes(state: Arc<State>) -> Routes {
             let state = Arc::clone(&ingress_state);
             async move {
                 let mapped = ingress_headers(&headers).map();
-                let decision = decide_mapped(&state, mapped.map(|m| m.headers)).await;
-                warp::Reply::into_response(reply(&decision))
+                let (decision, audit) = decide_mapped(&state, mapped.map(|m| m.headers)).await;
+                warp::Reply::into_response(reply_audited(&decision, &audit))
             }
         });
     let query = warp::query::raw()
@@ -80,8 +80,8 @@ pub(super) fn routes(state: Arc<State>) -> Routes {
                         referer: field(&headers, "referer"),
                     };
                     let mapped = request.map(peer, &state.trusted_proxies);
-                    let decision = decide_mapped(&state, mapped.map(|m| m.headers)).await;
-                    warp::Reply::into_response(reply(&decision))
+                    let (decision, audit) = decide_mapped(&state, mapped.map(|m| m.headers)).await;
+                    warp::Reply::into_response(reply_audited(&decision, &audit))
                 }
             },
         );

@@ -221,7 +221,9 @@ impl<'a> EnvBuilder<'a> {
         self
     }
 
-    /// Appends config inside nginx's `http` block (diagnostic servers, upstreams).
+    /// Appends config inside nginx's `http` block (diagnostic servers, upstreams,
+    /// further virtual hosts). `@PORT@`, `@ROOT@`, `@CONF@` (the folder of the
+    /// rendered shipped files) and `@ACCESS_LOG@` are replaced with the Env's own.
     pub fn http(mut self, extra: &str) -> Self {
         self.http.push_str(extra);
         self
@@ -338,7 +340,12 @@ impl Env {
                 decision_cache,
                 error_log_level,
             };
-            match Stack::start(layout, extra_http) {
+            let extra_http = extra_http
+                .replace("@PORT@", &port.to_string())
+                .replace("@ROOT@", &root.display().to_string())
+                .replace("@CONF@", &layout.conf_dir().display().to_string())
+                .replace("@ACCESS_LOG@", &layout.access_log().display().to_string());
+            match Stack::start(layout, &extra_http) {
                 Ok(stack) => {
                     // The admin token must never reach a log either.
                     let sent_secrets =

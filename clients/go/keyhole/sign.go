@@ -58,6 +58,7 @@ type URLOptions struct {
 	Methods   string        // "GET,HEAD" when empty
 	BindQuery bool          // sign Query too (kh_q=1); an empty Query binds an empty query
 	Query     string        // application query, already percent-encoded ("w=640&h=480")
+	Host      string        // the one virtual host the URL opens on ("img.example.com"); empty: any
 }
 
 // Signed is a URL and the exact text its signature covers.
@@ -203,6 +204,14 @@ func Sign(keys, path string, o URLOptions) (Signed, error) {
 	var items []string
 	if o.BindQuery {
 		params = append(params, "kh_q=1")
+	}
+	if o.Host != "" {
+		if err := checkHost(o.Host); err != nil {
+			return Signed{}, err
+		}
+		params = append(params, "kh_host="+o.Host)
+	}
+	if o.BindQuery {
 		if o.Query != "" {
 			if !queryPattern.MatchString(o.Query) {
 				return Signed{}, refuse("query must be percent-encoded visible ASCII without `#`")
@@ -235,7 +244,7 @@ func Sign(keys, path string, o URLOptions) (Signed, error) {
 	if o.BindQuery {
 		bind, query = "1", o.Query
 	}
-	text := strings.Join([]string{
+	text := strings.Join(hostLine([]string{
 		"keyhole-url-v1",
 		"kid:" + kid,
 		target,
@@ -245,7 +254,7 @@ func Sign(keys, path string, o URLOptions) (Signed, error) {
 		"methods:" + methods,
 		"bind-query:" + bind,
 		"query:" + query,
-	}, "\n")
+	}, o.Host), "\n")
 	mac := hmac.New(sha256.New, secret)
 	mac.Write([]byte(text))
 	params = append(params, "kh_sig="+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)))

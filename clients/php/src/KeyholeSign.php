@@ -34,7 +34,8 @@ final class KeyholeSign
      * $options: 'exp' (Unix seconds) or 'ttl' (seconds from 'now', default the clock;
      * rounded up to a multiple of 'window' when given), 'nbf', 'scope' (decoded prefix
      * ending in `/`), 'ip' ('203.0.113.7', '10.0.0.0/8'), 'methods' ('GET,HEAD'),
-     * 'query' (an already encoded application query to bind; '' binds an empty one).
+     * 'query' (an already encoded application query to bind; '' binds an empty one),
+     * 'host' (the one virtual host the URL opens on, 'img.example.com').
      */
     public static function signUrl(string $keys, string $path, array $options): string
     {
@@ -50,10 +51,10 @@ final class KeyholeSign
         return intdiv($now + $ttl + $window - 1, $window) * $window;
     }
 
-    /** The exact text HMAC-SHA256 covers (nine labelled lines). */
+    /** The exact text HMAC-SHA256 covers (nine labelled lines, a tenth with a host). */
     public static function stringToSign(string $kid, string $path, array $f): string
     {
-        return implode("\n", [
+        return self::hostLine(implode("\n", [
             'keyhole-url-v1',
             "kid:$kid",
             isset($f['scope']) ? "scope:{$f['scope']}" : "path:$path",
@@ -63,7 +64,25 @@ final class KeyholeSign
             'methods:' . ($f['methods'] ?? 'GET,HEAD'),
             'bind-query:' . (isset($f['query']) ? '1' : '0'),
             'query:' . ($f['query'] ?? ''),
-        ]);
+        ]), $f['host'] ?? null);
+    }
+
+    // --- Host binding (kh_host; docs/signed-urls.md, "Hosts") ----------------------
+
+    /** A host in the one form keyhole compares: lower case, no trailing dot, no port. */
+    private static function checkHost(string $host): void
+    {
+        if (!preg_match('/^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/D', $host) || strlen($host) > 253) {
+            throw new KeyholeSignError("host $host must be a lower-case name (a-z 0-9 - _ and dots, "
+                . 'labels of 1 to 63, at most 253 bytes; IDNA names as xn--...), without a port or '
+                . 'a trailing dot; keyhole would deny it as malformed');
+        }
+    }
+
+    /** The signed text with the tenth line, `host:`, when a host is bound. */
+    private static function hostLine(string $text, ?string $host): string
+    {
+        return $host === null ? $text : "$text\nhost:$host";
     }
 
     /** Percent-encodes a decoded path the way keyhole's signers write it. */
@@ -162,6 +181,10 @@ final class KeyholeSign
         $query = $o['query'] ?? null;
         if ($query !== null) {
             $params[] = 'kh_q=1';
+        }
+        if (isset($o['host'])) {
+            self::checkHost($o['host']);
+            $params[] = "kh_host={$o['host']}";
         }
         $items = ($query ?? '') === '' ? [] : explode('&', $query);
         if ($items) {
@@ -491,7 +514,7 @@ final class KeyholeSign
         if (count($argv) === 2 && $argv[0] === '--vectors') {
             return self::checkVectors($argv[1]) ? 1 : 0;
         }
-        $names = ['exp', 'ttl', 'window', 'now', 'nbf', 'scope', 'ip', 'methods', 'query'];
+        $names = ['exp', 'ttl', 'window', 'now', 'nbf', 'scope', 'ip', 'methods', 'query', 'host'];
         $numbers = ['exp', 'ttl', 'window', 'now', 'nbf'];
         $options = [];
         $positional = [];

@@ -314,8 +314,8 @@ impl<'a> SignedCookie<'a> {
         })
     }
 
-    /// Checks the signature, then expiry, lifetime, the client address, the method and
-    /// the scope, against the request. Revocation of the session id is checked by the
+    /// Checks the signature, then expiry, lifetime, the client address, the method,
+    /// the scope and the signing key's limits, against the request. Revocation of the session id is checked by the
     /// caller, against the store.
     pub fn verify(
         &self,
@@ -351,6 +351,7 @@ impl<'a> SignedCookie<'a> {
         if !self.grant.scope.contains(&request.path) {
             return Err(Deny::OutOfScope);
         }
+        key.limits.check(&request.path, request.host.as_ref())?;
         // Cookies are sent automatically and revocable: never cached by nginx.
         Ok(Grant::uncacheable(Credential::Cookie))
     }

@@ -11,6 +11,7 @@
 
 mod json;
 pub mod keys;
+mod limits;
 
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ use crate::decision::Deny;
 use crate::request::{AuthRequest, Param};
 
 pub use jsonwebtoken::{Algorithm, EncodingKey};
-pub use keys::{JwtKey, JwtKeyError, RemoteKeys, algorithm_name, parse_algorithm};
+pub use keys::{JwtKey, JwtKeyError, RemoteKeys, RemoteLimits, algorithm_name, parse_algorithm};
 
 /// Longest token read, in bytes; checked before any decoding.
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -101,6 +102,8 @@ pub struct JwtVerifier {
     keys: Vec<Arc<JwtKey>>,
     /// Keys of a remote JWKS (`KEYHOLE_JWKS_URL`), kept current by the service's JWKS fetcher.
     pub remote: Option<Arc<RemoteKeys>>,
+    /// Limits of the remote keys, by key id (`KEYHOLE_JWKS_KEY_LIMITS`).
+    pub remote_limits: RemoteLimits,
     /// Everything else.
     pub policy: JwtPolicy,
 }
@@ -166,6 +169,7 @@ impl JwtVerifier {
         Ok(JwtVerifier {
             keys: keys.into_iter().map(Arc::new).collect(),
             remote: None,
+            remote_limits: RemoteLimits::default(),
             policy,
         })
     }
@@ -255,7 +259,19 @@ impl JwtVerifier {
             .map_err(|_| Deny::Malformed)?;
         let claims = json::parse_object(&payload).map_err(|_| Deny::Malformed)?;
         let claims = Claims::parse(&claims)?;
-        self.check_claims(&claims, &key.kid, request, now, containment)
+        let grant = self.check_claims(&claims, &key.kid, request, now, containment)?;
+        let limits = self
+            .configured_limits(&key.kid)
+            .ok_or(Deny::KeyOutOfScope)?;
+        match (&grant.scope, containment) {
+            (_, Containment::RequestPath) => limits.check(&request.path, request.host.as_ref())?,
+            (Some(scope), Containment::Caller) => {
+                limits.check_scope(scope, request.host.as_ref())?;
+            }
+            // A token for one path at the exchange: `scope-required` follows.
+            (None, Containment::Caller) => {}
+        }
+        Ok(grant)
     }
 
     /// The JWS layer: shape, header, key, algorithm, signature. Returns the key and

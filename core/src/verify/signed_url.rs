@@ -10,6 +10,7 @@ use crate::canonical::{CanonicalPath, Scope};
 use crate::claims::{IpBinding, Methods, TimeClaims, TimeRules, parse_signature, parse_timestamp};
 use crate::clock::UnixTime;
 use crate::decision::{Credential, Deny, Grant};
+use crate::host::Host;
 use crate::keys::{Key, KeyId, KeyRing};
 use crate::request::{AuthRequest, MAX_PARAMS, MAX_URI_LEN, Param};
 use crate::verify::Policy;
@@ -39,6 +40,8 @@ pub struct SignedUrl<'a> {
     /// With `kh_q=1`, the remaining (non-`kh_`) query items joined by `&` in the
     /// order sent; `None` when the query is not bound (nothing is built then).
     pub bound_query: Option<String>,
+    /// `kh_host`: the one host the URL opens on, when bound.
+    pub host: Option<Host>,
     /// The decoded `kh_sig`.
     signature: [u8; 32],
 }
@@ -60,6 +63,9 @@ pub struct SignedFields<'a> {
     pub methods: &'a Methods,
     /// The bound query, when bound.
     pub query: Option<&'a str>,
+    /// The bound host, when bound: a tenth line, written only then, so URLs without
+    /// a host keep their nine-line signed bytes.
+    pub host: Option<&'a Host>,
 }
 
 /// What a signature covers besides the other fields: one path, or a prefix.
@@ -112,6 +118,10 @@ impl SignedBytes for SignedFields<'_> {
             }
             None => sink(b"\nbind-query:0\nquery:"),
         }
+        if let Some(host) = self.host {
+            sink(b"\nhost:");
+            sink(host.as_str().as_bytes());
+        }
     }
 }
 
@@ -140,6 +150,7 @@ impl<'a> SignedUrl<'a> {
                 "ip" => &mut fields.ip,
                 "m" => &mut fields.methods,
                 "q" => &mut fields.bind_query,
+                "host" => &mut fields.host,
                 "sig" => &mut fields.sig,
                 _ => return Err(Deny::Malformed),
             };
@@ -172,6 +183,17 @@ impl<'a> SignedUrl<'a> {
             Some("1") => true,
             Some(_) => return Err(Deny::Malformed),
         };
+        // Signed exactly as sent: a host the parser would fold (upper case, a
+        // trailing dot) is not the text a signer writes, so it is refused.
+        let host = match fields.host {
+            None => None,
+            Some(text) => Some(
+                Host::parse(text)
+                    .ok()
+                    .filter(|host| host.as_str() == text)
+                    .ok_or(Deny::Malformed)?,
+            ),
+        };
         let signature = parse_signature(fields.sig.ok_or(Deny::Malformed)?)?;
         Ok(SignedUrl {
             kid,
@@ -188,6 +210,7 @@ impl<'a> SignedUrl<'a> {
                     .collect();
                 other.join("&")
             }),
+            host,
             signature,
         })
     }
@@ -205,12 +228,14 @@ impl<'a> SignedUrl<'a> {
             ip: self.ip,
             methods: &self.methods,
             query: self.bound_query.as_deref(),
+            host: self.host.as_ref(),
         }
     }
 
-    /// Checks the signature first, then every claim, against the request. The grant
-    /// is cacheable until the expiry unless the URL is bound to a client address (the
-    /// only field that depends on more than the URL).
+    /// Checks the signature first, then every claim, against the request, then the
+    /// signing key's limits. The grant is cacheable until the expiry unless the URL is
+    /// bound to a client address (the only field that depends on more than the URL
+    /// and the host, which the shipped decision cache keys on).
     pub fn verify(
         &self,
         request: &AuthRequest<'_>,
@@ -218,12 +243,13 @@ impl<'a> SignedUrl<'a> {
         policy: &Policy,
         now: UnixTime,
     ) -> Result<Grant, Deny> {
-        self.verify_claims(request, keys, policy, now)?;
+        let key = self.verify_claims(request, keys, policy, now)?;
         if let Some(scope) = &self.scope {
             if !scope.contains(&request.path) {
                 return Err(Deny::OutOfScope);
             }
         }
+        key.limits.check(&request.path, request.host.as_ref())?;
         Ok(Grant {
             credential: Credential::SignedUrl,
             cacheable_until: self.ip.is_none().then_some(self.exp),
@@ -240,18 +266,20 @@ impl<'a> SignedUrl<'a> {
         now: UnixTime,
     ) -> Result<(Scope, UnixTime), Deny> {
         let scope = self.scope.clone().ok_or(Deny::ScopeRequired)?;
-        self.verify_claims(request, keys, policy, now)?;
+        let key = self.verify_claims(request, keys, policy, now)?;
+        key.limits.check_scope(&scope, request.host.as_ref())?;
         Ok((scope, self.exp))
     }
 
-    /// Key, signature, then time, address and method; not the path's containment.
-    fn verify_claims(
+    /// Key, signature, then time, address, method and host; not the path's
+    /// containment nor the key's limits. Returns the key that signed.
+    fn verify_claims<'k>(
         &self,
         request: &AuthRequest<'_>,
-        keys: &KeyRing,
+        keys: &'k KeyRing,
         policy: &Policy,
         now: UnixTime,
-    ) -> Result<(), Deny> {
+    ) -> Result<&'k Key, Deny> {
         let key = keys.find(self.kid).ok_or(Deny::UnknownKey)?;
         mac::verify(&self.fields(&request.path), key, &self.signature)?;
         let window = TimeClaims {
@@ -271,7 +299,14 @@ impl<'a> SignedUrl<'a> {
         if !self.methods.allows(request.method) {
             return Err(Deny::MethodNotAllowed);
         }
-        Ok(())
+        if let Some(bound) = &self.host {
+            match &request.host {
+                None => return Err(Deny::MissingHeader),
+                Some(host) if host != bound => return Err(Deny::HostMismatch),
+                Some(_) => {}
+            }
+        }
+        Ok(key)
     }
 }
 
@@ -286,6 +321,7 @@ struct RawFields<'a> {
     ip: Option<&'a str>,
     methods: Option<&'a str>,
     bind_query: Option<&'a str>,
+    host: Option<&'a str>,
     sig: Option<&'a str>,
 }
 
@@ -306,6 +342,8 @@ pub struct UrlGrant {
     pub methods: Option<Methods>,
     /// An application query (already percent-encoded, `a=1&b=2`) to sign with `kh_q=1`.
     pub query: Option<String>,
+    /// The one host the URL opens on (`kh_host`), when bound.
+    pub host: Option<Host>,
 }
 
 impl UrlGrant {
@@ -320,6 +358,7 @@ impl UrlGrant {
             ip: None,
             methods: None,
             query: None,
+            host: None,
         }
     }
 }
@@ -500,6 +539,7 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
         ip: grant.ip,
         methods: grant.methods.as_ref().unwrap_or(&default_methods),
         query: grant.query.as_deref(),
+        host: grant.host.as_ref(),
     };
     let signature = mac::sign(&fields, key);
 
@@ -525,6 +565,9 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
     }
     if grant.query.is_some() {
         params.push("kh_q=1".to_owned());
+    }
+    if let Some(host) = &grant.host {
+        params.push(format!("kh_host={host}"));
     }
     params.push(format!("kh_sig={signature}"));
     let total = items.len() + params.len();

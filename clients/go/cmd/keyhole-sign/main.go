@@ -1,7 +1,7 @@
 // Command keyhole-sign prints a signed keyhole URL, or checks the test vectors.
 //
 //	KEYHOLE_KEYS=k1:… go run ./cmd/keyhole-sign [--exp N | --ttl N [--window N] [--now N]]
-//	    [--nbf N] [--scope S] [--ip IP] [--methods M] [--query Q] [--string-to-sign] PATH
+//	    [--nbf N] [--scope S] [--ip IP] [--methods M] [--query Q] [--host H] [--string-to-sign] PATH
 //	go run ./cmd/keyhole-sign --vectors ../../tests/vectors/signed-urls.json
 //	KEYHOLE_KEYS=k1:… go run ./cmd/keyhole-sign --cookie [--exp N | --ttl N] [--now N]
 //	    [--sid ID | --no-sid] [--ip IP] [--methods GET,HEAD|GET|HEAD]
@@ -42,6 +42,7 @@ func run() (int, error) {
 	ip := flags.String("ip", "", "client address or network")
 	methods := flags.String("methods", "", "allowed methods (default GET,HEAD)")
 	query := flags.String("query", "", "application query to bind (already encoded)")
+	host := flags.String("host", "", "the one virtual host the URL opens on")
 	showText := flags.Bool("string-to-sign", false, "print the signed text instead of the URL")
 	cookie := flags.Bool("cookie", false, "sign a cookie grant for SCOPE; print its Set-Cookie value")
 	cookieVectors := flags.String("cookie-vectors", "", "check every cookie vector in this JSON file")
@@ -121,7 +122,9 @@ func run() (int, error) {
 		IP:      *ip,
 		Methods: *methods,
 		Query:   *query,
+		Host:    *host,
 	}
+	hostGiven := false
 	flags.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "exp":
@@ -132,8 +135,13 @@ func run() (int, error) {
 			options.NotBefore = time.Unix(*nbf, 0)
 		case "query":
 			options.BindQuery = true
+		case "host":
+			hostGiven = true
 		}
 	})
+	if hostGiven && *host == "" {
+		return 2, fmt.Errorf("--host must not be empty; leave it out to sign for any host")
+	}
 	signed, err := keyhole.Sign(os.Getenv("KEYHOLE_KEYS"), flags.Arg(0), options)
 	if err != nil {
 		return 2, err
@@ -163,6 +171,7 @@ func checkVectors(fileName string) (int, error) {
 				Path, Scope, IP, Methods string
 				Exp, Nbf                 int64
 				Query                    *string
+				Host                     string
 			}
 		}
 	}
@@ -177,6 +186,7 @@ func checkVectors(fileName string) (int, error) {
 			Scope:   c.Input.Scope,
 			IP:      c.Input.IP,
 			Methods: c.Input.Methods,
+			Host:    c.Input.Host,
 		}
 		if c.Input.Nbf != 0 {
 			options.NotBefore = time.Unix(c.Input.Nbf, 0)

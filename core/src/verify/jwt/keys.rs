@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
+use crate::key_limits::{KeyLimits, LimitsError};
 use crate::keys::{KeyError, Secret};
 
 /// Longest key id accepted (JWKS key ids are often thumbprints, longer than
@@ -82,6 +83,14 @@ pub enum JwtKeyError {
         /// Why the secret is refused.
         source: KeyError,
     },
+    #[error("key `{kid}`: {source}")]
+    /// The entry's `;paths=` / `;hosts=` attributes are refused.
+    Limits {
+        /// The entry's key id.
+        kid: String,
+        /// What is wrong with the attributes.
+        source: LimitsError,
+    },
     #[error("key id `{0}` is listed twice (across all JWT key sources)")]
     /// Two keys share a key id (the id).
     DuplicateKid(String),
@@ -133,6 +142,9 @@ pub struct JwtKey {
     pub alg: Algorithm,
     /// The key, parsed once.
     pub(super) decoding: DecodingKey,
+    /// The paths and hosts this key may grant; unlimited by default. JWKS keys get
+    /// theirs by key id from `KEYHOLE_JWKS_KEY_LIMITS` (see [`RemoteLimits`]).
+    pub limits: KeyLimits,
 }
 
 impl fmt::Debug for JwtKey {
@@ -141,6 +153,7 @@ impl fmt::Debug for JwtKey {
             .field("kid", &self.kid)
             .field("alg", &algorithm_name(self.alg))
             .field("key", &"[redacted]")
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -170,6 +183,7 @@ impl JwtKey {
             kid,
             alg,
             decoding: DecodingKey::from_secret(secret.expose()),
+            limits: KeyLimits::default(),
         })
     }
 
@@ -220,7 +234,12 @@ impl JwtKey {
         }
         let decoding =
             DecodingKey::from_jwk(jwk).map_err(|_| JwtKeyError::JwkInvalid { kid: kid.clone() })?;
-        Ok(JwtKey { kid, alg, decoding })
+        Ok(JwtKey {
+            kid,
+            alg,
+            decoding,
+            limits: KeyLimits::default(),
+        })
     }
 
     /// Whether `signature_b64url` (a JWS signature segment: base64url, no padding) is
@@ -237,8 +256,9 @@ impl JwtKey {
     }
 }
 
-/// Parses `kid:ALG:secret` HMAC entries separated by commas or newlines; blank lines
-/// and `#` lines are skipped.
+/// Parses `kid:ALG:secret` HMAC entries, each optionally followed by
+/// `;paths=…;hosts=…` limits, separated by commas or newlines; blank lines and `#`
+/// lines are skipped.
 pub fn parse_hmac_keys(text: &str) -> Result<Vec<JwtKey>, JwtKeyError> {
     let mut keys = Vec::new();
     for entry in text.split([',', '\n']) {
@@ -246,6 +266,10 @@ pub fn parse_hmac_keys(text: &str) -> Result<Vec<JwtKey>, JwtKeyError> {
         if entry.is_empty() || entry.starts_with('#') {
             continue;
         }
+        let (entry, attributes) = match entry.split_once(';') {
+            Some((entry, attributes)) => (entry, Some(attributes)),
+            None => (entry, None),
+        };
         let parts: Vec<&str> = entry.split(':').collect();
         let [kid, alg, secret] = parts.as_slice() else {
             return Err(JwtKeyError::Shape(parts.len()));
@@ -263,7 +287,14 @@ pub fn parse_hmac_keys(text: &str) -> Result<Vec<JwtKey>, JwtKeyError> {
                 kid: kid.to_owned(),
                 source,
             })?;
-        keys.push(JwtKey::hmac(kid, alg, &secret)?);
+        let mut key = JwtKey::hmac(kid, alg, &secret)?;
+        if let Some(attributes) = attributes {
+            key.limits = KeyLimits::parse(attributes).map_err(|source| JwtKeyError::Limits {
+                kid: kid.to_owned(),
+                source,
+            })?;
+        }
+        keys.push(key);
     }
     Ok(keys)
 }
@@ -395,5 +426,73 @@ mod tests {
             parse_jwks(small_rsa),
             Err(JwtKeyError::JwkRsaTooSmall { .. })
         ));
+    }
+}
+
+/// Limits for keys of a remote JWKS, by key id (`KEYHOLE_JWKS_KEY_LIMITS`): the JWKS
+/// itself cannot say what a key may grant. Once any is configured, a JWKS key whose id
+/// is not listed grants nothing (`key-out-of-scope`): a key the identity provider
+/// adds later does not silently open every file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RemoteLimits {
+    /// `(kid, limits)`, unique by key id.
+    entries: Vec<(String, KeyLimits)>,
+}
+
+impl RemoteLimits {
+    /// Parses `kid;paths=…;hosts=…` entries separated by commas or newlines; blank
+    /// lines and `#` lines are skipped.
+    pub fn parse(text: &str) -> Result<RemoteLimits, JwtKeyError> {
+        let mut entries: Vec<(String, KeyLimits)> = Vec::new();
+        for entry in text.split([',', '\n']) {
+            let entry = entry.trim();
+            if entry.is_empty() || entry.starts_with('#') {
+                continue;
+            }
+            // A key id alone is listed without limits: it may grant everything.
+            let (kid, limits) = match entry.split_once(';') {
+                None => (parse_kid(entry)?, KeyLimits::default()),
+                Some((kid, attributes)) => {
+                    let kid = parse_kid(kid.trim())?;
+                    let limits =
+                        KeyLimits::parse(attributes).map_err(|source| JwtKeyError::Limits {
+                            kid: kid.clone(),
+                            source,
+                        })?;
+                    (kid, limits)
+                }
+            };
+            if entries.iter().any(|(seen, _)| *seen == kid) {
+                return Err(JwtKeyError::DuplicateKid(kid));
+            }
+            entries.push((kid, limits));
+        }
+        Ok(RemoteLimits { entries })
+    }
+
+    /// Whether any limit is configured.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The limits of remote key `kid`: unlimited when nothing is configured, `None`
+    /// (grants nothing) when others are configured but not this one.
+    pub fn for_kid(&self, kid: &str) -> Option<&KeyLimits> {
+        static UNLIMITED: KeyLimits = KeyLimits {
+            paths: Vec::new(),
+            hosts: Vec::new(),
+        };
+        if self.entries.is_empty() {
+            return Some(&UNLIMITED);
+        }
+        self.entries
+            .iter()
+            .find(|(listed, _)| listed == kid)
+            .map(|(_, limits)| limits)
+    }
+
+    /// Every configured entry (for `explain` and start-up logs).
+    pub fn entries(&self) -> &[(String, KeyLimits)] {
+        &self.entries
     }
 }

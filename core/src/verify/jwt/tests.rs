@@ -432,3 +432,70 @@ fn two_token_params_are_refused() {
         Err(Deny::DuplicateParam)
     );
 }
+
+fn check_with(verifier: &JwtVerifier, token: &str, path: &str) -> Result<JwtGrant, Deny> {
+    let uri = format!("{path}?token={token}");
+    let headers = NginxHeaders::new(uri.as_bytes(), b"GET", b"10.0.0.1");
+    verifier.verify(&headers.parse()?, UnixTime(NOW))
+}
+
+#[test]
+fn local_keys_grant_only_inside_their_limits() {
+    let keys = keys::parse_hmac_keys(&format!("j1:HS256:{SECRET};paths=/a/")).unwrap();
+    let verifier = JwtVerifier::new(keys, JwtPolicy::default()).unwrap();
+    let for_path = |path: &str| {
+        token(
+            &header(),
+            &json!({"aud": "keyhole", "iat": NOW, "exp": NOW + 60, "kh_path": path}),
+        )
+    };
+    assert!(check_with(&verifier, &for_path("/a/x.jpg"), "/a/x.jpg").is_ok());
+    assert_eq!(
+        check_with(&verifier, &for_path("/b/x.jpg"), "/b/x.jpg").unwrap_err(),
+        Deny::KeyOutOfScope
+    );
+    assert!(matches!(
+        keys::parse_hmac_keys(&format!("j1:HS256:{SECRET};hosts=a:1")),
+        Err(JwtKeyError::Limits { .. })
+    ));
+}
+
+/// JWKS keys take their limits by key id; once any is listed, an unlisted one grants
+/// nothing.
+#[test]
+fn remote_keys_take_their_limits_by_key_id() {
+    let secret = Secret::from_base64url(SECRET).unwrap();
+    let remote = Arc::new(RemoteKeys::default());
+    remote.replace(vec![
+        JwtKey::hmac("r1", Algorithm::HS256, &secret).unwrap(),
+        JwtKey::hmac("r2", Algorithm::HS256, &secret).unwrap(),
+    ]);
+    let mut verifier = JwtVerifier::new(Vec::new(), JwtPolicy::default()).unwrap();
+    verifier.remote = Some(remote);
+    let for_key = |kid: &str, path: &str| {
+        token(
+            &json!({"alg": "HS256", "typ": "keyhole+jwt", "kid": kid}),
+            &json!({"aud": "keyhole", "iat": NOW, "exp": NOW + 60, "kh_path": path}),
+        )
+    };
+    // Nothing configured: every remote key is unlimited.
+    assert!(check_with(&verifier, &for_key("r2", "/b/x.jpg"), "/b/x.jpg").is_ok());
+    verifier.remote_limits = RemoteLimits::parse("r1;paths=/a/").unwrap();
+    assert!(check_with(&verifier, &for_key("r1", "/a/x.jpg"), "/a/x.jpg").is_ok());
+    assert_eq!(
+        check_with(&verifier, &for_key("r1", "/b/x.jpg"), "/b/x.jpg").unwrap_err(),
+        Deny::KeyOutOfScope
+    );
+    assert_eq!(
+        check_with(&verifier, &for_key("r2", "/a/x.jpg"), "/a/x.jpg").unwrap_err(),
+        Deny::KeyOutOfScope
+    );
+    assert!(verifier.names_kid("r1") && !verifier.names_kid("r2"));
+    // Listed alone: no limits.
+    verifier.remote_limits = RemoteLimits::parse("r1;paths=/a/,r2").unwrap();
+    assert!(check_with(&verifier, &for_key("r2", "/b/x.jpg"), "/b/x.jpg").is_ok());
+    assert_eq!(
+        RemoteLimits::parse("r1;paths=/a/,r1;paths=/b/").unwrap_err(),
+        JwtKeyError::DuplicateKid("r1".into())
+    );
+}

@@ -1,6 +1,7 @@
 //! Unit tests for signed URLs: a fixed key, a fixed clock.
 
 use super::*;
+use crate::host::Host;
 use crate::request::NginxHeaders;
 
 const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
@@ -249,6 +250,7 @@ fn full_length_prefixes_are_networks_signed_as_written() {
             ip: g.ip,
             methods: &default_methods,
             query: None,
+            host: None,
         };
         assert!(string_to_sign(&fields).contains(&format!("\nip:{text}\n")));
         assert_eq!(check(&url, "GET", client), Ok(Credential::SignedUrl));
@@ -394,4 +396,99 @@ fn sign_refuses_urls_longer_than_keyhole_reads() {
             max: MAX_URI_LEN
         })
     );
+}
+
+fn check_on(uri: &str, host: Option<&str>, keys: &KeyRing) -> Result<Grant, Deny> {
+    let mut headers = NginxHeaders::new(uri.as_bytes(), b"GET", b"10.1.1.1");
+    if let Some(host) = host {
+        headers.host = crate::request::HeaderField::One(host.as_bytes());
+    }
+    let request = headers.parse()?;
+    SignedUrl::parse(&request.params)?.verify(&request, keys, &policy(), NOW)
+}
+
+#[test]
+fn a_bound_host_is_signed_and_checked() {
+    let mut g = grant("/a/b.jpg");
+    g.host = Some(Host::parse("img.example.com").unwrap());
+    let url = signed(&g);
+    assert!(url.contains("&kh_host=img.example.com&kh_sig="), "{url}");
+    let keys = ring();
+    assert!(check_on(&url, Some("img.example.com"), &keys).is_ok());
+    assert!(check_on(&url, Some("IMG.example.com."), &keys).is_ok());
+    assert_eq!(
+        check_on(&url, Some("other.example.com"), &keys),
+        Err(Deny::HostMismatch)
+    );
+    assert_eq!(check_on(&url, None, &keys), Err(Deny::MissingHeader));
+    // The host is signed: swapping it is a forgery, and so is dropping it.
+    let swapped = url.replace("kh_host=img.", "kh_host=other.");
+    assert_eq!(
+        check_on(&swapped, Some("other.example.com"), &keys),
+        Err(Deny::BadSignature)
+    );
+    let dropped = url.replace("&kh_host=img.example.com", "");
+    assert_eq!(
+        check_on(&dropped, Some("img.example.com"), &keys),
+        Err(Deny::BadSignature)
+    );
+    // Only the one text a signer writes is read.
+    for bad in [
+        "IMG.example.com",
+        "img.example.com.",
+        "img.example.com:443",
+        "",
+    ] {
+        let url = url.replace("kh_host=img.example.com", &format!("kh_host={bad}"));
+        assert_eq!(
+            check_on(&url, Some("img.example.com"), &keys),
+            Err(Deny::Malformed),
+            "{bad}"
+        );
+    }
+    // An unbound URL keeps its nine-line signed bytes.
+    let default_methods = Methods::default_methods();
+    let fields = |host| SignedFields {
+        kid: "k1",
+        target: TargetRef::Path(&g.path),
+        exp: g.exp,
+        nbf: None,
+        ip: None,
+        methods: &default_methods,
+        query: None,
+        host,
+    };
+    assert!(string_to_sign(&fields(None)).ends_with("\nquery:"));
+    let host = Host::parse("img.example.com").unwrap();
+    assert!(string_to_sign(&fields(Some(&host))).ends_with("\nquery:\nhost:img.example.com"));
+}
+
+#[test]
+fn a_key_grants_only_inside_its_limits() {
+    let keys = KeyRing::parse(&format!(
+        "a:{SECRET};paths=/protected/a/,b:{SECRET};paths=/protected/b/;hosts=b.example.com"
+    ))
+    .unwrap();
+    let sign_with = |kid: &str, g: &UrlGrant| sign(g, keys.find(kid).unwrap()).unwrap();
+    let url = sign_with("a", &grant("/protected/a/x.jpg"));
+    assert!(check_on(&url, None, &keys).is_ok());
+    // Correctly signed by team A for team B's path: the signature holds, the key may
+    // not grant it.
+    let url = sign_with("a", &grant("/protected/b/x.jpg"));
+    assert_eq!(check_on(&url, None, &keys), Err(Deny::KeyOutOfScope));
+    // A scope wider than the key's prefix opens only what the key may grant.
+    let mut wide = grant("/protected/a/x.jpg");
+    wide.scope = Some(Scope::parse(b"/protected/").unwrap());
+    let url = sign_with("a", &wide);
+    assert!(check_on(&url, None, &keys).is_ok());
+    let url = url.replace("/protected/a/x.jpg?", "/protected/b/x.jpg?");
+    assert_eq!(check_on(&url, None, &keys), Err(Deny::KeyOutOfScope));
+    // Key b needs its host.
+    let url = sign_with("b", &grant("/protected/b/x.jpg"));
+    assert!(check_on(&url, Some("b.example.com"), &keys).is_ok());
+    assert_eq!(
+        check_on(&url, Some("a.example.com"), &keys),
+        Err(Deny::KeyOutOfScope)
+    );
+    assert_eq!(check_on(&url, None, &keys), Err(Deny::MissingHeader));
 }
