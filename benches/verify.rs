@@ -173,7 +173,7 @@ fn cookie(c: &mut Criterion) {
         NOW.plus(3600),
         Some(SessionId::parse("Zm9vYmFyYmF6cXV4cXV1eA").unwrap()),
     );
-    let value = sign(&grant, ring.signing_key());
+    let value = sign(&grant, ring.signing_key()).unwrap();
     let headers = NginxHeaders::new(b"/protected/gallery/2026/0042.jpg", b"GET", b"192.0.2.1");
     let request = headers.parse().unwrap();
     c.bench_function("cookie/parse grant", |b| {

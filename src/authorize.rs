@@ -465,6 +465,11 @@ impl Authorizer {
         };
         let methods = CookieMethods::narrowed(&bound.methods).ok_or(Deny::MethodNotAllowed)?;
         let location = return_to(&request.params, &bound.scope)?;
+        // A keyhole holding only Ed25519 public keys verifies but cannot mint: said
+        // before a use is spent.
+        if !self.keys.can_sign() {
+            return Err(Deny::NoSigningKey);
+        }
         if let Some(token) = &bound.token {
             self.check_token_revocation(token).await?;
         }
@@ -485,7 +490,8 @@ impl Authorizer {
             ip: bound.ip,
             methods,
         };
-        let value = cookie::sign(&grant, self.keys.signing_key());
+        let value =
+            cookie::sign(&grant, self.keys.signing_key()).map_err(|_| Deny::NoSigningKey)?;
         Ok(Exchange {
             sid: sid_text,
             scope: scope_text,

@@ -181,11 +181,14 @@ pub enum Deny {
     /// The exchange was given a credential with a binding a cookie cannot carry (a
     /// bound query, `kh_q=1`).
     NotExchangeable,
+    /// The cookie exchange has no key that can sign: every configured key is an
+    /// Ed25519 public key, which verifies but cannot mint.
+    NoSigningKey,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 44] = [
+    pub const ALL: [Deny; 45] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -230,6 +233,7 @@ impl Deny {
         Deny::ScopeRequired,
         Deny::BadReturnTo,
         Deny::NotExchangeable,
+        Deny::NoSigningKey,
     ];
 
     /// The stable reason code.
@@ -279,6 +283,7 @@ impl Deny {
             Deny::ScopeRequired => "scope-required",
             Deny::BadReturnTo => "bad-return-to",
             Deny::NotExchangeable => "not-exchangeable",
+            Deny::NoSigningKey => "no-signing-key",
         }
     }
 }

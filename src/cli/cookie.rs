@@ -31,7 +31,8 @@ pub struct CookieArgs {
 
 pub fn run(config: &Config, args: &CookieArgs) -> Result<Printed, CliError> {
     let grant = grant(config, args, SystemClock.now())?;
-    let value = cookie::sign(&grant, config.keys.signing_key());
+    let value = cookie::sign(&grant, config.keys.signing_key())
+        .map_err(|error| CliError::Usage(error.to_string()))?;
     let header = cookie::set_cookie_header(
         &config.cookies.name,
         &value,

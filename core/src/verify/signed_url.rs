@@ -7,10 +7,12 @@
 //! `verify::mac`), so they can never disagree about a field.
 
 use crate::canonical::{CanonicalPath, Scope};
-use crate::claims::{IpBinding, Methods, TimeClaims, TimeRules, parse_signature, parse_timestamp};
+use crate::claims::{
+    IpBinding, Methods, SignatureBytes, TimeClaims, TimeRules, parse_signature, parse_timestamp,
+};
 use crate::clock::UnixTime;
 use crate::decision::{Credential, Deny, Grant};
-use crate::keys::{Key, KeyId, KeyRing};
+use crate::keys::{Key, KeyId, KeyRing, VerifyOnlyKey};
 use crate::request::{AuthRequest, MAX_PARAMS, MAX_URI_LEN, Param};
 use crate::verify::Policy;
 use crate::verify::mac::{self, SignedBytes};
@@ -39,8 +41,8 @@ pub struct SignedUrl<'a> {
     /// With `kh_q=1`, the remaining (non-`kh_`) query items joined by `&` in the
     /// order sent; `None` when the query is not bound (nothing is built then).
     pub bound_query: Option<String>,
-    /// The decoded `kh_sig`.
-    signature: [u8; 32],
+    /// The decoded `kh_sig` (32 bytes HMAC, 64 bytes Ed25519).
+    signature: SignatureBytes,
 }
 
 /// The fields a signature covers, borrowed; one value feeds [`string_to_sign`].
@@ -420,6 +422,9 @@ pub enum SignError {
     #[error("keyhole would deny the signed URL as {0}")]
     /// The verifier's own parsers refuse the URL (the reason keyhole would give).
     WouldBeDenied(Deny),
+    #[error(transparent)]
+    /// The key is an Ed25519 public key: it cannot sign.
+    VerifyOnlyKey(#[from] VerifyOnlyKey),
 }
 
 /// The items of an application query to bind, checked against the verifier's query
@@ -501,7 +506,7 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
         methods: grant.methods.as_ref().unwrap_or(&default_methods),
         query: grant.query.as_deref(),
     };
-    let signature = mac::sign(&fields, key);
+    let signature = mac::sign(&fields, key)?;
 
     let mut params = vec![
         "kh_v=1".to_owned(),
