@@ -374,6 +374,11 @@ impl KeyRing {
         self.all().map(|key| &key.kid)
     }
 
+    /// Every configured key, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.all()
+    }
+
     fn all(&self) -> impl Iterator<Item = &Key> {
         std::iter::once(&self.first).chain(self.rest.iter())
     }

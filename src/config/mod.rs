@@ -64,6 +64,7 @@ pub struct RawConfig {
     worker_threads: Option<String>,
     keys: Option<String>,
     keys_file: Option<PathBuf>,
+    allow_signing_keys: Option<String>,
     leeway: Option<String>,
     max_lifetime: Option<String>,
     decision_cache_max: Option<String>,
@@ -123,6 +124,9 @@ pub struct Config {
     pub server: ServerSettings,
     /// Signed-URL keys.
     pub keys: Arc<KeyRing>,
+    /// `KEYHOLE_ALLOW_SIGNING_KEYS=on`: `keyhole serve` may hold Ed25519 seeds
+    /// (checked by [`Config::check_serving`]); the signing commands need no permission.
+    pub allow_signing_keys: bool,
     /// Leeway and maximum lifetime.
     pub policy: Policy,
     /// A `tracing` filter directive (`info`, `keyhole=debug`, …).
@@ -236,6 +240,7 @@ impl RawConfig {
         let admin = admin::validate(&self, &mut report);
         let limits = listen::limits(&self, &mut report);
         let keys = keys::validate(&self, &mut report);
+        let allow_signing_keys = keys::allow_signing_keys(&self, &mut report);
         let leeway = policy::leeway(&self, &mut report);
         let policy = policy::validate(&self, leeway, &mut report);
         let log = log::validate(&self, &mut report);
@@ -265,6 +270,7 @@ impl RawConfig {
                 worker_threads: limits.worker_threads,
             },
             keys: Arc::new(keys?),
+            allow_signing_keys: allow_signing_keys?,
             policy: policy?,
             log_filter,
             log_format,

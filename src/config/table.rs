@@ -185,6 +185,11 @@ pub const KEYS_FILE: Variable = plain(
     DefaultValue::None,
     "signed-URL keys, one `kid:secret` a line",
 );
+pub const ALLOW_SIGNING_KEYS: Variable = plain(
+    "KEYHOLE_ALLOW_SIGNING_KEYS",
+    DefaultValue::Text("off"),
+    "`on` lets `keyhole serve` hold Ed25519 seeds (private keys), to sign exchange cookies",
+);
 pub const LEEWAY: Variable = plain(
     "KEYHOLE_LEEWAY",
     DefaultValue::Seconds(core_verify::DEFAULT_LEEWAY),
@@ -314,7 +319,7 @@ pub const REDIS_PREFIX: Variable = plain(
 );
 
 /// Every variable keyhole reads, in the order problems are checked.
-pub const VARIABLES: [Variable; 36] = [
+pub const VARIABLES: [Variable; 37] = [
     LISTEN,
     ADMIN_LISTEN,
     ADMIN_TOKEN,
@@ -326,6 +331,7 @@ pub const VARIABLES: [Variable; 36] = [
     WORKER_THREADS,
     KEYS,
     KEYS_FILE,
+    ALLOW_SIGNING_KEYS,
     LEEWAY,
     MAX_LIFETIME,
     DECISION_CACHE_MAX,
