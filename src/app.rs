@@ -109,6 +109,7 @@ fn jwt_parts(config: &Config) -> JwtParts {
     verifier.remote = Some(Arc::clone(&keys));
     let jwks = JwksSource::new(
         remote.url.clone(),
+        Arc::clone(&remote.tls),
         keys,
         remote.local_kids.clone(),
         remote.refresh,

@@ -80,6 +80,7 @@ pub struct RawConfig {
     jwt_single_use: Option<String>,
     replay_capacity: Option<String>,
     jwks_url: Option<String>,
+    jwks_ca_file: Option<PathBuf>,
     jwks_refresh: Option<String>,
     jwks_refetch_interval: Option<String>,
     cookie_name: Option<String>,
@@ -461,7 +462,7 @@ mod tests {
             ("KEYHOLE_KEYS", &format!("k1:{SECRET}")),
             ("KEYHOLE_JWT_KEYS", &format!("j1:RS256:{SECRET}")),
             ("KEYHOLE_JWT_PARAM", "kh_token"),
-            ("KEYHOLE_JWKS_URL", "https://idp.example/jwks"),
+            ("KEYHOLE_JWKS_URL", "ftp://idp.example/jwks"),
             ("KEYHOLE_JWT_SINGLE_USE", "sometimes"),
             ("KEYHOLE_REPLAY_CAPACITY", "0"),
         ]))

@@ -263,7 +263,12 @@ pub const REPLAY_CAPACITY: Variable = plain(
 pub const JWKS_URL: Variable = plain(
     "KEYHOLE_JWKS_URL",
     DefaultValue::None,
-    "a plain-HTTP JWKS fetched at start and refreshed",
+    "an https:// (or local http://) JWKS fetched at start and refreshed",
+);
+pub const JWKS_CA_FILE: Variable = plain(
+    "KEYHOLE_JWKS_CA_FILE",
+    DefaultValue::None,
+    "PEM certificates of a private CA trusted for an https JWKS, besides the Web PKI roots",
 );
 pub const JWKS_REFRESH: Variable = plain(
     "KEYHOLE_JWKS_REFRESH",
@@ -319,7 +324,7 @@ pub const REDIS_PREFIX: Variable = plain(
 );
 
 /// Every variable keyhole reads, in the order problems are checked.
-pub const VARIABLES: [Variable; 37] = [
+pub const VARIABLES: [Variable; 38] = [
     LISTEN,
     ADMIN_LISTEN,
     ADMIN_TOKEN,
@@ -347,6 +352,7 @@ pub const VARIABLES: [Variable; 37] = [
     JWT_SINGLE_USE,
     REPLAY_CAPACITY,
     JWKS_URL,
+    JWKS_CA_FILE,
     JWKS_REFRESH,
     JWKS_REFETCH_INTERVAL,
     COOKIE_NAME,
