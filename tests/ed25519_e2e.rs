@@ -295,6 +295,50 @@ fn serve_refuses_a_seed_line_unless_told_it_may_sign() {
     assert!(stderr.contains("must be `on` or `off`"), "{stderr}");
 }
 
+/// SIGHUP re-reads the keys with the same rule: a seed line without
+/// `KEYHOLE_ALLOW_SIGNING_KEYS=on` is a failed reload, and the keys in force stay.
+#[test]
+fn a_reload_refuses_a_seed_line_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_file = dir.path().join("keys");
+    std::fs::write(&keys_file, format!("{}\n", public_line())).unwrap();
+    let file = keys_file.to_str().unwrap().to_owned();
+    let env = Env::builder()
+        .vars(&[("KEYHOLE_KEYS_FILE", file.as_str())])
+        .start();
+    env.put("protected/team/a.jpg", FILE);
+    let url = signed_url(|_| {});
+    assert_opens(&get(&env, &url));
+
+    // The seed line, and a second key that would change what opens.
+    std::fs::write(
+        &keys_file,
+        format!("{}\nk2:{}\n", seed_line(), common::TEST_SECRET),
+    )
+    .unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &env.keyhole.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    assert_logged(&env, "reload failed");
+    assert_logged(&env, "KEYHOLE_ALLOW_SIGNING_KEYS");
+    assert!(
+        !env.keyhole.log_text().contains(SEED),
+        "the seed was logged"
+    );
+    // The public key is still the only key: its URL opens, k2 is unknown.
+    assert_opens(&get(&env, &url));
+    let k2 = KeyRing::parse(&format!("k2:{}", common::TEST_SECRET)).unwrap();
+    let grant = UrlGrant::new(
+        CanonicalPath::parse(b"/protected/team/a.jpg").unwrap(),
+        now().plus(600),
+    );
+    let k2_url = signed_url::sign(&grant, k2.signing_key()).unwrap();
+    assert_denied(&env, &get(&env, &k2_url), "unknown-key");
+    env.assert_no_secret_logged();
+}
+
 #[test]
 fn keygen_makes_a_pair_whose_seed_signs_what_the_public_line_opens() {
     let output = keyhole(&["keygen", "--alg", "ed25519", "--kid", "team-a"], &[]);
