@@ -178,12 +178,12 @@ pub const WORKER_THREADS: Variable = plain(
 pub const KEYS: Variable = secret(
     "KEYHOLE_KEYS",
     KEYS_FILE.name,
-    "signed-URL keys, comma-separated `kid:secret`; the first signs",
+    "signed-URL and cookie keys, comma-separated `kid:secret`, `kid:ed25519:PUBLIC` or `kid:ed25519-seed:SEED`; the first that can sign signs",
 );
 pub const KEYS_FILE: Variable = plain(
     "KEYHOLE_KEYS_FILE",
     DefaultValue::None,
-    "signed-URL keys, one `kid:secret` a line",
+    "signed-URL and cookie keys, one `kid:MATERIAL` a line",
 );
 pub const ALLOW_SIGNING_KEYS: Variable = plain(
     "KEYHOLE_ALLOW_SIGNING_KEYS",
