@@ -28,6 +28,10 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY_LINE = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+# The Ed25519 mode (issue 15): keyhole holds only the public line of this seed; the URLs
+# are signed with the seed line. The seed is the test vectors' (bytes 0x00..0x1f).
+ED25519_SEED_LINE = "ed1:ed25519-seed:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+ED25519_PUBLIC_LINE = "ed1:ed25519:A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg"
 KEY_B64 = KEY_LINE.split(":", 1)[1]
 SECURE_LINK_SECRET = "bench-secret"
 NJS_MODULE = "/usr/lib/nginx/modules/ngx_http_js_module.so"
@@ -166,7 +170,8 @@ def main():
         # keyhole: TCP and Unix socket.
         kh_port = free_port()
         kh_sock = os.path.join(work, "keyhole.sock")
-        base_env = {"PATH": os.environ.get("PATH", ""), "KEYHOLE_KEYS": KEY_LINE, "KEYHOLE_LOG": "warn",
+        base_env = {"PATH": os.environ.get("PATH", ""), "KEYHOLE_KEYS": f"{KEY_LINE},{ED25519_PUBLIC_LINE}",
+                    "KEYHOLE_LOG": "warn",
                     "KEYHOLE_ADMIN_LISTEN": "off", "KEYHOLE_SOCKET_MODE": "0666",
                     "KEYHOLE_JWT_KEYS": f"j1:HS256:{KEY_B64}", "KEYHOLE_JWKS_FILE": jwks,
                     "KEYHOLE_JWT_MAX_LIFETIME": "1h"}
@@ -293,6 +298,17 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
             env=dict(base_env), check=True, capture_output=True, text=True).stdout
         with open(signed, "w") as f:
             f.write(urls)
+        # The same files signed with the Ed25519 seed, decided by the same keyhole (which
+        # holds the public line only), side by side with the HMAC mode.
+        ed_path = os.path.join(work, "signed-ed25519.txt")
+        urls = subprocess.run(
+            ["sh", "-c", "for p in \"$@\"; do \"$0\" sign \"$p\" --ttl 1h; done", keyhole_bin, *paths],
+            env=dict(base_env, KEYHOLE_KEYS=ED25519_SEED_LINE), check=True, capture_output=True,
+            text=True).stdout
+        with open(ed_path, "w") as f:
+            f.write(urls)
+        modes["keyhole, signed URL Ed25519, TCP"] = modes["keyhole, signed URL, TCP"]
+        lists["keyhole, signed URL Ed25519, TCP"] = ed_path
         mint = "for p in \"$@\"; do \"$0\" mint \"$p\" --ttl 1h %s; done"
         for alg, extra in [("HS256", ""), ("ES256", f"--key-file {ec_pem} --kid e1 --alg ES256")]:
             path = os.path.join(work, f"jwt-{alg}.txt")
@@ -323,7 +339,7 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
             status = http_status(port, first)
             if status != 200:
                 raise SystemExit(f"{name}: expected 200 for {first}, got {status}")
-            if lists[name] == signed:
+            if lists[name] in (signed, ed_path):
                 tampered = first[:-1] + ("A" if first[-1] != "A" else "B")
                 if http_status(port, tampered) != 403:
                     raise SystemExit(f"{name}: a tampered URL was not denied")

@@ -1,5 +1,5 @@
 //! Microbenchmarks of the request path without IO, from nginx's raw header values to
-//! a Decision: a signed URL, JWTs of each algorithm family (HS256, RS256, ES256,
+//! a Decision: a signed URL (HMAC and Ed25519), JWTs of each algorithm family (HS256, RS256, ES256,
 //! EdDSA), and a signed cookie. Run with `cargo bench --bench verify`. Test keys for
 //! RS256, ES256 and EdDSA are generated with `openssl` into the bench's temp folder.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -41,6 +41,31 @@ fn signed_url(c: &mut Criterion) {
     });
     c.bench_function("signed_url/sign", |b| {
         let key = authorizer.keys.signing_key();
+        b.iter(|| black_box(sign(black_box(&grant), key)))
+    });
+}
+
+/// The same URL signed with an Ed25519 seed and decided by a keyhole holding only the
+/// public key, beside the HMAC one above (docs/benchmarks.md).
+fn signed_url_ed25519(c: &mut Criterion) {
+    let seed =
+        KeyRing::parse("k1:ed25519-seed:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+    let public = seed.signing_key().ed25519_public().unwrap();
+    let keys = KeyRing::parse(&format!("k1:ed25519:{public}")).unwrap();
+    let grant = UrlGrant::new(
+        CanonicalPath::parse(b"/protected/gallery/2026/caf%C3%A9-0042.jpg").unwrap(),
+        NOW.plus(600),
+    );
+    let url = sign(&grant, seed.signing_key()).unwrap();
+    let authorizer = Authorizer::new(Arc::new(keys), Policy::default());
+    let headers = NginxHeaders::new(url.as_bytes(), b"GET", b"203.0.113.7");
+    assert!(authorizer.decide(&headers, NOW).is_allow());
+
+    c.bench_function("signed_url_ed25519/decide (headers to Decision)", |b| {
+        b.iter(|| black_box(authorizer.decide(black_box(&headers), NOW)))
+    });
+    c.bench_function("signed_url_ed25519/sign", |b| {
+        let key = seed.signing_key();
         b.iter(|| black_box(sign(black_box(&grant), key)))
     });
 }
@@ -173,7 +198,7 @@ fn cookie(c: &mut Criterion) {
         NOW.plus(3600),
         Some(SessionId::parse("Zm9vYmFyYmF6cXV4cXV1eA").unwrap()),
     );
-    let value = sign(&grant, ring.signing_key());
+    let value = sign(&grant, ring.signing_key()).unwrap();
     let headers = NginxHeaders::new(b"/protected/gallery/2026/0042.jpg", b"GET", b"192.0.2.1");
     let request = headers.parse().unwrap();
     c.bench_function("cookie/parse grant", |b| {
@@ -187,5 +212,5 @@ fn cookie(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, signed_url, jwt, cookie);
+criterion_group!(benches, signed_url, signed_url_ed25519, jwt, cookie);
 criterion_main!(benches);

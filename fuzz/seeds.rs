@@ -334,13 +334,14 @@ fn grant(scope: &str, exp: u64, sid: Option<&str>) -> CookieGrant {
 /// The `cookie` seeds: (name, selector, `header \n fetch-site \n referer`).
 fn cookie_seeds() -> Vec<(String, u8, String)> {
     let ring = KeyRing::parse(KEY_LINE).unwrap();
-    let sign = |g: &CookieGrant| cookie::sign(g, ring.signing_key());
+    let sign = |g: &CookieGrant| cookie::sign(g, ring.signing_key()).unwrap();
     let good = sign(&grant("/u1/", NOW + 3600, Some("s-1")));
     let other_key = KeyRing::parse("k1:AQECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
     let forged = cookie::sign(
         &grant("/u1/", NOW + 3600, Some("s-1")),
         other_key.signing_key(),
-    );
+    )
+    .unwrap();
     let tampered = good.replace("L3UxLw", "L3UyLw");
     let expired = sign(&grant("/u1/", NOW - 100, Some("s-1")));
     let too_long = sign(&grant("/u1/", NOW + 2 * 86400, Some("s-1")));
@@ -457,7 +458,8 @@ fn cookie_seeds() -> Vec<(String, u8, String)> {
 fn decide_seeds() -> Vec<(String, u8, String)> {
     const NO_BROWSER_HEADERS: u8 = 0b10_10_10;
     let ring = KeyRing::parse(KEY_LINE).unwrap();
-    let good_cookie = cookie::sign(&grant("/u1/", NOW + 3600, Some("s-1")), ring.signing_key());
+    let good_cookie =
+        cookie::sign(&grant("/u1/", NOW + 3600, Some("s-1")), ring.signing_key()).unwrap();
     let h256 = good("h256", &claims());
     let e256 = good("e256", &claims());
     let ip = "198.51.100.1";

@@ -26,6 +26,10 @@ pub enum AppError {
     /// A listener (`KEYHOLE_LISTEN` or `KEYHOLE_ADMIN_LISTEN`) could not be bound.
     #[error(transparent)]
     Listen(#[from] ServeError),
+    /// The configuration is valid but not for serving (an Ed25519 seed without
+    /// `KEYHOLE_ALLOW_SIGNING_KEYS=on`).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
 /// Starts logging as configured. Logs go to standard error. A second call (the demo
@@ -105,6 +109,7 @@ fn jwt_parts(config: &Config) -> JwtParts {
     verifier.remote = Some(Arc::clone(&keys));
     let jwks = JwksSource::new(
         remote.url.clone(),
+        Arc::clone(&remote.tls),
         keys,
         remote.local_kids.clone(),
         remote.refresh,
@@ -146,6 +151,7 @@ pub fn authorizer(config: &Config) -> Authorizer {
 /// keys on SIGHUP. Returns once both listeners have finished their requests in
 /// flight; fails, before serving anything, when a listener cannot be bound.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    config.check_serving()?;
     init_tracing(&config.log_filter, config.log_format);
     let listener = Listener::bind(&config.listen, config.server.socket_mode).await?;
     let admin = match config.server.admin_listen {
@@ -233,7 +239,8 @@ async fn reload_on_sighup(state: Arc<State>) {
         return;
     };
     while hangup.recv().await.is_some() {
-        match Config::from_env() {
+        let checked = Config::from_env().and_then(|config| config.check_serving().map(|()| config));
+        match checked {
             Ok(config) => {
                 let current = state.authorizer.load();
                 state

@@ -492,10 +492,15 @@ impl Authorizer {
                     .kids()
                     .filter_map(|kid| self.keys.find(kid.as_str()))
                     .find(|key| {
-                        key.limits.permits_scope(&scope)
+                        key.can_sign()
+                            && key.limits.permits_scope(&scope)
                             && key.limits.permits_host(request.host.as_ref())
                     })
-                    .ok_or(Deny::KeyOutOfScope)?
+                    .ok_or(if self.keys.can_sign() {
+                        Deny::KeyOutOfScope
+                    } else {
+                        Deny::NoSigningKey
+                    })?
                     .clone();
                 Bound {
                     scope,
@@ -512,6 +517,12 @@ impl Authorizer {
         };
         let methods = CookieMethods::narrowed(&bound.methods).ok_or(Deny::MethodNotAllowed)?;
         let location = return_to(&request.params, &bound.scope)?;
+        // The cookie is signed by the credential's own key (so its limits follow the
+        // cookie); an Ed25519 public key verifies but cannot mint: said before a use
+        // is spent.
+        if !bound.signer.can_sign() {
+            return Err(Deny::NoSigningKey);
+        }
         if let Some(token) = &bound.token {
             self.check_token_revocation(token).await?;
         }
@@ -532,7 +543,7 @@ impl Authorizer {
             ip: bound.ip,
             methods,
         };
-        let value = cookie::sign(&grant, &bound.signer);
+        let value = cookie::sign(&grant, &bound.signer).map_err(|_| Deny::NoSigningKey)?;
         Ok(Exchange {
             sid: sid_text,
             scope: scope_text,

@@ -3,8 +3,13 @@
 //! a flood of random key ids is not a flood of fetches), and the last good set kept
 //! when a fetch fails. The verifier only reads [`RemoteKeys`]; all IO lives here.
 //!
-//! Plain `http://` only: keyhole carries no TLS client. Serve the JWKS from a local
-//! endpoint (or a sidecar that mirrors the identity provider's HTTPS JWKS).
+//! `https://` (rustls, the Web PKI roots plus `KEYHOLE_JWKS_CA_FILE`: [`tls`]) or plain
+//! `http://` for a local endpoint. Every fetch is bounded: [`FETCH_TIMEOUT`] for the
+//! whole of it (connection, handshake, redirects, body) and [`MAX_JWKS_BYTES`] of
+//! body. Redirects are followed only to the same scheme, host and port, at most
+//! [`MAX_REDIRECTS`] times: a JWKS that moves to another host is a failed fetch.
+
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,28 +24,40 @@ use crate::verify::jwt::{JwtKey, RemoteKeys};
 /// Largest JWKS document read.
 pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
-/// How long one fetch may take, connection included. A request that triggered an
-/// unknown-kid refetch waits for it, so this stays below nginx's 5 s
-/// `proxy_read_timeout` in the shipped `keyhole.conf`.
+/// How long one fetch may take, connection, TLS handshake and redirects included. A
+/// request that triggered an unknown-kid refetch waits for it, so this stays below
+/// nginx's 5 s `proxy_read_timeout` in the shipped `keyhole.conf`.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// An `http://host[:port]/path` URL, checked at start.
+/// Most redirects followed in one fetch (each to the same scheme, host and port).
+pub const MAX_REDIRECTS: usize = 3;
+
+/// An `http://` or `https://` `host[:port]/path` URL, checked at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JwksUrl {
+    /// `https://`: fetched over TLS.
+    tls: bool,
     /// `host:port` to connect to.
     authority: String,
     /// The `Host` header value.
     host: String,
+    /// The name the server's certificate must carry (the host without port or
+    /// brackets).
+    server_name: String,
     /// The request target (`/path?query`).
     target: String,
 }
 
 impl JwksUrl {
-    /// Parses a plain-HTTP URL; the message says what is wrong.
+    /// Parses an `http://` or `https://` URL; the message says what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let Some(rest) = text.strip_prefix("http://") else {
+        let (tls, rest, default_port) = if let Some(rest) = text.strip_prefix("https://") {
+            (true, rest, 443)
+        } else if let Some(rest) = text.strip_prefix("http://") {
+            (false, rest, 80)
+        } else {
             return Err(format!(
-                "must be a plain http:// URL (keyhole has no TLS client; mirror an https JWKS locally or use KEYHOLE_JWKS_FILE), got `{text}`"
+                "must be an https:// (or, for a local endpoint, http://) URL, got `{text}`"
             ));
         };
         let (host, target) = match rest.find('/') {
@@ -56,31 +73,78 @@ impl JwksUrl {
             })
             && target.bytes().all(|b| b.is_ascii_graphic());
         if !valid {
-            return Err(format!("must be `http://host[:port]/path`, got `{text}`"));
+            return Err(format!(
+                "must be `https://host[:port]/path` (or http://), got `{text}`"
+            ));
         }
-        let has_port = match host.rfind(':') {
-            Some(at) => host
-                .get(at + 1..)
-                .is_some_and(|p| !p.contains(']') && p.parse::<u16>().is_ok()),
-            None => false,
+        let port_at = host
+            .rfind(':')
+            .filter(|at| host.get(at + 1..).is_some_and(|p| !p.contains(']')));
+        let (name, authority) = match port_at {
+            Some(at) => {
+                let port = host.get(at + 1..).unwrap_or_default();
+                if port.parse::<u16>().is_err() {
+                    return Err(format!("has a bad port `{port}`: `{text}`"));
+                }
+                (host.get(..at).unwrap_or_default(), host.to_owned())
+            }
+            None => (host, format!("{host}:{default_port}")),
         };
-        let authority = if has_port {
-            host.to_owned()
-        } else {
-            format!("{host}:80")
-        };
+        let server_name = name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if server_name.is_empty() {
+            return Err(format!("has no host: `{text}`"));
+        }
         Ok(JwksUrl {
+            tls,
             authority,
             host: host.to_owned(),
+            server_name,
             target: target.to_owned(),
         })
+    }
+
+    /// Where a redirect from this URL to `location` leads, if it stays on the same
+    /// scheme, host and port; the message names the refused location otherwise.
+    fn follow(&self, location: &str) -> Result<JwksUrl, JwksError> {
+        if location.starts_with('/') && !location.starts_with("//") {
+            if !location.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(JwksError::Redirect(format!("to `{location}`: not a path")));
+            }
+            return Ok(JwksUrl {
+                target: location.to_owned(),
+                ..self.clone()
+            });
+        }
+        let next = JwksUrl::parse(location)
+            .map_err(|_| JwksError::Redirect(format!("to `{location}`: not a URL")))?;
+        let same = next.tls == self.tls
+            && next.authority.eq_ignore_ascii_case(&self.authority)
+            && next.server_name.eq_ignore_ascii_case(&self.server_name);
+        if !same {
+            return Err(JwksError::Redirect(format!(
+                "to `{location}`: another scheme, host or port than `{self}`"
+            )));
+        }
+        Ok(next)
     }
 }
 
 impl std::fmt::Display for JwksUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.host, self.target)
+        let scheme = if self.tls { "https" } else { "http" };
+        write!(f, "{scheme}://{}{}", self.host, self.target)
     }
+}
+
+/// One answer: the document, or where it moved.
+enum Answer {
+    /// The body of a 200.
+    Document(String),
+    /// The `Location` of a 301, 302, 303, 307 or 308.
+    Redirect(String),
 }
 
 /// Why a fetch failed. The last good set stays in use.
@@ -88,6 +152,10 @@ impl std::fmt::Display for JwksUrl {
 pub enum JwksError {
     #[error("cannot connect: {0}")]
     Connect(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("redirect refused: {0}")]
+    Redirect(String),
     #[error("HTTP error: {0}")]
     Http(String),
     #[error("status {0} (expected 200)")]
@@ -109,6 +177,8 @@ pub enum JwksError {
 pub struct JwksSource {
     /// Where the document lives.
     url: JwksUrl,
+    /// The TLS client for `https://` (and for redirects, which keep the scheme).
+    tls: Arc<rustls::ClientConfig>,
     /// Where fetched keys go (shared with the verifier).
     keys: Arc<RemoteKeys>,
     /// Local key ids a remote set may not reuse.
@@ -125,9 +195,10 @@ pub struct JwksSource {
 }
 
 impl JwksSource {
-    /// A source writing into `keys`.
+    /// A source writing into `keys`, fetching `https://` URLs with `tls`.
     pub fn new(
         url: JwksUrl,
+        tls: Arc<rustls::ClientConfig>,
         keys: Arc<RemoteKeys>,
         local_kids: Vec<String>,
         refresh: Duration,
@@ -135,6 +206,7 @@ impl JwksSource {
     ) -> Self {
         JwksSource {
             url,
+            tls,
             keys,
             local_kids,
             refresh,
@@ -206,40 +278,84 @@ impl JwksSource {
         })
     }
 
+    /// The document, following same-origin redirects.
     async fn download(&self) -> Result<String, JwksError> {
-        let stream = tokio::net::TcpStream::connect(&self.url.authority)
+        let mut url = self.url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            match self.get(&url).await? {
+                Answer::Document(text) => return Ok(text),
+                Answer::Redirect(location) => url = url.follow(&location)?,
+            }
+        }
+        Err(JwksError::Redirect(format!(
+            "more than {MAX_REDIRECTS} redirects"
+        )))
+    }
+
+    /// One GET of `url`, over TLS for `https://`.
+    async fn get(&self, url: &JwksUrl) -> Result<Answer, JwksError> {
+        let stream = tokio::net::TcpStream::connect(&url.authority)
             .await
             .map_err(JwksError::Connect)?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| JwksError::Http(e.to_string()))?;
-        let driver = tokio::spawn(connection);
-        let request = hyper::Request::get(self.url.target.as_str())
-            .header(hyper::header::HOST, self.url.host.as_str())
-            .header(
-                hyper::header::ACCEPT,
-                "application/jwk-set+json, application/json",
-            )
-            .header(hyper::header::CONNECTION, "close")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| JwksError::Http(e.to_string()))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| JwksError::Http(e.to_string()))?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            driver.abort();
-            return Err(JwksError::Status(status));
+        if !url.tls {
+            return exchange(TokioIo::new(stream), url).await;
         }
-        let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
-            .collect()
+        let name = rustls_pki_types::ServerName::try_from(url.server_name.clone())
+            .map_err(|error| JwksError::Tls(error.to_string()))?;
+        let stream = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
+            .connect(name, stream)
             .await
-            .map_err(|_| JwksError::Body)?
-            .to_bytes();
-        driver.abort();
-        String::from_utf8(body.to_vec()).map_err(|_| JwksError::Utf8)
+            .map_err(|error| JwksError::Tls(error.to_string()))?;
+        exchange(TokioIo::new(stream), url).await
     }
+}
+
+/// Sends the GET over an open connection and reads the answer (a body of at most
+/// [`MAX_JWKS_BYTES`]).
+async fn exchange<T>(io: T, url: &JwksUrl) -> Result<Answer, JwksError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| JwksError::Http(e.to_string()))?;
+    let driver = tokio::spawn(connection);
+    let request = hyper::Request::get(url.target.as_str())
+        .header(hyper::header::HOST, url.host.as_str())
+        .header(
+            hyper::header::ACCEPT,
+            "application/jwk-set+json, application/json",
+        )
+        .header(hyper::header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| JwksError::Http(e.to_string()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| JwksError::Http(e.to_string()))?;
+    let status = response.status().as_u16();
+    if matches!(status, 301 | 302 | 303 | 307 | 308) {
+        driver.abort();
+        let location = response
+            .headers()
+            .get(hyper::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or(JwksError::Status(status))?;
+        return Ok(Answer::Redirect(location.to_owned()));
+    }
+    if status != 200 {
+        driver.abort();
+        return Err(JwksError::Status(status));
+    }
+    let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
+        .collect()
+        .await
+        .map_err(|_| JwksError::Body)?
+        .to_bytes();
+    driver.abort();
+    String::from_utf8(body.to_vec())
+        .map(Answer::Document)
+        .map_err(|_| JwksError::Utf8)
 }
 
 #[cfg(test)]
@@ -251,16 +367,48 @@ mod tests {
         let url = JwksUrl::parse("http://127.0.0.1:8080/.well-known/jwks.json").unwrap();
         assert_eq!(url.authority, "127.0.0.1:8080");
         assert_eq!(url.target, "/.well-known/jwks.json");
+        assert!(!url.tls);
         assert_eq!(
             JwksUrl::parse("http://idp.internal").unwrap().authority,
             "idp.internal:80"
         );
+        let url = JwksUrl::parse("http://[::1]:9/k").unwrap();
         assert_eq!(
-            JwksUrl::parse("http://[::1]:9/k").unwrap().authority,
-            "[::1]:9"
+            (url.authority.as_str(), url.server_name.as_str()),
+            ("[::1]:9", "::1")
         );
-        assert!(JwksUrl::parse("https://idp.example/jwks").is_err());
+        let url = JwksUrl::parse("https://idp.example/jwks").unwrap();
+        assert!(url.tls);
+        assert_eq!(url.authority, "idp.example:443");
+        assert_eq!(url.server_name, "idp.example");
+        assert_eq!(url.to_string(), "https://idp.example/jwks");
+        assert!(JwksUrl::parse("ftp://idp.example/jwks").is_err());
         assert!(JwksUrl::parse("http:///x").is_err());
         assert!(JwksUrl::parse("http://a b/").is_err());
+        assert!(JwksUrl::parse("https://idp.example:99999/").is_err());
+    }
+
+    #[test]
+    fn redirects_stay_on_the_same_scheme_host_and_port() {
+        let url = JwksUrl::parse("https://idp.example/jwks").unwrap();
+        assert_eq!(url.follow("/v2/jwks").unwrap().target, "/v2/jwks");
+        assert_eq!(
+            url.follow("https://IDP.example:443/v2")
+                .unwrap()
+                .to_string(),
+            "https://IDP.example:443/v2"
+        );
+        for refused in [
+            "https://evil.example/jwks",
+            "http://idp.example/jwks",
+            "https://idp.example:8443/jwks",
+            "//evil.example/jwks",
+            "jwks.json",
+        ] {
+            assert!(
+                matches!(url.follow(refused), Err(JwksError::Redirect(_))),
+                "{refused}"
+            );
+        }
     }
 }

@@ -134,8 +134,12 @@ fn python_package_installs_with_pip_and_runs_as_keyhole_sign() {
         .map(str::to_owned)
         .collect();
     assert_eq!(lines[0], "True", "keyhole_sign imported from elsewhere");
-    // One optional extra (PyJWT for --jwt), no runtime requirement.
-    assert_eq!(lines[1], "0.1.0 ['PyJWT>=2; extra == \"jwt\"']");
+    // Two optional extras (PyJWT for --jwt, cryptography for Ed25519 keys), no runtime
+    // requirement.
+    assert_eq!(
+        lines[1],
+        "0.1.0 ['PyJWT>=2; extra == \"jwt\"', 'cryptography>=3.1; extra == \"ed25519\"']"
+    );
     assert_eq!(lines[2], url);
 }
 

@@ -40,7 +40,7 @@ fn grant(prefix: &str, exp: UnixTime, sid: &str) -> CookieGrant {
 }
 
 fn value(env: &Env, grant: &CookieGrant) -> String {
-    cookie::sign(grant, env.keys.signing_key())
+    cookie::sign(grant, env.keys.signing_key()).unwrap()
 }
 
 fn with_cookie(env: &Env, target: &str, cookie_header: &str) -> Response {

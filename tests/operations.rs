@@ -507,7 +507,7 @@ fn session_cookie(sid: &str) -> String {
         common::now().plus(600),
         Some(SessionId::parse(sid).unwrap()),
     );
-    cookie::sign(&grant, keys.signing_key())
+    cookie::sign(&grant, keys.signing_key()).unwrap()
 }
 
 /// Asks keyhole's `/auth` directly about `/protected/a.png` with a session cookie:

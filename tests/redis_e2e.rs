@@ -173,7 +173,7 @@ fn session_cookie(sid: &str) -> String {
         now().plus(600),
         Some(SessionId::parse(sid).unwrap()),
     );
-    cookie::sign(&grant, keys.signing_key())
+    cookie::sign(&grant, keys.signing_key()).unwrap()
 }
 
 /// `keyhole revoke ARGS` against Redis alone (no admin listener in its environment).

@@ -38,6 +38,46 @@ const JWT_PARAM = "token"; // keyhole's default JWT query parameter
 /** The inputs describe a URL keyhole would deny; nothing was signed. */
 class SignError extends Error {}
 
+// --- Ed25519 keys (docs/signed-urls.md, "Ed25519 keys"), built-in crypto --------------
+
+/** PKCS #8 DER prefix of an Ed25519 private key; the 32-byte seed follows. */
+const ED25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+
+/** The private key of an `ed25519-seed:SEED` material; `ed25519:PUBLIC` cannot sign. */
+function ed25519Key(material) {
+  const colon = material.indexOf(":");
+  if (material.slice(0, colon) === "ed25519") {
+    throw new SignError("the key is an Ed25519 public key (`kid:ed25519:…`): it verifies but " +
+      "cannot sign; sign with its `kid:ed25519-seed:…` line");
+  }
+  const body = material.slice(colon + 1).trim().replace(/=+$/, "");
+  if (!SECRET.test(body || "!") || body.length % 4 === 1) {
+    throw new SignError("the Ed25519 seed must be base64url");
+  }
+  const seed = Buffer.from(body, "base64url");
+  if (seed.length !== 32) throw new SignError("the Ed25519 seed must be exactly 32 bytes");
+  return crypto.createPrivateKey({
+    key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: "der", type: "pkcs8",
+  });
+}
+
+/**
+ * The base64url signature of `text`: HMAC-SHA256 under secret bytes, or Ed25519 under a
+ * private key object (chosen by the key, as keyhole does).
+ */
+function signature(secret, text) {
+  if (secret instanceof crypto.KeyObject) {
+    return crypto.sign(null, Buffer.from(text, "utf8"), secret).toString("base64url");
+  }
+  return crypto.createHmac("sha256", secret).update(text, "utf8").digest("base64url");
+}
+
+/** The key line of a vector file: `kid:secret`, or `kid:ed25519-seed:SEED`. */
+function vectorKey(vectors) {
+  const key = vectors.key;
+  return key.seed ? `${key.kid}:ed25519-seed:${key.seed}` : `${key.kid}:${key.secret}`;
+}
+
 /** { kid, secret } of the first entry of a KEYHOLE_KEYS-style value. */
 function signingKey(keys) {
   for (const raw of String(keys || "").split(/[,\n]/)) {
@@ -48,6 +88,9 @@ function signingKey(keys) {
     const secret = entry.slice(colon + 1).trim();
     if (colon < 0 || !KID.test(kid)) {
       throw new SignError("key must be `kid:secret` with a kid of 1-32 of A-Z a-z 0-9 _ -");
+    }
+    if (secret.startsWith("ed25519:") || secret.startsWith("ed25519-seed:")) {
+      return { kid, secret: ed25519Key(secret) };
     }
     const body = secret.replace(/=+$/, "");
     if (!SECRET.test(secret) || body.length % 4 === 1) {
@@ -270,8 +313,8 @@ function sign(keys, path, options = {}) {
   }
 
   const text = stringToSign(kid, path, { exp, nbf, scope, ip, methods, query, host });
-  const signature = crypto.createHmac("sha256", secret).update(text, "utf8").digest("base64url");
-  params.push(["kh_sig", signature]);
+  const sig = signature(secret, text);
+  params.push(["kh_sig", sig]);
   const url = encodePath(path) + "?" + [...items, ...params.map(([k, v]) => `${k}=${v}`)].join("&");
   if (url.length > MAX_URI) {
     throw new SignError(
@@ -297,7 +340,7 @@ function signUrl(keys, path, options) {
 
 function checkVectors(fileName) {
   const vectors = JSON.parse(require("node:fs").readFileSync(fileName, "utf8"));
-  const keys = `${vectors.key.kid}:${vectors.key.secret}`;
+  const keys = vectorKey(vectors);
   let failures = 0;
   for (const c of vectors.signing) {
     const { path, ...options } = c.input;
@@ -344,9 +387,9 @@ function cookie(keys, scope, options = {}) {
     throw new SignError(`sameSite must be Lax or Strict, not ${sameSite}`);
   }
   const text = cookieStringToSign(kid, scope, exp, sid, ip, methods);
-  const signature = crypto.createHmac("sha256", secret).update(text, "utf8").digest("base64url");
+  const sig = signature(secret, text);
   const b64 = (s) => Buffer.from(s, "utf8").toString("base64url");
-  const value = ["2", kid, b64(scope), exp, sid, b64(ip), b64(methods), signature].join(".");
+  const value = ["2", kid, b64(scope), exp, sid, b64(ip), b64(methods), sig].join(".");
   if (value.length > MAX_COOKIE_VALUE) {
     throw new SignError(`the cookie value would be longer than ${MAX_COOKIE_VALUE} bytes`);
   }
@@ -371,9 +414,10 @@ function signCookie(keys, scope, options) {
 
 function checkCookieVectors(fileName) {
   const vectors = JSON.parse(require("node:fs").readFileSync(fileName, "utf8"));
-  const keys = `${vectors.key.kid}:${vectors.key.secret}`;
+  const keys = vectorKey(vectors);
   let failures = 0;
-  for (const c of vectors.signing) {
+  // The Ed25519 file keeps its cookie vectors under `cookies`.
+  for (const c of vectors.cookies || vectors.signing) {
     const { scope, exp, sid, ip, methods, same_site: sameSite, max_age: maxAge } = c.input;
     const { grant, text } = cookie(keys, scope,
       { exp, sid, ip, methods, sameSite, now: vectors.now, name: vectors.name });

@@ -8,12 +8,15 @@
 `path` and `scope` are *decoded* paths (what the file is called); this module writes
 them percent-encoded into the URL. Anything keyhole would deny raises SignError.
 
+The key may be an HMAC `kid:secret` or an Ed25519 `kid:ed25519-seed:SEED` (signatures
+of 86 characters; needs the optional `cryptography` package, imported only then).
+
 Command line (the key comes from KEYHOLE_KEYS, first entry signs), the same as
 `keyhole-sign` (the console script of `pip install ./clients/python`),
 `python3 -m keyhole_sign` and `python3 keyhole_sign.py`:
     keyhole-sign [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
                  [--ip IP] [--methods M] [--query Q] [--host H] [--string-to-sign] PATH
-    keyhole-sign --vectors tests/vectors/signed-urls.json
+    keyhole-sign --vectors tests/vectors/signed-urls.json   (or signed-urls-ed25519.json)
     keyhole-sign --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
                  [--ip IP] [--methods GET,HEAD|GET|HEAD]
                  [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE
@@ -68,6 +71,8 @@ def signing_key(keys):
         kid, secret = kid.strip(), secret.strip()
         if not sep or not _KID.match(kid):
             raise SignError("key must be `kid:secret` with a kid of 1-32 of A-Z a-z 0-9 _ -")
+        if secret.startswith(("ed25519:", "ed25519-seed:")):
+            return kid, _ed25519_key(secret)
         body = secret.rstrip("=")
         if not _SECRET.match(secret) or len(body) % 4 == 1:
             raise SignError("key secret must be base64url")
@@ -76,6 +81,48 @@ def signing_key(keys):
             raise SignError("key secret must be at least 32 bytes")
         return kid, raw
     raise SignError("no key given")
+
+
+# --- Ed25519 keys (docs/signed-urls.md, "Ed25519 keys") ------------------------------
+
+class _Ed25519Seed:
+    """An Ed25519 private key from a `kid:ed25519-seed:SEED` line (needs the optional
+    `cryptography` package: `pip install 'keyhole-sign[ed25519]'`)."""
+
+    def __init__(self, seed):
+        try:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        except ImportError as error:
+            raise SignError("Ed25519 keys need the `cryptography` package "
+                            "(pip install 'keyhole-sign[ed25519]')") from error
+        self._key = Ed25519PrivateKey.from_private_bytes(seed)
+
+    def sign(self, data):
+        return self._key.sign(data)
+
+
+def _ed25519_key(material):
+    """The signer of an `ed25519-seed:SEED` material; an `ed25519:PUBLIC` one cannot sign."""
+    kind, _, text = material.partition(":")
+    if kind == "ed25519":
+        raise SignError("the key is an Ed25519 public key (`kid:ed25519:…`): it verifies but "
+                        "cannot sign; sign with its `kid:ed25519-seed:…` line")
+    body = text.strip().rstrip("=")
+    if not _SECRET.match(body or "!") or len(body) % 4 == 1:
+        raise SignError("the Ed25519 seed must be base64url")
+    seed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    if len(seed) != 32:
+        raise SignError("the Ed25519 seed must be exactly 32 bytes")
+    return _Ed25519Seed(seed)
+
+
+def _signature(secret, text):
+    """The base64url signature of `text`: HMAC-SHA256 under secret bytes, or Ed25519
+    under a seed key (chosen by the key, as keyhole does)."""
+    data = text.encode("utf-8")
+    if isinstance(secret, _Ed25519Seed):
+        return _b64url(secret.sign(data))
+    return _b64url(hmac.new(secret, data, hashlib.sha256).digest())
 
 
 def encode_path(decoded):
@@ -278,9 +325,7 @@ def _sign(keys, path, exp, ttl, window, now, nbf, scope, ip, methods, query, hos
                         f"keyhole's own; keyhole reads at most {_MAX_PARAMS} (too-many-params)")
 
     text = string_to_sign(kid, path, exp, nbf, scope, ip, methods, query, host)
-    mac = hmac.new(secret, text.encode("utf-8"), hashlib.sha256).digest()
-    signature = base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
-    params.append(("kh_sig", signature))
+    params.append(("kh_sig", _signature(secret, text)))
     url = encode_path(path) + "?" + "&".join(items + [f"{k}={v}" for k, v in params])
     if len(url) > _MAX_URI:
         raise SignError(f"the URL would be {len(url)} bytes; keyhole reads at most {_MAX_URI} "
@@ -350,7 +395,7 @@ def _sign_cookie(keys, scope, exp, ttl, now, sid, ip, methods, same_site, name):
     if same_site not in ("Lax", "Strict"):
         raise SignError(f"same_site must be Lax or Strict, not {same_site!r}")
     text = cookie_string_to_sign(kid, scope, exp, sid, ip, methods)
-    signature = _b64url(hmac.new(secret, text.encode("utf-8"), hashlib.sha256).digest())
+    signature = _signature(secret, text)
     fields = [_b64url(scope.encode("utf-8")), str(exp), sid, _b64url(ip.encode("ascii")),
               _b64url(methods.encode("ascii"))]
     value = ".".join(["2", kid, *fields, signature])
@@ -429,11 +474,19 @@ def mint_jwt_url(jwt_keys, path, *, ttl=300, now=None, scope=None, once=False,
     return f"{encode_path(path)}?token={token}"
 
 
+def _vector_key(vectors):
+    """The key line of a vector file: `kid:secret`, or `kid:ed25519-seed:SEED`."""
+    key = vectors["key"]
+    if "seed" in key:
+        return f"{key['kid']}:ed25519-seed:{key['seed']}"
+    return f"{key['kid']}:{key['secret']}"
+
+
 def _check_vectors(file_name):
     """Signs every `signing` vector and compares; returns the number of mismatches."""
     with open(file_name, encoding="utf-8") as file:
         vectors = json.load(file)
-    keys = f"{vectors['key']['kid']}:{vectors['key']['secret']}"
+    keys = _vector_key(vectors)
     failures = 0
     for case in vectors["signing"]:
         given = {name: None for name in _URL_OPTIONS}
@@ -451,9 +504,10 @@ def _check_cookie_vectors(file_name):
     """Signs every cookie vector and compares; returns the number of mismatches."""
     with open(file_name, encoding="utf-8") as file:
         vectors = json.load(file)
-    keys = f"{vectors['key']['kid']}:{vectors['key']['secret']}"
+    keys = _vector_key(vectors)
     failures = 0
-    for case in vectors["signing"]:
+    # The Ed25519 file keeps its cookie vectors under `cookies`.
+    for case in vectors["cookies"] if "cookies" in vectors else vectors["signing"]:
         given = case["input"]
         grant, text = _sign_cookie(keys, given["scope"], given["exp"], None, vectors["now"],
                                    given["sid"], given["ip"], given["methods"],
@@ -535,7 +589,7 @@ def _parse(parser, values, argv):
 
 _URL_USAGE = """keyhole-sign [--exp N | --ttl N [--window N] [--now N]] [--nbf N] [--scope S]
                     [--ip IP] [--methods M] [--query Q] [--host H] [--string-to-sign] PATH
-       keyhole-sign --vectors tests/vectors/signed-urls.json
+       keyhole-sign --vectors tests/vectors/signed-urls.json   (or signed-urls-ed25519.json)
        keyhole-sign --cookie [--exp N | --ttl N] [--now N] [--sid ID | --no-sid]
                     [--ip IP] [--methods GET,HEAD|GET|HEAD]
                     [--same-site Lax|Strict] [--value | --string-to-sign] SCOPE

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Signs keyhole URLs (signed URL format v1, docs/signed-urls.md). POSIX sh, openssl,
-# od, tr, sed and iconv; no other tools.
+# od, tr, sed and iconv; no other tools (and mktemp, rm for Ed25519 keys).
 #
 #   KEYHOLE_KEYS=k1:… keyhole-sign.sh --ttl 600 '/photos/café au lait.jpg'
 #   # -> /photos/caf%C3%A9%20au%20lait.jpg?kh_v=1&kh_kid=k1&kh_exp=…&kh_sig=…
@@ -21,9 +21,11 @@
 #
 # PATH and --scope are decoded paths (what the file is called); they are written
 # percent-encoded. Times are Unix seconds. Exit 0 with the URL on stdout, or 2 with a
-# message when keyhole would deny such a URL. The first entry of KEYHOLE_KEYS signs.
-# Note: the secret (hex) is passed to openssl as an argument, so other users of the
-# machine can see it in the process list while openssl runs.
+# message when keyhole would deny such a URL. The first entry of KEYHOLE_KEYS signs:
+# an HMAC `kid:secret`, or an Ed25519 `kid:ed25519-seed:SEED` (needs openssl 3.0 or
+# later). Note: an HMAC secret (hex) is passed to openssl as an argument, so other users
+# of the machine can see it in the process list while openssl runs; an Ed25519 seed is
+# passed in a file only its owner can read, removed at once.
 set -eu
 LC_ALL=C
 export LC_ALL
@@ -282,6 +284,13 @@ secret=${entry#*:}
 case $entry in *:*) ;; *) die "KEYHOLE_KEYS must hold kid:secret" ;; esac
 case $kid in '' | *[!A-Za-z0-9_-]*) die "key id must be 1-32 of A-Z a-z 0-9 _ -" ;; esac
 [ "${#kid}" -le 32 ] || die "key id must be 1-32 of A-Z a-z 0-9 _ -"
+# An Ed25519 key (docs/signed-urls.md, "Ed25519 keys"): `kid:ed25519-seed:SEED` signs
+# with openssl >= 3 (pkeyutl -rawin); `kid:ed25519:PUBLIC` only verifies.
+alg=hmac
+case $secret in
+    ed25519:*) die "the key is an Ed25519 public key (kid:ed25519:...): it verifies but cannot sign; sign with its kid:ed25519-seed:... line" ;;
+    ed25519-seed:*) alg=ed25519 secret=${secret#ed25519-seed:} ;;
+esac
 case $secret in '' | *[!A-Za-z0-9_=-]* | *=*[!=]*) die "key secret must be base64url" ;; esac
 secret=${secret%%=*}
 case $((${#secret} % 4)) in
@@ -293,15 +302,34 @@ esac
 key_hex=$(printf '%s%s' "$secret" "$padding" | tr -- '-_' '+/' | openssl base64 -d -A |
     od -An -v -tx1 | tr -d ' \n')
 [ "${#key_hex}" -ge 64 ] || die "key secret must be at least 32 bytes"
+[ "$alg" = hmac ] || [ "${#key_hex}" -eq 64 ] || die "the Ed25519 seed must be exactly 32 bytes"
 
 base64url() {
     openssl base64 -A | tr '+/' '-_' | tr -d '='
 }
 
 hmac_sha256() {
+    [ "$alg" = hmac ] || { ed25519_sign "$1"; return; }
     sig=$(printf '%s' "$1" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key_hex" -binary |
         base64url)
     [ "${#sig}" -eq 43 ] || die "openssl did not produce an HMAC-SHA256"
+    printf '%s' "$sig"
+}
+
+# The Ed25519 signature of $1 (86 base64url characters). openssl reads the key (PKCS #8
+# DER: a fixed 16-byte prefix, then the seed) and the text from files in a private
+# temporary folder, removed at once; the seed never appears in the process list.
+ed25519_sign() {
+    work=$(umask 077 && mktemp -d) || die "cannot make a temporary folder"
+    {
+        printf '\060\056\002\001\000\060\005\006\003\053\145\160\004\042\004\040'
+        printf '%s%s' "$secret" "$padding" | tr -- '-_' '+/' | openssl base64 -d -A
+    } >"$work/key"
+    printf '%s' "$1" >"$work/text"
+    sig=$(openssl pkeyutl -sign -rawin -keyform DER -inkey "$work/key" -in "$work/text" |
+        base64url)
+    rm -rf "$work"
+    [ "${#sig}" -eq 86 ] || die "openssl (3.0 or later) did not produce an Ed25519 signature"
     printf '%s' "$sig"
 }
 

@@ -49,7 +49,7 @@ pub fn sign_cookie(
     // A fresh random session id names the cookie in `keyhole revoke --sid`.
     let sid = SessionId::generate().map_err(|error| format!("no session id: {error}"))?;
     let grant = CookieGrant::new(scope, now.plus(ttl), Some(sid));
-    let value = cookie::sign(&grant, keys.signing_key());
+    let value = cookie::sign(&grant, keys.signing_key())?;
     let set_cookie = cookie::set_cookie_header(cookie::DEFAULT_NAME, &value, ttl, SameSite::Lax);
     Ok((value, set_cookie))
 }

@@ -21,6 +21,19 @@ use crate::decision::Deny;
 /// Length of a base64url HMAC-SHA256 signature (32 bytes, no padding).
 pub(crate) const SIGNATURE_LEN: usize = 43;
 
+/// Length of a base64url Ed25519 signature (64 bytes, no padding).
+pub(crate) const ED25519_SIGNATURE_LEN: usize = 86;
+
+/// A decoded signature, by its length: which one a key accepts is the key's kind, never
+/// the credential's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SignatureBytes {
+    /// 32 bytes: an HMAC-SHA256 tag.
+    Mac([u8; 32]),
+    /// 64 bytes: an Ed25519 signature.
+    Ed25519([u8; 64]),
+}
+
 /// Most digits in a timestamp (enough until the year 33658).
 const MAX_TIMESTAMP_DIGITS: usize = 12;
 
@@ -259,14 +272,24 @@ pub(crate) fn parse_timestamp(text: &str) -> Result<UnixTime, Deny> {
     text.parse().map(UnixTime).map_err(|_| Deny::Malformed)
 }
 
-/// Exactly 43 base64url characters in canonical form (no padding, no stray bits).
-pub(crate) fn parse_signature(text: &str) -> Result<[u8; 32], Deny> {
-    if text.len() != SIGNATURE_LEN {
-        return Err(Deny::Malformed);
-    }
-    let mut out = [0u8; 32];
-    match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
-        Ok(32) => Ok(out),
+/// Exactly 43 (HMAC) or 86 (Ed25519) base64url characters in canonical form (no
+/// padding, no stray bits).
+pub(crate) fn parse_signature(text: &str) -> Result<SignatureBytes, Deny> {
+    match text.len() {
+        SIGNATURE_LEN => {
+            let mut out = [0u8; 32];
+            match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
+                Ok(32) => Ok(SignatureBytes::Mac(out)),
+                _ => Err(Deny::Malformed),
+            }
+        }
+        ED25519_SIGNATURE_LEN => {
+            let mut out = [0u8; 64];
+            match URL_SAFE_NO_PAD.decode_slice(text, &mut out) {
+                Ok(64) => Ok(SignatureBytes::Ed25519(out)),
+                _ => Err(Deny::Malformed),
+            }
+        }
         _ => Err(Deny::Malformed),
     }
 }

@@ -194,11 +194,14 @@ pub enum Deny {
     KeyOutOfScope,
     /// The signed URL binds a host (`kh_host`) other than the request's.
     HostMismatch,
+    /// The cookie exchange has no key that can sign: every configured key is an
+    /// Ed25519 public key, which verifies but cannot mint.
+    NoSigningKey,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 49] = [
+    pub const ALL: [Deny; 50] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -248,6 +251,7 @@ impl Deny {
         Deny::TooManyHops,
         Deny::KeyOutOfScope,
         Deny::HostMismatch,
+        Deny::NoSigningKey,
     ];
 
     /// The stable reason code.
@@ -302,6 +306,7 @@ impl Deny {
             Deny::TooManyHops => "too-many-hops",
             Deny::KeyOutOfScope => "key-out-of-scope",
             Deny::HostMismatch => "host-mismatch",
+            Deny::NoSigningKey => "no-signing-key",
         }
     }
 }

@@ -1,10 +1,16 @@
 //! The signing key ring: key ids, secrets kept in redacting newtypes, the
-//! first-key-signs rule that makes rotation possible, and HMAC state prepared once.
+//! first-key-signs rule that makes rotation possible, and each key's material
+//! prepared once: an HMAC secret (signs and verifies), an Ed25519 public key
+//! (verifies only) or an Ed25519 seed (signs and verifies).
+//!
+//! A key line's material is `SECRET` (base64url, at least 32 bytes),
+//! `ed25519:PUBLIC` or `ed25519-seed:SEED` (base64url, exactly 32 bytes each).
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -130,29 +136,104 @@ pub enum KeyError {
     #[error("the operating system's random number generator failed")]
     /// The operating system's random number generator failed (`keygen`).
     Random,
+    #[error("the {kind} is not base64url of exactly 32 bytes (run `keyhole keygen --alg ed25519`)")]
+    /// An `ed25519:` or `ed25519-seed:` value that is not base64url of 32 bytes.
+    Ed25519Length {
+        /// `Ed25519 public key` or `Ed25519 seed`.
+        kind: &'static str,
+    },
+    #[error("the Ed25519 public key is not a valid curve point, or is a weak (small-order) key")]
+    /// An `ed25519:` value that is no usable public key.
+    Ed25519BadPoint,
 }
 
-/// One configured key with its HMAC state keyed once at load.
+/// Why a key could not sign: it is an Ed25519 public key, which only verifies.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "key `{kid}` is an Ed25519 public key: it verifies but cannot sign (sign with its `ed25519-seed:` line)"
+)]
+pub struct VerifyOnlyKey {
+    /// The key's id.
+    pub kid: String,
+}
+
+/// What kind of key a line configured; the verifier picks the signature algorithm from
+/// it, never from the credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// An HMAC-SHA256 secret: signs and verifies.
+    Hmac,
+    /// An Ed25519 public key: verifies only.
+    Ed25519Public,
+    /// An Ed25519 seed (private key): signs and verifies.
+    Ed25519Seed,
+}
+
+impl KeyKind {
+    /// The name used in `explain` and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Hmac => "hmac",
+            KeyKind::Ed25519Public => "ed25519",
+            KeyKind::Ed25519Seed => "ed25519-seed",
+        }
+    }
+}
+
+/// A key's prepared material.
+#[derive(Clone)]
+pub(crate) enum Material {
+    /// HMAC already keyed with the secret; cloned per use instead of re-keying.
+    Hmac(HmacSha256),
+    /// An Ed25519 public key, checked to be a valid, non-weak point at load.
+    Ed25519Public(VerifyingKey),
+    /// An Ed25519 signing key (it holds its public key too).
+    Ed25519Seed(Box<SigningKey>),
+}
+
+/// Prefix of an Ed25519 public key's material.
+pub const ED25519_PREFIX: &str = "ed25519:";
+/// Prefix of an Ed25519 seed's material.
+pub const ED25519_SEED_PREFIX: &str = "ed25519-seed:";
+
+/// Exactly 32 bytes of base64url (padding optional).
+fn decode_32(text: &str, kind: &'static str) -> Result<[u8; 32], KeyError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| KeyError::Ed25519Length { kind })?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::Ed25519Length { kind })
+}
+
+/// The public key of an Ed25519 seed, in base64url without padding (for `keygen`).
+pub fn ed25519_public_of(seed: &Secret) -> Result<String, KeyError> {
+    let seed = <[u8; 32]>::try_from(seed.expose()).map_err(|_| KeyError::Ed25519Length {
+        kind: "Ed25519 seed",
+    })?;
+    let signing = SigningKey::from_bytes(&seed);
+    Ok(URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()))
+}
+
+/// One configured key with its material prepared once at load.
 #[derive(Clone)]
 pub struct Key {
     /// Key id written into credentials.
     pub kid: KeyId,
-    /// HMAC already keyed with the secret; cloned per use instead of re-keying.
-    prototype: HmacSha256,
+    /// The secret, public key or seed, ready to use.
+    material: Material,
     /// The paths and hosts this key may grant (`;paths=`, `;hosts=`); unlimited by
     /// default.
     pub limits: KeyLimits,
 }
 
 impl Key {
-    /// Builds a key from its id and secret.
+    /// Builds an HMAC key from its id and secret.
     pub fn new(kid: KeyId, secret: Secret) -> Result<Self, KeyError> {
         // HMAC takes keys of every length; the error arm only exists in the type.
         let prototype =
             HmacSha256::new_from_slice(secret.expose()).map_err(|_| KeyError::SecretEncoding)?;
         Ok(Key {
             kid,
-            prototype,
+            material: Material::Hmac(prototype),
             limits: KeyLimits::default(),
         })
     }
@@ -162,9 +243,69 @@ impl Key {
         Key { limits, ..self }
     }
 
-    /// A fresh MAC keyed with this key.
-    pub fn mac(&self) -> HmacSha256 {
-        self.prototype.clone()
+    /// Builds a key from a key line's material: `SECRET`, `ed25519:PUBLIC` or
+    /// `ed25519-seed:SEED`.
+    pub fn from_material(kid: KeyId, material: &str) -> Result<Self, KeyError> {
+        if let Some(public) = material.strip_prefix(ED25519_PREFIX) {
+            let bytes = decode_32(public.trim(), "Ed25519 public key")?;
+            let public = VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::Ed25519BadPoint)?;
+            if public.is_weak() {
+                return Err(KeyError::Ed25519BadPoint);
+            }
+            return Ok(Key {
+                kid,
+                material: Material::Ed25519Public(public),
+                limits: KeyLimits::default(),
+            });
+        }
+        if let Some(seed) = material.strip_prefix(ED25519_SEED_PREFIX) {
+            let seed = decode_32(seed.trim(), "Ed25519 seed")?;
+            return Ok(Key {
+                kid,
+                material: Material::Ed25519Seed(Box::new(SigningKey::from_bytes(&seed))),
+                limits: KeyLimits::default(),
+            });
+        }
+        Key::new(kid, Secret::from_base64url(material.trim())?)
+    }
+
+    /// What kind of key this is.
+    pub fn kind(&self) -> KeyKind {
+        match self.material {
+            Material::Hmac(_) => KeyKind::Hmac,
+            Material::Ed25519Public(_) => KeyKind::Ed25519Public,
+            Material::Ed25519Seed(_) => KeyKind::Ed25519Seed,
+        }
+    }
+
+    /// Whether this key can sign (an HMAC secret or an Ed25519 seed).
+    pub fn can_sign(&self) -> bool {
+        self.kind() != KeyKind::Ed25519Public
+    }
+
+    /// The public key of an Ed25519 key, in base64url without padding; `None` for
+    /// an HMAC key.
+    pub fn ed25519_public(&self) -> Option<String> {
+        match &self.material {
+            Material::Hmac(_) => None,
+            Material::Ed25519Public(public) => Some(URL_SAFE_NO_PAD.encode(public.as_bytes())),
+            Material::Ed25519Seed(seed) => {
+                Some(URL_SAFE_NO_PAD.encode(seed.verifying_key().as_bytes()))
+            }
+        }
+    }
+
+    /// A fresh MAC keyed with this key; `None` for an Ed25519 key.
+    pub fn mac(&self) -> Option<HmacSha256> {
+        match &self.material {
+            Material::Hmac(prototype) => Some(prototype.clone()),
+            Material::Ed25519Public(_) | Material::Ed25519Seed(_) => None,
+        }
+    }
+
+    /// The prepared material, for `verify::mac`.
+    pub(crate) fn material(&self) -> &Material {
+        &self.material
     }
 }
 
@@ -172,13 +313,14 @@ impl fmt::Debug for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Key")
             .field("kid", &self.kid)
+            .field("kind", &self.kind().name())
             .field("secret", &"[redacted]")
             .field("limits", &self.limits)
             .finish()
     }
 }
 
-/// The configured keys: the first signs, all verify.
+/// The configured keys: the first key that can sign signs, all verify.
 #[derive(Clone, Debug)]
 pub struct KeyRing {
     /// The key that signs; it verifies too.
@@ -220,20 +362,34 @@ impl KeyRing {
             }
             let (kid, rest) = entry.split_once(':').ok_or(KeyError::MissingColon)?;
             let kid = KeyId::parse(kid.trim())?;
-            let (secret, limits) =
+            let (material, limits) =
                 KeyLimits::split_entry(rest).map_err(|source| KeyError::Limits {
                     kid: kid.to_string(),
                     source,
                 })?;
-            let key = Key::new(kid, Secret::from_base64url(secret.trim())?)?;
+            let key = Key::from_material(kid, material.trim())?;
             keys.push(key.with_limits(limits));
         }
         KeyRing::new(keys)
     }
 
-    /// The key that signs new credentials.
+    /// The key that signs new credentials: the first key that can sign (an HMAC
+    /// secret or an Ed25519 seed). When every key is an Ed25519 public key it is the
+    /// first key, and signing with it fails with [`VerifyOnlyKey`]: see
+    /// [`can_sign`](Self::can_sign).
     pub fn signing_key(&self) -> &Key {
-        &self.first
+        self.all().find(|key| key.can_sign()).unwrap_or(&self.first)
+    }
+
+    /// Whether any key can sign.
+    pub fn can_sign(&self) -> bool {
+        self.all().any(Key::can_sign)
+    }
+
+    /// Whether any key is an Ed25519 seed (a private key): `keyhole serve` refuses
+    /// those unless told it may sign.
+    pub fn holds_ed25519_seed(&self) -> bool {
+        self.all().any(|key| key.kind() == KeyKind::Ed25519Seed)
     }
 
     /// The key with this id, if configured. Key ids are compared as plain strings:
@@ -245,6 +401,11 @@ impl KeyRing {
     /// Every configured key id, in order.
     pub fn kids(&self) -> impl Iterator<Item = &KeyId> {
         self.all().map(|key| &key.kid)
+    }
+
+    /// Every configured key, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.all()
     }
 
     fn all(&self) -> impl Iterator<Item = &Key> {
@@ -342,12 +503,12 @@ mod tests {
         ];
         for _ in 0..2 {
             for (data, expected) in cases {
-                let mut mac = key.mac();
+                let mut mac = key.mac().unwrap();
                 mac.update(data);
                 let tag = mac.finalize().into_bytes();
                 let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
                 assert_eq!(hex, expected);
-                let mut check = key.mac();
+                let mut check = key.mac().unwrap();
                 check.update(data);
                 assert!(check.verify_slice(&tag).is_ok());
             }

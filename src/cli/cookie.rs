@@ -44,7 +44,7 @@ pub fn run(config: &Config, args: &CookieArgs) -> Result<Printed, CliError> {
     )
     .map_err(CliError::Usage)?;
     let grant = grant(config, args, SystemClock.now())?;
-    let value = cookie::sign(&grant, key);
+    let value = cookie::sign(&grant, key).map_err(|error| CliError::Usage(error.to_string()))?;
     let header = cookie::set_cookie_header(
         &config.cookies.name,
         &value,

@@ -45,10 +45,11 @@ pub struct Cli {
 enum Command {
     /// Serve nginx's auth subrequests (the default). Configured by KEYHOLE_* variables.
     Serve,
-    /// Print a signed URL for PATH, signed with the first key of KEYHOLE_KEYS (or the
-    /// one --kid names).
+    /// Print a signed URL for PATH, signed with the first key of KEYHOLE_KEYS that can
+    /// sign (an HMAC secret or an Ed25519 seed), or the one --kid names.
     Sign(sign::SignArgs),
-    /// Print a new `kid:secret` line for KEYHOLE_KEYS.
+    /// Print a new `kid:secret` line for KEYHOLE_KEYS, or with `--alg ed25519` an Ed25519
+    /// seed line then its public line.
     Keygen(keygen::KeygenArgs),
     /// Print a URL with a file-scoped JWT for PATH, signed with the first
     /// KEYHOLE_JWT_KEYS entry or with --key-file.
@@ -62,7 +63,8 @@ enum Command {
     /// KEYHOLE_KEYS; for the container demo stack.
     Gallery(gallery::GalleryArgs),
     /// Print a `Set-Cookie` header value granting SCOPE (a path prefix ending in `/`),
-    /// signed with the first key of KEYHOLE_KEYS, for back ends that set the cookie.
+    /// signed with the first key of KEYHOLE_KEYS that can sign, for back ends that set
+    /// the cookie.
     Cookie(cookie::CookieArgs),
     /// Revoke a cookie session, a token id, or every token of a key id or subject issued
     /// before a time; denied from the next request on. With KEYHOLE_STORE=redis://…

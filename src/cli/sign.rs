@@ -153,6 +153,7 @@ fn sign_error(args: &SignArgs, error: &SignError) -> String {
             args.ttl
         ),
         SignError::WouldBeDenied(_) => "the signed URL".to_owned(),
+        SignError::VerifyOnlyKey(_) => "KEYHOLE_KEYS".to_owned(),
     };
     format!("{flag}: {error}")
 }

@@ -8,14 +8,16 @@
 //! JWKS, where and how often to fetch it. `build.rs` makes the fetcher.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::table::{
-    JWKS_FILE, JWKS_KEY_LIMITS, JWKS_REFETCH_INTERVAL, JWKS_REFRESH, JWKS_URL, JWT_AUDIENCE,
-    JWT_ISSUERS, JWT_KEYS, JWT_KEYS_FILE, JWT_MAX_LIFETIME, JWT_PARAM, JWT_SINGLE_USE,
+    JWKS_CA_FILE, JWKS_FILE, JWKS_KEY_LIMITS, JWKS_REFETCH_INTERVAL, JWKS_REFRESH, JWKS_URL,
+    JWT_AUDIENCE, JWT_ISSUERS, JWT_KEYS, JWT_KEYS_FILE, JWT_MAX_LIFETIME, JWT_PARAM,
+    JWT_SINGLE_USE,
 };
 use super::{RawConfig, parse_seconds};
-use crate::jwks::JwksUrl;
+use crate::jwks::{JwksUrl, tls};
 use crate::verify::jwt::{self as core_jwt, JwtPolicy, JwtVerifier, SingleUse};
 use crate::verify::signed_url::PARAM_PREFIX;
 
@@ -33,6 +35,9 @@ pub struct JwtSettings {
 pub struct RemoteJwksSettings {
     /// `KEYHOLE_JWKS_URL`.
     pub url: JwksUrl,
+    /// The TLS client for an `https://` URL: the Web PKI roots plus the certificates
+    /// of `KEYHOLE_JWKS_CA_FILE`.
+    pub tls: Arc<rustls::ClientConfig>,
     /// Key ids of the local sources, which the remote set may not reuse.
     pub local_kids: Vec<String>,
     /// `KEYHOLE_JWKS_REFRESH`.
@@ -204,6 +209,14 @@ pub(super) fn validate(
             None
         }
     };
+    // Built only when there is something to fetch (or a CA file to check).
+    let tls = if jwks_url.is_some() || raw.jwks_ca_file.is_some() {
+        let tls = jwks_tls(raw, jwks_url.is_some(), report);
+        ok &= tls.is_some();
+        tls
+    } else {
+        None
+    };
     let refresh = parse_seconds(
         raw.jwks_refresh.as_deref(),
         const { JWKS_REFRESH.default_seconds() },
@@ -249,6 +262,7 @@ pub(super) fn validate(
     let remote = match jwks_url {
         Some(url) => Some(RemoteJwksSettings {
             url,
+            tls: tls?,
             local_kids,
             refresh: Duration::from_secs(refresh?),
             refetch_interval: Duration::from_secs(refetch?),
@@ -256,4 +270,40 @@ pub(super) fn validate(
         None => None,
     };
     ok.then_some(Some(JwtSettings { verifier, remote }))
+}
+
+/// The TLS client of the remote JWKS: the Web PKI roots plus `KEYHOLE_JWKS_CA_FILE`'s
+/// certificates; `None` when the file is unreadable or holds no usable certificate,
+/// or is set without `KEYHOLE_JWKS_URL` (reported).
+fn jwks_tls(
+    raw: &RawConfig,
+    has_url: bool,
+    report: &mut impl FnMut(&'static str, String),
+) -> Option<Arc<rustls::ClientConfig>> {
+    let extra = match &raw.jwks_ca_file {
+        None => Vec::new(),
+        Some(_) if !has_url => {
+            report(
+                JWKS_CA_FILE.name,
+                "is set without KEYHOLE_JWKS_URL; unset it or set the URL".into(),
+            );
+            return None;
+        }
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|error| {
+                    report(
+                        JWKS_CA_FILE.name,
+                        format!("cannot read {}: {error}", path.display()),
+                    )
+                })
+                .ok()?;
+            tls::parse_ca_pem(&pem)
+                .map_err(|error| report(JWKS_CA_FILE.name, format!("{}: {error}", path.display())))
+                .ok()?
+        }
+    };
+    tls::client_config(&extra)
+        .map_err(|error| report(JWKS_CA_FILE.name, error.to_string()))
+        .ok()
 }

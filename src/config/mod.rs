@@ -68,6 +68,7 @@ pub struct RawConfig {
     trusted_proxies: Option<String>,
     keys: Option<String>,
     keys_file: Option<PathBuf>,
+    allow_signing_keys: Option<String>,
     leeway: Option<String>,
     max_lifetime: Option<String>,
     decision_cache_max: Option<String>,
@@ -85,6 +86,7 @@ pub struct RawConfig {
     replay_capacity: Option<String>,
     jwks_url: Option<String>,
     jwks_key_limits: Option<String>,
+    jwks_ca_file: Option<PathBuf>,
     jwks_refresh: Option<String>,
     jwks_refetch_interval: Option<String>,
     cookie_name: Option<String>,
@@ -132,6 +134,9 @@ pub struct Config {
     pub server: ServerSettings,
     /// Signed-URL keys.
     pub keys: Arc<KeyRing>,
+    /// `KEYHOLE_ALLOW_SIGNING_KEYS=on`: `keyhole serve` may hold Ed25519 seeds
+    /// (checked by [`Config::check_serving`]); the signing commands need no permission.
+    pub allow_signing_keys: bool,
     /// Leeway and maximum lifetime.
     pub policy: Policy,
     /// A `tracing` filter directive (`info`, `keyhole=debug`, …).
@@ -248,6 +253,7 @@ impl RawConfig {
         let limits = listen::limits(&self, &mut report);
         let trusted_proxies = forwarded::trusted_proxies(&self, &mut report);
         let keys = keys::validate(&self, &mut report);
+        let allow_signing_keys = keys::allow_signing_keys(&self, &mut report);
         let leeway = policy::leeway(&self, &mut report);
         let policy = policy::validate(&self, leeway, &mut report);
         let log = log::validate(&self, &mut report);
@@ -279,6 +285,7 @@ impl RawConfig {
                 trusted_proxies: trusted_proxies?,
             },
             keys: Arc::new(keys?),
+            allow_signing_keys: allow_signing_keys?,
             policy: policy?,
             log_filter,
             log_format,
@@ -470,7 +477,7 @@ mod tests {
             ("KEYHOLE_KEYS", &format!("k1:{SECRET}")),
             ("KEYHOLE_JWT_KEYS", &format!("j1:RS256:{SECRET}")),
             ("KEYHOLE_JWT_PARAM", "kh_token"),
-            ("KEYHOLE_JWKS_URL", "https://idp.example/jwks"),
+            ("KEYHOLE_JWKS_URL", "ftp://idp.example/jwks"),
             ("KEYHOLE_JWT_SINGLE_USE", "sometimes"),
             ("KEYHOLE_REPLAY_CAPACITY", "0"),
         ]))

@@ -183,12 +183,17 @@ pub const TRUSTED_PROXIES: Variable = plain(
 pub const KEYS: Variable = secret(
     "KEYHOLE_KEYS",
     KEYS_FILE.name,
-    "signed-URL keys, comma-separated `kid:secret`; the first signs",
+    "signed-URL and cookie keys, comma-separated `kid:secret`, `kid:ed25519:PUBLIC` or `kid:ed25519-seed:SEED`; the first that can sign signs",
 );
 pub const KEYS_FILE: Variable = plain(
     "KEYHOLE_KEYS_FILE",
     DefaultValue::None,
-    "signed-URL keys, one `kid:secret` a line",
+    "signed-URL and cookie keys, one `kid:MATERIAL` a line",
+);
+pub const ALLOW_SIGNING_KEYS: Variable = plain(
+    "KEYHOLE_ALLOW_SIGNING_KEYS",
+    DefaultValue::Text("off"),
+    "`on` lets `keyhole serve` hold Ed25519 seeds (private keys), to sign exchange cookies",
 );
 pub const LEEWAY: Variable = plain(
     "KEYHOLE_LEEWAY",
@@ -268,7 +273,12 @@ pub const REPLAY_CAPACITY: Variable = plain(
 pub const JWKS_URL: Variable = plain(
     "KEYHOLE_JWKS_URL",
     DefaultValue::None,
-    "a plain-HTTP JWKS fetched at start and refreshed",
+    "an https:// (or local http://) JWKS fetched at start and refreshed",
+);
+pub const JWKS_CA_FILE: Variable = plain(
+    "KEYHOLE_JWKS_CA_FILE",
+    DefaultValue::None,
+    "PEM certificates of a private CA trusted for an https JWKS, besides the Web PKI roots",
 );
 pub const JWKS_KEY_LIMITS: Variable = plain(
     "KEYHOLE_JWKS_KEY_LIMITS",
@@ -329,7 +339,7 @@ pub const REDIS_PREFIX: Variable = plain(
 );
 
 /// Every variable keyhole reads, in the order problems are checked.
-pub const VARIABLES: [Variable; 39] = [
+pub const VARIABLES: [Variable; 41] = [
     LISTEN,
     ADMIN_LISTEN,
     ADMIN_TOKEN,
@@ -342,6 +352,7 @@ pub const VARIABLES: [Variable; 39] = [
     TRUSTED_PROXIES,
     KEYS,
     KEYS_FILE,
+    ALLOW_SIGNING_KEYS,
     LEEWAY,
     MAX_LIFETIME,
     DECISION_CACHE_MAX,
@@ -359,6 +370,7 @@ pub const VARIABLES: [Variable; 39] = [
     REPLAY_CAPACITY,
     JWKS_URL,
     JWKS_KEY_LIMITS,
+    JWKS_CA_FILE,
     JWKS_REFRESH,
     JWKS_REFETCH_INTERVAL,
     COOKIE_NAME,

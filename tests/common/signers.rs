@@ -142,6 +142,16 @@ impl Runner {
             .unwrap_or_else(|e| panic!("{}: cannot run {}: {e}", self.name, self.program.display()))
     }
 
+    /// Runs the signer with `args` and `KEYHOLE_KEYS` set to `keys` (Ed25519 lines).
+    pub fn run_with_keys<S: AsRef<std::ffi::OsStr>>(&self, keys: &str, args: &[S]) -> Output {
+        Command::new(&self.program)
+            .args(&self.leading)
+            .args(args)
+            .env("KEYHOLE_KEYS", keys)
+            .output()
+            .unwrap_or_else(|e| panic!("{}: cannot run {}: {e}", self.name, self.program.display()))
+    }
+
     /// Runs and returns stdout without its final newline; any failure is fatal.
     pub fn sign<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> String {
         let output = self.run(args);

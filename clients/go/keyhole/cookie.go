@@ -1,9 +1,7 @@
 package keyhole
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"regexp"
 	"strconv"
@@ -53,7 +51,7 @@ func CookieStringToSign(kid, scope string, exp int64, sid, ip, methods string) s
 // SignCookie signs a cookie grant for every file below the decoded scope (ending in
 // "/") with the first key of keys ("kid:secret", or a KEYHOLE_KEYS list).
 func SignCookie(keys, scope string, o CookieOptions) (Cookie, error) {
-	kid, secret, err := SigningKey(keys)
+	kid, sign, err := keySigner(keys)
 	if err != nil {
 		return Cookie{}, err
 	}
@@ -106,11 +104,9 @@ func SignCookie(keys, scope string, o CookieOptions) (Cookie, error) {
 		return Cookie{}, refuse("methods must be GET,HEAD, GET or HEAD, not %q", methods)
 	}
 	text := CookieStringToSign(kid, scope, exp, sid, o.IP, methods)
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(text))
 	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	value := strings.Join([]string{"2", kid, b64(scope), strconv.FormatInt(exp, 10), sid,
-		b64(o.IP), b64(methods), base64.RawURLEncoding.EncodeToString(mac.Sum(nil))}, ".")
+		b64(o.IP), b64(methods), base64.RawURLEncoding.EncodeToString(sign([]byte(text)))}, ".")
 	if len(value) > maxCookieValue {
 		return Cookie{}, refuse("the cookie value would be longer than %d bytes", maxCookieValue)
 	}

@@ -10,8 +10,6 @@
 package keyhole
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -124,7 +122,7 @@ func SigningKey(keys string) (string, []byte, error) {
 
 // Sign is SignURL that also returns the signed text (for checks against the vectors).
 func Sign(keys, path string, o URLOptions) (Signed, error) {
-	kid, secret, err := SigningKey(keys)
+	kid, sign, err := keySigner(keys)
 	if err != nil {
 		return Signed{}, err
 	}
@@ -255,9 +253,7 @@ func Sign(keys, path string, o URLOptions) (Signed, error) {
 		"bind-query:" + bind,
 		"query:" + query,
 	}, o.Host), "\n")
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(text))
-	params = append(params, "kh_sig="+base64.RawURLEncoding.EncodeToString(mac.Sum(nil)))
+	params = append(params, "kh_sig="+base64.RawURLEncoding.EncodeToString(sign([]byte(text))))
 	url := EncodePath(path) + "?" + strings.Join(append(items, params...), "&")
 	if len(url) > maxURI {
 		return Signed{}, refuse("the URL would be %d bytes; keyhole reads at most %d of path and query (uri-too-long)", len(url), maxURI)

@@ -1,6 +1,6 @@
 <?php
 // Signs keyhole URLs (signed URL format v1, docs/signed-urls.md) and cookie grants
-// (format v2, docs/cookies.md). hash_hmac only.
+// (format v2, docs/cookies.md). hash_hmac, and ext-sodium for Ed25519 keys.
 //
 //   use Keyhole\KeyholeSign;                 // Composer autoload (PSR-4: Keyhole\ => src/)
 //   $url = KeyholeSign::signUrl(getenv('KEYHOLE_KEYS'), '/photos/café.jpg', ['ttl' => 600]);
@@ -95,7 +95,54 @@ final class KeyholeSign
         return $decoded === '' ? '' : $out;
     }
 
-    /** [kid, secret bytes] of the first entry of a KEYHOLE_KEYS-style value. */
+    // --- Ed25519 keys (docs/signed-urls.md, "Ed25519 keys"), with ext-sodium ---------
+
+    /**
+     * ['ed25519' => sodium secret key] of an `ed25519-seed:SEED` material; an
+     * `ed25519:PUBLIC` one verifies but cannot sign.
+     */
+    private static function ed25519Key(string $material): array
+    {
+        [$kind, $text] = explode(':', $material, 2);
+        if ($kind === 'ed25519') {
+            throw new KeyholeSignError('the key is an Ed25519 public key (`kid:ed25519:…`): it verifies but '
+                . 'cannot sign; sign with its `kid:ed25519-seed:…` line');
+        }
+        if (!function_exists('sodium_crypto_sign_seed_keypair')) {
+            throw new KeyholeSignError('Ed25519 keys need the sodium extension (ext-sodium)');
+        }
+        $body = rtrim(trim($text), '=');
+        $seed = preg_match('/^[A-Za-z0-9_-]+$/D', $body) && strlen($body) % 4 !== 1
+            ? base64_decode(strtr($body, '-_', '+/'), true) : false;
+        if ($seed === false || strlen($seed) !== 32) {
+            throw new KeyholeSignError('the Ed25519 seed must be exactly 32 bytes of base64url');
+        }
+        return ['ed25519' => sodium_crypto_sign_secretkey(sodium_crypto_sign_seed_keypair($seed))];
+    }
+
+    /**
+     * The base64url signature of $text: HMAC-SHA256 under secret bytes, or Ed25519 under
+     * a key from ed25519Key (chosen by the key, as keyhole does).
+     */
+    private static function signature($secret, string $text): string
+    {
+        $bytes = is_array($secret)
+            ? sodium_crypto_sign_detached($text, $secret['ed25519'])
+            : hash_hmac('sha256', $text, $secret, true);
+        return self::base64url($bytes);
+    }
+
+    /** The key line of a vector file: `kid:secret`, or `kid:ed25519-seed:SEED`. */
+    private static function vectorKey(array $vectors): string
+    {
+        $key = $vectors['key'];
+        return isset($key['seed']) ? "{$key['kid']}:ed25519-seed:{$key['seed']}" : "{$key['kid']}:{$key['secret']}";
+    }
+
+    /**
+     * [kid, secret] of the first entry of a KEYHOLE_KEYS-style value: the secret bytes
+     * of an HMAC key, or ['ed25519' => secret key] for an Ed25519 seed.
+     */
     public static function signingKey(string $keys): array
     {
         foreach (preg_split('/[,\n]/', $keys) as $entry) {
@@ -108,6 +155,9 @@ final class KeyholeSign
             $secret = trim($parts[1] ?? '');
             if (count($parts) !== 2 || !preg_match('/^[A-Za-z0-9_-]{1,32}$/D', $kid)) {
                 throw new KeyholeSignError('key must be `kid:secret` with a kid of 1-32 of A-Z a-z 0-9 _ -');
+            }
+            if (strncmp($secret, 'ed25519:', 8) === 0 || strncmp($secret, 'ed25519-seed:', 13) === 0) {
+                return [$kid, self::ed25519Key($secret)];
             }
             $body = rtrim($secret, '=');
             if (!preg_match('/^[A-Za-z0-9_-]+={0,2}$/D', $secret) || strlen($body) % 4 === 1) {
@@ -208,8 +258,7 @@ final class KeyholeSign
         }
 
         $text = self::stringToSign($kid, $path, $o);
-        $mac = hash_hmac('sha256', $text, $secret, true);
-        $params[] = 'kh_sig=' . rtrim(strtr(base64_encode($mac), '+/', '-_'), '=');
+        $params[] = 'kh_sig=' . self::signature($secret, $text);
         $url = self::encodePath($path) . '?' . implode('&', array_merge($items, $params));
         if (strlen($url) > self::MAX_URI) {
             throw new KeyholeSignError('the URL would be ' . strlen($url) . ' bytes; keyhole reads at most '
@@ -330,7 +379,7 @@ final class KeyholeSign
     public static function checkVectors(string $fileName): int
     {
         $vectors = json_decode(file_get_contents($fileName), true, 16, JSON_THROW_ON_ERROR);
-        $keys = "{$vectors['key']['kid']}:{$vectors['key']['secret']}";
+        $keys = self::vectorKey($vectors);
         $failures = 0;
         foreach ($vectors['signing'] as $case) {
             $input = $case['input'] + ['now' => $vectors['now']];
@@ -411,7 +460,7 @@ final class KeyholeSign
             throw new KeyholeSignError("sameSite must be Lax or Strict, not $sameSite");
         }
         $text = self::cookieStringToSign($kid, $scope, $exp, $sid, $ip, $methods);
-        $signature = self::base64url(hash_hmac('sha256', $text, $secret, true));
+        $signature = self::signature($secret, $text);
         $value = implode('.', [
             '2', $kid, self::base64url($scope), (string) $exp, $sid, self::base64url($ip),
             self::base64url($methods), $signature,
@@ -436,9 +485,10 @@ final class KeyholeSign
     public static function checkCookieVectors(string $fileName): int
     {
         $vectors = json_decode((string) file_get_contents($fileName), true, 512, JSON_THROW_ON_ERROR);
-        $keys = $vectors['key']['kid'] . ':' . $vectors['key']['secret'];
+        $keys = self::vectorKey($vectors);
         $failures = 0;
-        foreach ($vectors['signing'] as $case) {
+        // The Ed25519 file keeps its cookie vectors under `cookies`.
+        foreach ($vectors['cookies'] ?? $vectors['signing'] as $case) {
             $in = $case['input'];
             [$grant, $text] = self::cookie($keys, $in['scope'], [
                 'exp' => $in['exp'], 'sid' => $in['sid'], 'ip' => $in['ip'],

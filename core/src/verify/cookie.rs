@@ -1,12 +1,12 @@
 //! Signed cookie grants, format v2: a path-prefix scope, an expiry, an optional
 //! session id, an optional client address binding and the methods (`GET`, `HEAD` or
-//! both), HMAC-SHA256-signed with the signed-URL keys. `docs/cookies.md` is the
-//! normative description.
+//! both), signed with the signed-URL keys (HMAC-SHA256, or Ed25519 by the key's
+//! kind). `docs/cookies.md` is the normative description.
 //!
 //! The cookie value is `2.<kid>.<scope>.<exp>.<sid>.<ip>.<methods>.<sig>`: `scope`,
 //! `ip` and `methods` are their signed text in base64url (no padding; `ip` empty when
-//! unbound), `sid` may be empty, `sig` is 43 base64url characters. Only the characters
-//! `A–Z a–z 0–9 - _ .` occur, all valid cookie octets. The signed bytes are, joined by
+//! unbound), `sid` may be empty, `sig` is 43 base64url characters (HMAC) or 86
+//! (Ed25519). Only the characters `A–Z a–z 0–9 - _ .` occur, all valid cookie octets. The signed bytes are, joined by
 //! `\n`: `keyhole-cookie-v2`, `kid:<kid>`, `scope:<scope>`, `exp:<exp>`, `sid:<sid>`,
 //! `ip:<ip>`, `methods:<methods>`.
 //!
@@ -21,11 +21,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::canonical::Scope;
 use crate::claims::{
-    CookieMethods, IpBinding, TimeClaims, TimeRules, parse_signature, parse_timestamp,
+    CookieMethods, IpBinding, SignatureBytes, TimeClaims, TimeRules, parse_signature,
+    parse_timestamp,
 };
 use crate::clock::UnixTime;
 use crate::decision::{Credential, Deny, Grant};
-use crate::keys::{Key, KeyId, KeyRing};
+use crate::keys::{Key, KeyId, KeyRing, VerifyOnlyKey};
 use crate::request::AuthRequest;
 use crate::verify::Policy;
 use crate::verify::mac::{self, SignedBytes};
@@ -187,7 +188,8 @@ pub struct SignedCookie<'a> {
     pub kid: &'a str,
     /// The grant's fields.
     pub grant: CookieGrant,
-    signature: [u8; 32],
+    /// 32 bytes HMAC, 64 bytes Ed25519.
+    signature: SignatureBytes,
 }
 
 /// The fields a cookie's signature covers: the key id and the grant.
@@ -227,10 +229,11 @@ pub fn string_to_sign(kid: &str, grant: &CookieGrant) -> String {
     mac::string_to_sign(&CookieFields { kid, grant })
 }
 
-/// Signs a grant with `key`; returns the cookie value.
-pub fn sign(grant: &CookieGrant, key: &Key) -> String {
+/// Signs a grant with `key` (HMAC or an Ed25519 seed); returns the cookie value. An
+/// Ed25519 public key cannot sign.
+pub fn sign(grant: &CookieGrant, key: &Key) -> Result<String, VerifyOnlyKey> {
     let kid = key.kid.as_str();
-    let signature = mac::sign(&CookieFields { kid, grant }, key);
+    let signature = mac::sign(&CookieFields { kid, grant }, key)?;
     let scope = URL_SAFE_NO_PAD.encode(grant.scope.as_str());
     let sid = grant.sid.as_ref().map_or("", SessionId::as_str);
     let ip = grant
@@ -238,10 +241,10 @@ pub fn sign(grant: &CookieGrant, key: &Key) -> String {
         .map(|ip| URL_SAFE_NO_PAD.encode(ip.to_string()))
         .unwrap_or_default();
     let methods = URL_SAFE_NO_PAD.encode(grant.methods.as_str());
-    format!(
+    Ok(format!(
         "{VERSION}.{kid}.{scope}.{}.{sid}.{ip}.{methods}.{signature}",
         grant.exp.0
-    )
+    ))
 }
 
 /// A base64url (no padding) field holding UTF-8 text.
@@ -254,7 +257,7 @@ impl<'a> SignedCookie<'a> {
     /// Parses a cookie value strictly: eight `.`-separated fields, version 2, a valid
     /// key id, a canonical scope, a plain-digit expiry, a valid or empty session id, an
     /// empty or canonical address binding, `GET,HEAD` / `GET` / `HEAD`, and a
-    /// 43-character canonical base64url signature. Another version number (1 included)
+    /// 43- or 86-character canonical base64url signature. Another version number (1 included)
     /// is `unsupported-version`.
     pub fn parse(value: &'a str) -> Result<Self, Deny> {
         if value.len() > MAX_VALUE_LEN {
@@ -436,7 +439,7 @@ mod tests {
 
     #[test]
     fn a_signed_cookie_opens_its_scope_only() {
-        let value = sign(&grant("/u1/"), ring().signing_key());
+        let value = sign(&grant("/u1/"), ring().signing_key()).unwrap();
         assert!(
             value.starts_with("2.k1.L3UxLw.1800003600.s-1..R0VULEhFQUQ."),
             "{value}"
@@ -450,7 +453,7 @@ mod tests {
     /// Regression (attack run): a cookie opened files for POST, PUT and DELETE.
     #[test]
     fn a_cookie_opens_files_only_for_its_methods() {
-        let value = sign(&grant("/u1/"), ring().signing_key());
+        let value = sign(&grant("/u1/"), ring().signing_key()).unwrap();
         for method in ["GET", "HEAD"] {
             assert!(check_from(&value, "/u1/a.jpg", method, "192.0.2.1").is_ok());
         }
@@ -465,7 +468,7 @@ mod tests {
         }
         let mut head = grant("/u1/");
         head.methods = CookieMethods::Head;
-        let value = sign(&head, ring().signing_key());
+        let value = sign(&head, ring().signing_key()).unwrap();
         assert!(check_from(&value, "/u1/a.jpg", "HEAD", "192.0.2.1").is_ok());
         assert_eq!(
             check_from(&value, "/u1/a.jpg", "GET", "192.0.2.1"),
@@ -477,7 +480,7 @@ mod tests {
     fn an_address_bound_cookie_opens_files_only_for_that_address() {
         let mut bound = grant("/u1/");
         bound.ip = Some(IpBinding::parse("10.1.0.0/16").unwrap());
-        let value = sign(&bound, ring().signing_key());
+        let value = sign(&bound, ring().signing_key()).unwrap();
         assert!(check_from(&value, "/u1/a.jpg", "GET", "10.1.2.3").is_ok());
         assert_eq!(
             check_from(&value, "/u1/a.jpg", "GET", "10.2.0.1"),
@@ -486,7 +489,7 @@ mod tests {
         assert_eq!(SignedCookie::parse(&value).unwrap().grant, bound);
         let mut one = grant("/u1/");
         one.ip = Some(IpBinding::parse("2001:db8::7").unwrap());
-        let value = sign(&one, ring().signing_key());
+        let value = sign(&one, ring().signing_key()).unwrap();
         assert!(check_from(&value, "/u1/a.jpg", "GET", "2001:db8::7").is_ok());
         assert_eq!(
             check_from(&value, "/u1/a.jpg", "GET", "2001:db8::8"),
@@ -496,7 +499,7 @@ mod tests {
 
     #[test]
     fn tampering_and_time_are_checked() {
-        let value = sign(&grant("/u1/"), ring().signing_key());
+        let value = sign(&grant("/u1/"), ring().signing_key()).unwrap();
         let other_scope = value.replace("L3UxLw", "L3UyLw");
         assert_eq!(check(&other_scope, "/u2/a.jpg"), Err(Deny::BadSignature));
         let other_sid = value.replace(".s-1.", ".s-2.");
@@ -505,7 +508,7 @@ mod tests {
         let mut bound = grant("/u1/");
         bound.ip = Some(IpBinding::parse("192.0.2.1").unwrap());
         bound.methods = CookieMethods::Head;
-        let value = sign(&bound, ring().signing_key());
+        let value = sign(&bound, ring().signing_key()).unwrap();
         let unbound = value.replace(".MTkyLjAuMi4x.", "..");
         assert_ne!(unbound, value);
         assert_eq!(check(&unbound, "/u1/a.jpg"), Err(Deny::BadSignature));
@@ -514,19 +517,19 @@ mod tests {
         assert_eq!(check(&widened, "/u1/a.jpg"), Err(Deny::BadSignature));
         let mut expired = grant("/u1/");
         expired.exp = NOW.minus(31);
-        let value = sign(&expired, ring().signing_key());
+        let value = sign(&expired, ring().signing_key()).unwrap();
         assert_eq!(check(&value, "/u1/a.jpg"), Err(Deny::Expired));
         let mut long = grant("/u1/");
         long.exp = NOW.plus(86401);
         assert_eq!(
-            check(&sign(&long, ring().signing_key()), "/u1/a.jpg"),
+            check(&sign(&long, ring().signing_key()).unwrap(), "/u1/a.jpg"),
             Err(Deny::TtlTooLong)
         );
     }
 
     #[test]
     fn strict_parsing() {
-        let value = sign(&grant("/u1/"), ring().signing_key());
+        let value = sign(&grant("/u1/"), ring().signing_key()).unwrap();
         // A version 1 cookie, validly signed under the v1 rules, is refused.
         let v1 = "1.k1.L3UxLw.1800003600.s-1.G2vGC8GFgovjnqgo77se0d7d_PvfUjftE9aBVi_BXa8";
         let b64 = |text: &str| URL_SAFE_NO_PAD.encode(text);

@@ -7,11 +7,13 @@
 //! `verify::mac`), so they can never disagree about a field.
 
 use crate::canonical::{CanonicalPath, Scope};
-use crate::claims::{IpBinding, Methods, TimeClaims, TimeRules, parse_signature, parse_timestamp};
+use crate::claims::{
+    IpBinding, Methods, SignatureBytes, TimeClaims, TimeRules, parse_signature, parse_timestamp,
+};
 use crate::clock::UnixTime;
 use crate::decision::{Credential, Deny, Grant};
 use crate::host::Host;
-use crate::keys::{Key, KeyId, KeyRing};
+use crate::keys::{Key, KeyId, KeyRing, VerifyOnlyKey};
 use crate::request::{AuthRequest, MAX_PARAMS, MAX_URI_LEN, Param};
 use crate::verify::Policy;
 use crate::verify::mac::{self, SignedBytes};
@@ -42,8 +44,8 @@ pub struct SignedUrl<'a> {
     pub bound_query: Option<String>,
     /// `kh_host`: the one host the URL opens on, when bound.
     pub host: Option<Host>,
-    /// The decoded `kh_sig`.
-    signature: [u8; 32],
+    /// The decoded `kh_sig` (32 bytes HMAC, 64 bytes Ed25519).
+    signature: SignatureBytes,
 }
 
 /// The fields a signature covers, borrowed; one value feeds [`string_to_sign`].
@@ -459,6 +461,9 @@ pub enum SignError {
     #[error("keyhole would deny the signed URL as {0}")]
     /// The verifier's own parsers refuse the URL (the reason keyhole would give).
     WouldBeDenied(Deny),
+    #[error(transparent)]
+    /// The key is an Ed25519 public key: it cannot sign.
+    VerifyOnlyKey(#[from] VerifyOnlyKey),
 }
 
 /// The items of an application query to bind, checked against the verifier's query
@@ -541,7 +546,7 @@ pub fn sign(grant: &UrlGrant, key: &Key) -> Result<String, SignError> {
         query: grant.query.as_deref(),
         host: grant.host.as_ref(),
     };
-    let signature = mac::sign(&fields, key);
+    let signature = mac::sign(&fields, key)?;
 
     let mut params = vec![
         "kh_v=1".to_owned(),

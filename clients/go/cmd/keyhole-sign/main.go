@@ -154,6 +154,17 @@ func run() (int, error) {
 	return 0, nil
 }
 
+// vectorKey is a vector file's key: an HMAC secret, or an Ed25519 seed.
+type vectorKey struct{ Kid, Secret, Seed string }
+
+// line is the key as a KEYHOLE_KEYS entry.
+func (k vectorKey) line() string {
+	if k.Seed != "" {
+		return k.Kid + ":ed25519-seed:" + k.Seed
+	}
+	return k.Kid + ":" + k.Secret
+}
+
 // checkVectors signs every `signing` vector and compares URL and signed text.
 func checkVectors(fileName string) (int, error) {
 	data, err := os.ReadFile(fileName)
@@ -161,7 +172,7 @@ func checkVectors(fileName string) (int, error) {
 		return 2, err
 	}
 	var file struct {
-		Key     struct{ Kid, Secret string }
+		Key     vectorKey
 		Now     int64
 		Signing []struct {
 			Name         string
@@ -194,7 +205,7 @@ func checkVectors(fileName string) (int, error) {
 		if c.Input.Query != nil {
 			options.BindQuery, options.Query = true, *c.Input.Query
 		}
-		signed, err := keyhole.Sign(file.Key.Kid+":"+file.Key.Secret, c.Input.Path, options)
+		signed, err := keyhole.Sign(file.Key.line(), c.Input.Path, options)
 		if err == nil && signed.URL == c.URL && signed.StringToSign == c.StringToSign {
 			fmt.Println("ok   " + c.Name)
 			continue
@@ -208,6 +219,20 @@ func checkVectors(fileName string) (int, error) {
 	return 0, nil
 }
 
+// cookieCase is one cookie vector.
+type cookieCase struct {
+	Name         string
+	StringToSign string `json:"string_to_sign"`
+	Value        string
+	SetCookie    string `json:"set_cookie"`
+	Input        struct {
+		Scope, Sid, IP, Methods string
+		Exp                     int64
+		SameSite                string `json:"same_site"`
+		MaxAge                  int64  `json:"max_age"`
+	}
+}
+
 // checkCookieVectors signs every cookie vector and compares value, header and text.
 func checkCookieVectors(fileName string) (int, error) {
 	data, err := os.ReadFile(fileName)
@@ -215,28 +240,22 @@ func checkCookieVectors(fileName string) (int, error) {
 		return 2, err
 	}
 	var file struct {
-		Key     struct{ Kid, Secret string }
+		Key     vectorKey
 		Now     int64
 		Name    string
-		Signing []struct {
-			Name         string
-			StringToSign string `json:"string_to_sign"`
-			Value        string
-			SetCookie    string `json:"set_cookie"`
-			Input        struct {
-				Scope, Sid, IP, Methods string
-				Exp                     int64
-				SameSite                string `json:"same_site"`
-				MaxAge                  int64  `json:"max_age"`
-			}
-		}
+		Signing []cookieCase
+		Cookies []cookieCase
 	}
 	if err := json.Unmarshal(data, &file); err != nil {
 		return 2, err
 	}
+	// The Ed25519 file keeps its cookie vectors under `cookies`.
+	if file.Cookies != nil {
+		file.Signing = file.Cookies
+	}
 	failures := 0
 	for _, c := range file.Signing {
-		signed, err := keyhole.SignCookie(file.Key.Kid+":"+file.Key.Secret, c.Input.Scope,
+		signed, err := keyhole.SignCookie(file.Key.line(), c.Input.Scope,
 			keyhole.CookieOptions{
 				Expires:     time.Unix(c.Input.Exp, 0),
 				Now:         time.Unix(file.Now, 0),
