@@ -433,6 +433,24 @@ mod tests {
     }
 
     #[test]
+    fn every_material_kind_takes_limits() {
+        let seed = Secret::from_base64url(SECRET).unwrap();
+        let public = ed25519_public_of(&seed).unwrap();
+        let ring = KeyRing::parse(&format!(
+            "h:{SECRET};paths=/a/\nv:ed25519:{public};paths=/b/;hosts=img.example.com\ns:ed25519-seed:{SECRET};paths=/c/"
+        ))
+        .unwrap();
+        let kinds = ["h", "v", "s"].map(|kid| ring.find(kid).unwrap().kind());
+        assert_eq!(
+            kinds,
+            [KeyKind::Hmac, KeyKind::Ed25519Public, KeyKind::Ed25519Seed]
+        );
+        for kid in ["h", "v", "s"] {
+            assert!(!ring.find(kid).unwrap().limits.is_unlimited(), "{kid}");
+        }
+    }
+
+    #[test]
     fn refuses_short_bad_and_duplicate_keys() {
         assert_eq!(
             KeyRing::parse("k1:AAAA").unwrap_err(),
