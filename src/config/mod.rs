@@ -89,6 +89,7 @@ pub struct RawConfig {
     store_file: Option<PathBuf>,
     store_timeout: Option<String>,
     redis_prefix: Option<String>,
+    store_wait_replicas: Option<String>,
 }
 
 /// How the listeners behave.
