@@ -574,3 +574,4 @@ pub fn send_raw_from(source: std::net::Ipv4Addr, port: u16, request: &[u8]) -> R
 pub mod browser;
 pub mod redis;
 pub mod rng;
+pub mod shared_store;

@@ -171,6 +171,20 @@ impl RedisStore {
             self.metrics.record_redirection(topology.name());
             return Follow::Retry;
         }
+        if topology == Topology::Cluster
+            && matches!(
+                error.kind(),
+                redis::ErrorKind::Ask | redis::ErrorKind::Moved | redis::ErrorKind::TryAgain
+            )
+        {
+            // The crate follows redirections itself, but sends `ASKING` as a request of
+            // its own on the node's shared connection: two concurrent calls to a
+            // migrating slot can both send it and one of them lose it, bouncing
+            // between the two nodes until its redirections are spent. The node
+            // refused the command (nothing was written), so it is sent once more.
+            self.metrics.record_redirection(topology.name());
+            return Follow::Retry;
+        }
         if error.is_unrecoverable_error() && !error.is_timeout() {
             if topology == Topology::Sentinel {
                 self.backend.forget(generation).await;
@@ -185,6 +199,9 @@ impl RedisStore {
     }
 
     /// Runs one call within the timeout and records it in the metrics.
+    ///
+    /// On a cluster, a redirection the crate could not complete (`ASK`, `MOVED`,
+    /// `TRYAGAIN` after its own retries; the node wrote nothing) is sent once more.
     ///
     /// A call that fails because its connection is dead (Redis restarted, the
     /// connection reset, or the last reconnect attempt refused) is sent once more,
