@@ -16,7 +16,9 @@ mod common;
 use std::time::Duration;
 
 use common::redis::{SentinelSet, wait_until};
-use common::shared_store::{PATH, Pair, auth, metrics, once, readyz, revoke_through, token};
+use common::shared_store::{
+    PATH, Pair, auth, metrics, once, readyz, revoke_through, token, used_key,
+};
 use common::{JWT_KEY_LINE, Keyhole, free_port};
 use keyhole::config::Listen;
 use serde_json::json;
@@ -76,6 +78,27 @@ fn under_sentinel_a_token_opens_once_and_both_kinds_of_failover_recover() {
     set.failover();
     set.wait_master(second);
     no_request_is_denied(&pair, "after-switch", "sentinel-race", &revoked);
+    // Each instance moves its writes to the new master (it asks the Sentinels at
+    // most once a second whether the master changed): polled, not timed.
+    for (n, keyhole) in [a, b].into_iter().enumerate() {
+        let mut round = 0;
+        wait_until(
+            Duration::from_secs(10),
+            "writes reach the new master",
+            || {
+                round += 1;
+                let jti = format!("follow-{n}-{round}");
+                assert_eq!(auth(keyhole, &once(&jti)), (204, "ok".into()));
+                set.servers
+                    .iter()
+                    .find(|server| server.port == second)
+                    .unwrap()
+                    .cli(&["EXISTS", &used_key("keyhole:", &jti)])
+                    .trim()
+                    == "1"
+            },
+        );
+    }
 
     // The master killed: the demoted node, now its replica, is promoted.
     wait_until(
@@ -99,8 +122,9 @@ fn under_sentinel_a_token_opens_once_and_both_kinds_of_failover_recover() {
         );
         assert!(
             text.contains(r#"keyhole_store_failovers_total{topology="sentinel"} 2"#),
-            "two changes of master seen: {text}\n{}",
-            set.logs()
+            "two changes of master seen: {text}\n{}\n{}",
+            set.logs(),
+            pair.logs()
         );
         for port in [first, second] {
             assert!(
@@ -130,7 +154,14 @@ fn start_unwaiting(pair: &Pair, url: &str) -> Keyhole {
 fn with_wait_replicas_a_use_never_opens_again_on_the_promoted_replica() {
     let mut set = SentinelSet::start();
     let url = set.url();
-    let pair = Pair::start(&url, &[("KEYHOLE_STORE_WAIT_REPLICAS", "1")]);
+    // A wider bound than the default, for a busy test machine: WAIT gets most of it.
+    let pair = Pair::start(
+        &url,
+        &[
+            ("KEYHOLE_STORE_WAIT_REPLICAS", "1"),
+            ("KEYHOLE_STORE_TIMEOUT", "1s"),
+        ],
+    );
     let unwaiting = start_unwaiting(&pair, &url);
     let [a, b] = [&pair.instances[0], &pair.instances[1]];
     let master = set.master_port();
@@ -144,9 +175,13 @@ fn with_wait_replicas_a_use_never_opens_again_on_the_promoted_replica() {
         pair.logs()
     );
 
-    // The replica stops acknowledging (frozen). Without WAIT a use counts on the
+    // The replica stops acknowledging. Without WAIT a use counts on the
     // master alone; with WAIT it does not count (denied, fail closed).
+    // (The replica is frozen, and the master closes its link to it, so that nothing
+    // written now reaches it, not even its socket buffer.)
     set.server(replica).freeze(true);
+    set.server(master)
+        .cli(&["CLIENT", "KILL", "TYPE", "replica"]);
     assert_eq!(auth(&unwaiting, &once("unacked")), (204, "ok".into()));
     assert_eq!(
         auth(b, &once("waited")),
@@ -172,12 +207,39 @@ fn with_wait_replicas_a_use_never_opens_again_on_the_promoted_replica() {
     // The window the option closes: without it, the unacknowledged use was lost with
     // the master, and its token opens a second time.
     assert_eq!(auth(&unwaiting, &once("unacked")), (204, "ok".into()));
-    // With it, the token that was denied opens now for the first time, and once.
-    assert_eq!(auth(a, &once("waited")), (204, "ok".into()));
+    // With it, the promoted master has no replica left to acknowledge: every use is
+    // refused (fail closed), never granted on a write a second failover could lose.
+    assert_eq!(
+        auth(a, &once("waited")),
+        (403, "store-unreplicated".into()),
+        "{}",
+        pair.logs()
+    );
+    assert_eq!(
+        auth(b, &once("fresh-1")),
+        (403, "store-unreplicated".into())
+    );
+    // The old master comes back (empty) and Sentinel makes it the new master's
+    // replica: uses count again. The tokens refused meanwhile stay spent (their use
+    // was recorded, unacknowledged): they opened at most once, here never.
+    set.server(master).resume();
+    wait_until(Duration::from_secs(30), "the old master replicates", || {
+        set.server(master)
+            .cli(&["INFO", "replication"])
+            .contains("master_link_status:up")
+    });
+    assert_eq!(
+        auth(a, &once("fresh-2")),
+        (204, "ok".into()),
+        "{}",
+        pair.logs()
+    );
+    assert_eq!(auth(b, &once("fresh-2")), (403, "replayed".into()));
     assert_eq!(auth(b, &once("waited")), (403, "replayed".into()));
+    assert_eq!(auth(a, &once("fresh-1")), (403, "replayed".into()));
     let text = metrics(b);
     assert!(
-        text.contains(r#"keyhole_store_errors_total{op="check_and_record",kind="unreplicated"} 1"#),
+        text.contains(r#"keyhole_store_errors_total{op="check_and_record",kind="unreplicated"}"#),
         "{text}"
     );
 }

@@ -353,6 +353,9 @@ const CLUSTER_NODE: [&str; 6] = [
     "2000",
 ];
 
+/// A master as `CLUSTER NODES` lists it: node id, port, slot ranges.
+pub type Master = (String, u16, Vec<(u16, u16)>);
+
 /// A Redis Cluster of 3 masters and 3 replicas, built with `redis-cli --cluster
 /// create`; every node is stopped by its pid when dropped.
 pub struct RedisCluster {
@@ -415,12 +418,12 @@ impl RedisCluster {
     }
 
     /// `(node id, port, slot ranges)` of every master, from `CLUSTER NODES`.
-    pub fn masters(&self) -> Vec<(String, u16, Vec<(u16, u16)>)> {
+    pub fn masters(&self) -> Vec<Master> {
         self.masters_seen_by(self.nodes[0].port)
     }
 
     /// The same, as the node on `port` sees the cluster.
-    pub fn masters_seen_by(&self, port: u16) -> Vec<(String, u16, Vec<(u16, u16)>)> {
+    pub fn masters_seen_by(&self, port: u16) -> Vec<Master> {
         let nodes = cli(port, &["CLUSTER", "NODES"]);
         nodes
             .lines()

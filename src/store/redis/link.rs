@@ -3,14 +3,14 @@
 //! - one node: a [`ConnectionManager`] that reconnects to the same address;
 //! - Sentinel: a multiplexed connection to the master the Sentinels name, verified by
 //!   `ROLE`; dropped when it fails, times out or answers `READONLY` (a demoted
-//!   master), so that the next call asks the Sentinels again and follows a failover
-//!   without a restart;
+//!   master), or when the Sentinels, asked at most once a second, name another
+//!   master, so that keyhole follows a failover without a restart;
 //! - Cluster: the crate's async cluster connection, which follows `MOVED` and `ASK`
 //!   and refreshes its slot map by itself.
 //!
 //! [`Link`] is one of the three, usable wherever the crate takes a connection.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{
     ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
@@ -69,6 +69,23 @@ impl ConnectionLike for Link {
     }
 }
 
+/// How often a Sentinel store asks the Sentinels whether its master is still the
+/// master (on the first call after the interval, within that call's timeout).
+const MASTER_CHECK: Duration = Duration::from_secs(1);
+
+/// The connection to the master the Sentinels named.
+pub(super) struct MasterLink {
+    /// Counts connections made, so that a failed call only drops the connection it
+    /// failed on.
+    generation: u64,
+    /// The multiplexed connection.
+    connection: MultiplexedConnection,
+    /// The master's `HOST:PORT` (compared to see a failover; never logged or labelled).
+    address: String,
+    /// When the Sentinels last confirmed it.
+    checked: Instant,
+}
+
 /// The cached connection of one topology.
 pub(super) enum Backend {
     /// One node.
@@ -82,10 +99,8 @@ pub(super) enum Backend {
     Sentinel {
         /// Asks the Sentinels (it keeps its own connections to them).
         sentinel: tokio::sync::Mutex<SentinelClient>,
-        /// The master's connection, with a generation number so that a failed call
-        /// only drops the connection it failed on, and the master's address (compared
-        /// to count failovers; never logged or labelled).
-        master: tokio::sync::Mutex<Option<(u64, MultiplexedConnection)>>,
+        /// The master's connection, once made.
+        master: tokio::sync::Mutex<Option<MasterLink>>,
         /// The address of the last master connected to, and the generation counter.
         last: std::sync::Mutex<(Option<String>, u64)>,
     },
@@ -199,11 +214,37 @@ impl Backend {
                 last,
             } => {
                 let mut slot = master.lock().await;
-                if let Some((generation, connection)) = slot.as_ref() {
-                    return Ok((*generation, Link::Sentinel(connection.clone())));
+                let mut named = None;
+                if let Some(current) = slot.as_mut() {
+                    if current.checked.elapsed() < MASTER_CHECK {
+                        return Ok((
+                            current.generation,
+                            Link::Sentinel(current.connection.clone()),
+                        ));
+                    }
+                    // At most once per MASTER_CHECK: do the Sentinels still name this
+                    // master? A demoted master keeps taking writes until Sentinel
+                    // converts it, seconds later. If they cannot say, keep it.
+                    match sentinel.lock().await.async_get_client().await {
+                        Ok(client)
+                            if address_of(client.get_connection_info()) != current.address =>
+                        {
+                            named = Some(client);
+                        }
+                        _ => {
+                            current.checked = Instant::now();
+                            return Ok((
+                                current.generation,
+                                Link::Sentinel(current.connection.clone()),
+                            ));
+                        }
+                    }
                 }
                 // Asks the Sentinels, then checks with ROLE that the node is a master.
-                let client = sentinel.lock().await.async_get_client().await?;
+                let client = match named {
+                    Some(client) => client,
+                    None => sentinel.lock().await.async_get_client().await?,
+                };
                 let address = address_of(client.get_connection_info());
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(timeout)
@@ -219,11 +260,16 @@ impl Backend {
                         metrics.record_failover(Topology::Sentinel.name());
                         tracing::warn!("redis sentinel: the master changed; following it");
                     }
-                    last.0 = Some(address);
+                    last.0 = Some(address.clone());
                     last.1 = last.1.wrapping_add(1);
                     last.1
                 };
-                *slot = Some((generation, connection.clone()));
+                *slot = Some(MasterLink {
+                    generation,
+                    connection: connection.clone(),
+                    address,
+                    checked: Instant::now(),
+                });
                 Ok((generation, Link::Sentinel(connection)))
             }
             Backend::Cluster { client, connection } => {
@@ -248,7 +294,7 @@ impl Backend {
     pub(super) async fn forget(&self, generation: Option<u64>) {
         if let Backend::Sentinel { master, .. } = self {
             let mut slot = master.lock().await;
-            let current = slot.as_ref().map(|(current, _)| *current);
+            let current = slot.as_ref().map(|link| link.generation);
             if generation.is_none() || generation == current {
                 *slot = None;
             }

@@ -288,7 +288,7 @@ impl RedisStore {
     }
 
     /// With `KEYHOLE_STORE_WAIT_REPLICAS=N`: `WAIT N ms` on the connection that
-    /// wrote, with what is left of the timeout, after a write. `Ok(false)` when fewer
+    /// wrote, with three quarters of what is left of the timeout, after a write. `Ok(false)` when fewer
     /// than N replicas acknowledged it in time. On a cluster, the crate sends `WAIT`
     /// to every master and keeps the smallest count, which covers the master that
     /// took the write.
@@ -296,12 +296,10 @@ impl RedisStore {
         if self.wait_replicas == 0 {
             return Ok(true);
         }
-        // Never 0: `WAIT n 0` blocks for ever.
-        let left = self
-            .timeout
-            .saturating_sub(started.elapsed())
-            .as_millis()
-            .max(1);
+        // Three quarters of what is left, so that a short count answers before the
+        // call's own timeout (a silent Redis stays `Unavailable`); never 0: `WAIT n 0`
+        // blocks for ever.
+        let left = (self.timeout.saturating_sub(started.elapsed()).as_millis() * 3 / 4).max(1);
         let acknowledged: i64 = redis::cmd("WAIT")
             .arg(self.wait_replicas)
             .arg(u64::try_from(left).unwrap_or(u64::MAX))
