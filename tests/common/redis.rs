@@ -367,7 +367,16 @@ impl RedisCluster {
     /// Starts six nodes, creates the cluster, and waits until every node reports
     /// `cluster_state:ok` with all 16384 slots served.
     pub fn start() -> RedisCluster {
-        let nodes: Vec<Redis> = (0..6).map(|_| Redis::start_with(&CLUSTER_NODE)).collect();
+        // The cluster bus port is given too: by default it is the port + 10000, past
+        // 65535 for a high free port.
+        let nodes: Vec<Redis> = (0..6)
+            .map(|_| {
+                let bus = super::free_port().to_string();
+                let mut args = CLUSTER_NODE.to_vec();
+                args.extend(["--cluster-port", &bus]);
+                Redis::start_with(&args)
+            })
+            .collect();
         let addresses: Vec<String> = nodes
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port))
