@@ -75,6 +75,23 @@ fn on_a_cluster_a_token_opens_once_and_revocations_reach_both_instances() {
     assert_eq!(auth(b, &t1), (403, "revoked".into()));
     assert_eq!(auth(a, &t1), (403, "revoked".into()));
 
+    // `keyhole revoke` writes into the cluster directly.
+    let t2 = format!("{PATH}?token={}", token(json!({"jti": "c-rev-2"})));
+    assert_eq!(auth(a, &t2), (204, "ok".into()));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["revoke", "--jti", "c-rev-2", "--kid", "j1"])
+        .env_clear()
+        .env("KEYHOLE_STORE", cluster.url())
+        .env("KEYHOLE_ADMIN_LISTEN", "off")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(auth(a, &t2), (403, "revoked".into()));
+
     // A subject's cut-off through b is refused by a: the lookup reads the key id's and
     // the subject's cut-offs, two keys in different slots.
     let earlier = now().0 - 10;

@@ -399,12 +399,16 @@ impl RedisCluster {
         cluster
     }
 
-    /// Waits until every node sees the cluster whole (`cluster_state:ok`, all slots).
+    /// Waits until every node sees the cluster whole (`cluster_state:ok`, all slots,
+    /// three replicas).
     pub fn wait_healthy(&self) {
         wait_until(Duration::from_secs(30), "the cluster is ok", || {
             self.nodes.iter().all(|node| {
                 let info = node.cli(&["CLUSTER", "INFO"]);
-                info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+                let nodes = node.cli(&["CLUSTER", "NODES"]);
+                info.contains("cluster_state:ok")
+                    && info.contains("cluster_slots_ok:16384")
+                    && nodes.matches("slave").count() == 3
             })
         });
     }
@@ -483,7 +487,7 @@ impl RedisCluster {
         let (target_id, target, _) = self
             .masters()
             .into_iter()
-            .find(|(id, _, _)| *id != source_id)
+            .find(|(id, _, ranges)| *id != source_id && !ranges.is_empty())
             .unwrap();
         cli(
             target,
@@ -528,11 +532,29 @@ impl RedisCluster {
                 &["CLUSTER", "SETSLOT", &slot_text, "NODE", &target_id],
             );
         }
-        wait_until(Duration::from_secs(20), "the slot moved everywhere", || {
-            self.nodes
-                .iter()
-                .all(|node| self.owner_seen_by(node.port, slot).1 == target)
-        });
+        let moved = |port: u16| {
+            self.masters_seen_by(port)
+                .into_iter()
+                .find(|(_, _, ranges)| ranges.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+                .is_some_and(|(_, owner, _)| owner == target)
+        };
+        let start = Instant::now();
+        while !self.nodes.iter().all(|node| moved(node.port)) {
+            if start.elapsed() > Duration::from_secs(20) {
+                let views: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .map(|node| {
+                        format!("{}:\n{}", node.port, cli(node.port, &["CLUSTER", "NODES"]))
+                    })
+                    .collect();
+                panic!(
+                    "slot {slot} did not move to {target} everywhere:\n{}",
+                    views.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         target
     }
 
