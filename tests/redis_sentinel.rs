@@ -15,7 +15,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::redis::{SentinelSet, wait_until};
+use common::redis::{SentinelSet, wait_until, write_acknowledged};
 use common::shared_store::{
     PATH, Pair, auth, metrics, once, readyz, revoke_through, token, used_key,
 };
@@ -227,6 +227,7 @@ fn with_wait_replicas_a_use_never_opens_again_on_the_promoted_replica() {
         set.server(master)
             .cli(&["INFO", "replication"])
             .contains("master_link_status:up")
+            && write_acknowledged(replica, 1)
     });
     assert_eq!(
         auth(a, &once("fresh-2")),

@@ -62,6 +62,27 @@ pub fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Whether a write on `port` is acknowledged by `replicas` replicas within 200 ms:
+/// `SET` then `WAIT` on one connection (a `WAIT` alone, from a client that wrote
+/// nothing, answers at once).
+pub fn write_acknowledged(port: u16, replicas: u32) -> bool {
+    let mut child = Command::new(program("redis-cli", "redis-tools"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "--raw"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let script = format!("SET keyhole-test-probe 1\nWAIT {replicas} 200\n");
+    let _ = child.stdin.take().unwrap().write_all(script.as_bytes());
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse::<u32>().ok())
+        .is_some_and(|count| count >= replicas)
+}
+
 /// Polls `check` every 50 ms for at most `limit`; panics with `what` if it never holds.
 pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let start = Instant::now();
