@@ -73,13 +73,17 @@ pub fn open_store(config: &Config, metrics: StoreMetrics) -> Arc<dyn ReplayStore
             target,
             prefix,
             timeout,
-        } => Arc::new(RedisStore::new(
-            (**target).clone(),
-            prefix,
-            *timeout,
-            Arc::new(SystemClock),
-            metrics,
-        )),
+            wait_replicas,
+        } => Arc::new(
+            RedisStore::new(
+                (**target).clone(),
+                prefix,
+                *timeout,
+                Arc::new(SystemClock),
+                metrics,
+            )
+            .with_wait_replicas(*wait_replicas),
+        ),
     }
 }
 

@@ -570,6 +570,10 @@ impl Authorizer {
                 Ok(true) => return Ok(()),
                 Ok(false) => continue,
                 Err(StoreError::Full) => return Err(Deny::StoreFull),
+                Err(StoreError::Unreplicated(replicas)) => {
+                    tracing::warn!(replicas, "a use was not acknowledged by enough replicas");
+                    return Err(Deny::StoreUnreplicated);
+                }
                 Err(StoreError::Unavailable(error)) => {
                     tracing::warn!(%error, "replay store unavailable");
                     return Err(Deny::StoreUnavailable);

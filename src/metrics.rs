@@ -1,14 +1,16 @@
 //! Prometheus metrics (through `prometheus-client`): decisions by credential kind and
-//! reason code, allows by key id, decision latency, key reloads, shared-store errors
-//! and latency. Served as OpenMetrics text on the admin listener's `/metrics`. Label
-//! values are fixed, stable strings or key ids the configuration names (never other
-//! request data), so the number of series is bounded.
+//! reason code, allows by key id, decision latency, key reloads, shared-store errors,
+//! latency and topology (redirections, failovers). Served as OpenMetrics text on the
+//! admin listener's `/metrics`. Label values are fixed, stable strings or key ids the
+//! configuration names (never other request data), so the number of series is
+//! bounded.
 
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -60,7 +62,7 @@ impl ResultCounter {
 pub struct StoreErrorLabels {
     /// The store operation (`check_and_record`, `is_revoked`, …).
     pub op: &'static str,
-    /// `timeout` or `error`.
+    /// `timeout`, `error` or `unreplicated`.
     pub kind: &'static str,
 }
 
@@ -71,12 +73,28 @@ pub struct StoreOpLabels {
     pub op: &'static str,
 }
 
+/// Labels of the store topology metrics (`keyhole_store_topology`,
+/// `keyhole_store_redirections_total`, `keyhole_store_failovers_total`): the kind of
+/// Redis deployment only, never an address.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopologyLabels {
+    /// `single`, `sentinel` or `cluster`.
+    pub topology: &'static str,
+}
+
 /// The shared store's metrics: a cheap handle the Redis store records into, registered
 /// with [`Metrics`].
 #[derive(Clone, Debug)]
 pub struct StoreMetrics {
     errors: Family<StoreErrorLabels, Counter>,
     duration: Family<StoreOpLabels, Histogram>,
+    /// 1 for the topology the store was configured with.
+    topology: Family<TopologyLabels, Gauge>,
+    /// Calls sent once more to another node than the first (a demoted master answered
+    /// `READONLY`, or the master was looked up again after its connection failed).
+    redirections: Family<TopologyLabels, Counter>,
+    /// Times the master the store writes to changed (a Sentinel failover seen).
+    failovers: Family<TopologyLabels, Counter>,
 }
 
 impl Default for StoreMetrics {
@@ -87,6 +105,9 @@ impl Default for StoreMetrics {
             duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(50e-6, 2.0, 16))
             }),
+            topology: Family::default(),
+            redirections: Family::default(),
+            failovers: Family::default(),
         }
     }
 }
@@ -103,6 +124,35 @@ impl StoreMetrics {
                 .get_or_create(&StoreErrorLabels { op, kind })
                 .inc();
         }
+    }
+
+    /// Counts one failed store call whose time [`StoreMetrics::record`] already
+    /// observed (`kind` `unreplicated`: the replicas did not acknowledge in time).
+    pub fn count_error(&self, op: &'static str, kind: &'static str) {
+        self.errors
+            .get_or_create(&StoreErrorLabels { op, kind })
+            .inc();
+    }
+
+    /// Sets the topology gauge (`single`, `sentinel`, `cluster`) to 1.
+    pub fn set_topology(&self, topology: &'static str) {
+        self.topology
+            .get_or_create(&TopologyLabels { topology })
+            .set(1);
+    }
+
+    /// Counts one call re-routed to another node.
+    pub fn record_redirection(&self, topology: &'static str) {
+        self.redirections
+            .get_or_create(&TopologyLabels { topology })
+            .inc();
+    }
+
+    /// Counts one change of master.
+    pub fn record_failover(&self, topology: &'static str) {
+        self.failovers
+            .get_or_create(&TopologyLabels { topology })
+            .inc();
     }
 }
 
@@ -170,6 +220,21 @@ impl Metrics {
             "store_duration_seconds",
             "Time of each shared-store call, by operation (timeouts included)",
             store.duration.clone(),
+        );
+        registry.register(
+            "store_topology",
+            "The shared store's Redis topology (single, sentinel or cluster): 1",
+            store.topology.clone(),
+        );
+        registry.register(
+            "store_redirections",
+            "Shared-store calls sent once more to another node (READONLY from a demoted master, or the master looked up again)",
+            store.redirections.clone(),
+        );
+        registry.register(
+            "store_failovers",
+            "Changes of the master the shared store writes to (Sentinel failovers seen)",
+            store.failovers.clone(),
         );
         Metrics {
             registry,

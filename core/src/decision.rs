@@ -165,6 +165,9 @@ pub enum Deny {
     StoreUnavailable,
     /// The replay store is full of live entries; new single-use tokens are refused.
     StoreFull,
+    /// A use reached the Redis master, but fewer replicas than
+    /// `KEYHOLE_STORE_WAIT_REPLICAS` acknowledged it in time; it does not count.
+    StoreUnreplicated,
     /// Two cookies carry keyhole's cookie name.
     DuplicateCookie,
     /// keyhole's cookie value is longer than it reads.
@@ -201,7 +204,7 @@ pub enum Deny {
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 50] = [
+    pub const ALL: [Deny; 51] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -239,6 +242,7 @@ impl Deny {
         Deny::Replayed,
         Deny::StoreUnavailable,
         Deny::StoreFull,
+        Deny::StoreUnreplicated,
         Deny::DuplicateCookie,
         Deny::CookieTooLarge,
         Deny::CrossSite,
@@ -294,6 +298,7 @@ impl Deny {
             Deny::Replayed => "replayed",
             Deny::StoreUnavailable => "store-unavailable",
             Deny::StoreFull => "store-full",
+            Deny::StoreUnreplicated => "store-unreplicated",
             Deny::DuplicateCookie => "duplicate-cookie",
             Deny::CookieTooLarge => "cookie-too-large",
             Deny::CrossSite => "cross-site",

@@ -59,6 +59,7 @@ pub fn run(args: RevokeArgs) -> Result<Printed, CliError> {
             target,
             prefix,
             timeout,
+            wait_replicas,
         } => {
             // A one-off command may wait a little longer than a request does.
             let store = keyhole::store::redis::RedisStore::new(
@@ -67,7 +68,8 @@ pub fn run(args: RevokeArgs) -> Result<Printed, CliError> {
                 (*timeout).max(Duration::from_secs(3)),
                 Arc::new(SystemClock),
                 keyhole::metrics::StoreMetrics::default(),
-            );
+            )
+            .with_wait_replicas(*wait_replicas);
             runtime
                 .block_on(order.apply(&store, now, settings.cookie_lifetime, settings.jwt_lifetime))
                 .map_err(|error| CliError::Refused(format!("Redis (KEYHOLE_STORE): {error}")))?;

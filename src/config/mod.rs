@@ -97,6 +97,7 @@ pub struct RawConfig {
     store_file: Option<PathBuf>,
     store_timeout: Option<String>,
     redis_prefix: Option<String>,
+    store_wait_replicas: Option<String>,
 }
 
 /// How the listeners behave.
@@ -415,6 +416,64 @@ mod tests {
         .unwrap_err();
         assert_eq!(error.problems.len(), 1);
         assert_eq!(error.problems[0].variable, "KEYHOLE_STORE_FILE");
+        assert!(!error.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn sentinel_and_cluster_urls_and_wait_replicas_are_checked() {
+        let key = format!("k1:{SECRET}");
+        for (url, topology) in [
+            (
+                "redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26379/main/1",
+                crate::store::redis::Topology::Sentinel,
+            ),
+            (
+                "rediss+cluster://:pw@10.0.0.1:7000,10.0.0.2:7000",
+                crate::store::redis::Topology::Cluster,
+            ),
+        ] {
+            let config = Config::from_vars(vars(&[
+                ("KEYHOLE_KEYS", &key),
+                ("KEYHOLE_STORE", url),
+                ("KEYHOLE_STORE_WAIT_REPLICAS", "2"),
+            ]))
+            .unwrap();
+            match &config.store {
+                StoreSettings::Redis {
+                    target,
+                    wait_replicas,
+                    ..
+                } => {
+                    assert_eq!((target.topology(), *wait_replicas), (topology, 2));
+                }
+                StoreSettings::Memory => panic!("expected Redis"),
+            }
+            assert!(!format!("{config:?}").contains(":pw@"));
+        }
+        for (store, replicas) in [
+            ("redis://127.0.0.1", "many"),
+            ("redis://127.0.0.1", "17"),
+            ("memory", "1"),
+        ] {
+            let error = Config::from_vars(vars(&[
+                ("KEYHOLE_KEYS", &key),
+                ("KEYHOLE_STORE", store),
+                ("KEYHOLE_STORE_WAIT_REPLICAS", replicas),
+            ]))
+            .unwrap_err();
+            let variables: Vec<_> = error.problems.iter().map(|p| p.variable).collect();
+            assert_eq!(
+                variables,
+                ["KEYHOLE_STORE_WAIT_REPLICAS"],
+                "{store} {replicas}"
+            );
+        }
+        let error = Config::from_vars(vars(&[
+            ("KEYHOLE_KEYS", &key),
+            ("KEYHOLE_STORE", "redis+sentinel://:hunter2@10.0.0.1:26379"),
+        ]))
+        .unwrap_err();
+        assert_eq!(error.problems[0].variable, "KEYHOLE_STORE");
         assert!(!error.to_string().contains("hunter2"));
     }
 

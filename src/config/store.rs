@@ -1,11 +1,13 @@
 //! The replay and revocation store: `KEYHOLE_STORE` (or `KEYHOLE_STORE_FILE`),
-//! `KEYHOLE_STORE_TIMEOUT`, `KEYHOLE_REDIS_PREFIX`, and `KEYHOLE_REPLAY_CAPACITY`
+//! `KEYHOLE_STORE_TIMEOUT`, `KEYHOLE_REDIS_PREFIX`, `KEYHOLE_STORE_WAIT_REPLICAS`, and `KEYHOLE_REPLAY_CAPACITY`
 //! for the in-memory store. The result is data; `build.rs` opens the store.
 
 use std::time::Duration;
 
 use super::RawConfig;
-use super::table::{REDIS_PREFIX, REPLAY_CAPACITY, STORE, STORE_FILE, STORE_TIMEOUT};
+use super::table::{
+    REDIS_PREFIX, REPLAY_CAPACITY, STORE, STORE_FILE, STORE_TIMEOUT, STORE_WAIT_REPLICAS,
+};
 use crate::store::redis::RedisTarget;
 
 /// Where single-use ids and revocations are kept.
@@ -21,6 +23,8 @@ pub enum StoreSettings {
         prefix: String,
         /// Bound on every call (`KEYHOLE_STORE_TIMEOUT`).
         timeout: Duration,
+        /// Replicas that must acknowledge a write (`KEYHOLE_STORE_WAIT_REPLICAS`).
+        wait_replicas: u32,
     },
 }
 
@@ -29,6 +33,9 @@ const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_millis(1), Duration:
 
 /// Longest `KEYHOLE_REDIS_PREFIX`.
 const MAX_PREFIX_LEN: usize = 64;
+
+/// Most `KEYHOLE_STORE_WAIT_REPLICAS` (far more replicas than any deployment has).
+const MAX_WAIT_REPLICAS: u32 = 16;
 
 /// `KEYHOLE_STORE` (or `_FILE`), `KEYHOLE_STORE_TIMEOUT` and `KEYHOLE_REDIS_PREFIX`.
 /// The URL is never echoed: it may carry a password.
@@ -50,6 +57,17 @@ pub(super) fn validate(
                 None
             }
         },
+    };
+    let wait_replicas = match raw.store_wait_replicas.as_deref().map(str::parse::<u32>) {
+        None => Some(const { STORE_WAIT_REPLICAS.default_count() } as u32),
+        Some(Ok(replicas)) if replicas <= MAX_WAIT_REPLICAS => Some(replicas),
+        Some(_) => {
+            report(
+                STORE_WAIT_REPLICAS.name,
+                format!("must be a whole number from 0 to {MAX_WAIT_REPLICAS}"),
+            );
+            None
+        }
     };
     let prefix = raw
         .redis_prefix
@@ -73,7 +91,7 @@ pub(super) fn validate(
             );
             return None;
         }
-        (None, None) => return Some(StoreSettings::Memory),
+        (None, None) => (STORE.name, "memory".to_owned()),
         (Some(text), None) => (STORE.name, text.trim().to_owned()),
         (None, Some(path)) => match std::fs::read_to_string(path) {
             Ok(text) => (STORE_FILE.name, text.trim().to_owned()),
@@ -87,6 +105,13 @@ pub(super) fn validate(
         },
     };
     if text == "memory" {
+        if wait_replicas.is_some_and(|replicas| replicas > 0) {
+            report(
+                STORE_WAIT_REPLICAS.name,
+                "needs a Redis store (KEYHOLE_STORE): the in-memory store has no replicas".into(),
+            );
+            return None;
+        }
         return Some(StoreSettings::Memory);
     }
     let target = RedisTarget::parse(&text)
@@ -101,6 +126,7 @@ pub(super) fn validate(
         target: Box::new(target),
         prefix: prefix_ok.then(|| prefix.to_owned())?,
         timeout: timeout?,
+        wait_replicas: wait_replicas?,
     })
 }
 

@@ -318,7 +318,7 @@ pub const COOKIE_CROSS_SITE_ALLOW: Variable = plain(
 pub const STORE: Variable = Variable {
     name: "KEYHOLE_STORE",
     default: DefaultValue::Text("memory"),
-    meaning: "`memory` or a `redis://` / `rediss://` URL (may hold a password)",
+    meaning: "`memory`, or a `redis://`, `rediss://`, `redis+sentinel://` or `redis+cluster://` URL (may hold a password)",
     secret: true,
     file_twin: Some(STORE_FILE.name),
 };
@@ -337,9 +337,14 @@ pub const REDIS_PREFIX: Variable = plain(
     DefaultValue::Text(DEFAULT_PREFIX),
     "prepended to every Redis key",
 );
+pub const STORE_WAIT_REPLICAS: Variable = plain(
+    "KEYHOLE_STORE_WAIT_REPLICAS",
+    DefaultValue::Count(0),
+    "Redis replicas that must acknowledge a use or revocation (WAIT) within the store timeout; 0: none",
+);
 
 /// Every variable keyhole reads, in the order problems are checked.
-pub const VARIABLES: [Variable; 41] = [
+pub const VARIABLES: [Variable; 42] = [
     LISTEN,
     ADMIN_LISTEN,
     ADMIN_TOKEN,
@@ -381,6 +386,7 @@ pub const VARIABLES: [Variable; 41] = [
     STORE_FILE,
     STORE_TIMEOUT,
     REDIS_PREFIX,
+    STORE_WAIT_REPLICAS,
 ];
 
 /// Every variable keyhole reads (the names of [`VARIABLES`]); any other `KEYHOLE_*`

@@ -97,6 +97,11 @@ pub enum StoreError {
     /// The store is unreachable or answered with an error.
     #[error("the replay store is unavailable: {0}")]
     Unavailable(String),
+    /// The write reached the master, but fewer than the required replicas
+    /// (`KEYHOLE_STORE_WAIT_REPLICAS`) acknowledged it within the timeout: a failover
+    /// now could lose it, so it does not count.
+    #[error("fewer than {0} Redis replicas acknowledged the write within the store timeout")]
+    Unreplicated(u32),
 }
 
 /// One revocation, as `keyhole revoke` and the admin listener's `POST /revoke` take it.

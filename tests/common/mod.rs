@@ -582,3 +582,4 @@ pub mod browser;
 pub mod caddy;
 pub mod redis;
 pub mod rng;
+pub mod shared_store;
