@@ -14,21 +14,17 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::redis::Redis;
+use common::shared_store::{FILE, PATH, once, readyz, token};
 use common::{KEY_LINE, Keyhole, free_port, now, send_raw};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use keyhole::canonical::{CanonicalPath, Scope};
 use keyhole::config::Listen;
-use keyhole::keys::{KeyRing, Secret};
+use keyhole::keys::KeyRing;
 use keyhole::verify::cookie::{self, CookieGrant, SessionId};
-use keyhole::verify::jwt;
 use keyhole::verify::signed_url::{self, UrlGrant};
 use keyhole_support::nginx::{Layout, Stack};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const JWT_KEY: &str = common::JWT_KEY_LINE;
-const SECRET_B64: &str = common::TEST_SECRET;
-const FILE: &[u8] = b"shared store protected bytes";
-const PATH: &str = "/protected/a.jpg";
 
 /// One Redis, two keyhole instances on it, one nginx in front of both.
 /// Field order is drop order: nginx, the keyholes, Redis, the folder.
@@ -120,40 +116,6 @@ fn auth(keyhole: &Keyhole, target: &str, cookie: Option<&str>) -> (u16, String) 
     (
         response.status,
         response.header("x-keyhole-reason").unwrap_or_default(),
-    )
-}
-
-/// `/readyz` of one instance: its status.
-fn readyz(keyhole: &Keyhole) -> u16 {
-    send_raw(
-        keyhole.admin_port,
-        b"GET /readyz HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n",
-    )
-    .status
-}
-
-/// A keyhole JWT for PATH with these extra claims, signed with `j1`.
-fn token(extra: Value) -> String {
-    let mut claims = json!({
-        "aud": "keyhole",
-        "iat": now().0,
-        "exp": now().plus(60).0,
-        "kh_path": PATH,
-    });
-    for (name, value) in extra.as_object().unwrap() {
-        claims[name] = value.clone();
-    }
-    let mut header = Header::new(Algorithm::HS256);
-    header.typ = Some(jwt::TOKEN_TYPE.into());
-    header.kid = Some("j1".into());
-    let secret = Secret::from_base64url(SECRET_B64).unwrap();
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret.expose())).unwrap()
-}
-
-fn once(jti: &str) -> String {
-    format!(
-        "{PATH}?token={}",
-        token(json!({"jti": jti, "kh_once": true}))
     )
 }
 
