@@ -189,11 +189,14 @@ pub enum Deny {
     BadForwardedFor,
     /// `X-Forwarded-For` names more hops than keyhole reads.
     TooManyHops,
+    /// The nginx module met a credential that needs the service (a session cookie, a
+    /// JWT) in a location without `keyhole_sidecar on` (docs/nginx-module.md).
+    NeedsSidecar,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 47] = [
+    pub const ALL: [Deny; 48] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -241,6 +244,7 @@ impl Deny {
         Deny::UntrustedProxy,
         Deny::BadForwardedFor,
         Deny::TooManyHops,
+        Deny::NeedsSidecar,
     ];
 
     /// The stable reason code.
@@ -293,6 +297,7 @@ impl Deny {
             Deny::UntrustedProxy => "untrusted-proxy",
             Deny::BadForwardedFor => "bad-forwarded-for",
             Deny::TooManyHops => "too-many-hops",
+            Deny::NeedsSidecar => "needs-sidecar",
         }
     }
 }

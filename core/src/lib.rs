@@ -13,6 +13,8 @@
 //!   into the same request headers, and the client address behind trusted proxies.
 //! - [`decision`]: [`decision::Decision`] and the stable [`decision::Deny`] codes.
 //! - [`keys`]: the key ring, redacting secrets, HMAC state prepared once.
+//! - [`stateless`]: what a front end without store or network (the nginx module)
+//!   decides itself, and what it hands to the service.
 //! - [`clock`]: Unix time, the clock trait and the only reader of the system time.
 //! - [`verify`]: one verifier and signer per credential (signed URL, JWT, cookie) and
 //!   the time rules they share.
@@ -26,4 +28,5 @@ pub mod decision;
 pub mod forwarded;
 pub mod keys;
 pub mod request;
+pub mod stateless;
 pub mod verify;
