@@ -35,19 +35,20 @@ pub enum Stateless<'a> {
 }
 
 /// Decides `request` with what needs no store and no network. `jwt_param` is the
-/// query parameter that carries a JWT (`KEYHOLE_JWT_PARAM`), so a token is recognised
-/// (and handed on) even though JWTs are not verified here; `cookies` is the service's
-/// cookie policy (name, lifetime, cross-site rules).
+/// query parameter that carries a JWT (`KEYHOLE_JWT_PARAM`) when the service has JWT
+/// keys, `None` when it has none (the service then reads no token either), so a token
+/// is recognised (and handed on) exactly when the service would see one; `cookies` is
+/// the service's cookie policy (name, lifetime, cross-site rules).
 pub fn decide<'a>(
     request: &AuthRequest<'a>,
     keys: &KeyRing,
     policy: &Policy,
     cookies: &cookie::CookiePolicy,
-    jwt_param: &str,
+    jwt_param: Option<&str>,
     now: UnixTime,
 ) -> Stateless<'a> {
     let signed = signed_url::is_present(&request.params);
-    let token = request.params.iter().any(|param| param.name == jwt_param);
+    let token = jwt_param.is_some_and(|name| request.params.iter().any(|param| param.name == name));
     match (signed, token) {
         (true, true) => deny(Deny::AmbiguousCredential, None),
         (true, false) => {
@@ -162,7 +163,7 @@ mod tests {
             &keys,
             &Policy::default(),
             &cookie::CookiePolicy::default(),
-            "token",
+            Some("token"),
             NOW,
         )
     }
@@ -240,5 +241,38 @@ mod tests {
                 credential: None
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod without_jwt {
+    use super::*;
+    use crate::canonical::CanonicalPath;
+    use crate::request::NginxHeaders;
+    use crate::verify::signed_url::UrlGrant;
+
+    #[test]
+    fn without_jwt_keys_a_token_parameter_is_an_ordinary_parameter() {
+        let keys = KeyRing::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+        let now = UnixTime(1_800_000_000);
+        let grant = UrlGrant::new(CanonicalPath::parse(b"/a").unwrap(), now.plus(60));
+        let uri = format!(
+            "{}&token=x",
+            signed_url::sign(&grant, keys.signing_key()).unwrap()
+        );
+        let headers = NginxHeaders::new(uri.as_bytes(), b"GET", b"10.0.0.1");
+        let request = headers.parse().unwrap();
+        let policy = Policy::default();
+        let cookies = cookie::CookiePolicy::default();
+        let verdict = decide(&request, &keys, &policy, &cookies, None, now);
+        assert!(matches!(verdict, Stateless::Allow { .. }), "{verdict:?}");
+        let verdict = decide(&request, &keys, &policy, &cookies, Some("token"), now);
+        assert!(matches!(
+            verdict,
+            Stateless::Deny {
+                reason: Deny::AmbiguousCredential,
+                ..
+            }
+        ));
     }
 }

@@ -97,9 +97,8 @@ fn add_variables(cf: *mut ngx_conf_t) -> ngx_int_t {
     for (data, mut name) in names.into_iter().enumerate() {
         // SAFETY: nginx passes a valid configuration during preconfiguration; the name
         // is a static string; the returned variable belongs to the cycle.
-        let var = unsafe {
-            ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_CHANGEABLE as ngx_uint_t)
-        };
+        let var =
+            unsafe { ngx_http_add_variable(cf, &mut name, NGX_HTTP_VAR_CHANGEABLE as ngx_uint_t) };
         if var.is_null() {
             return NGX_ERROR as ngx_int_t;
         }
@@ -187,9 +186,13 @@ fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
     if ctx.is_null() {
         return ngx_int_t::from(i16::try_from(settings.deny_status).unwrap_or(403));
     }
-    let kid = verdict.kid.map_or(ngx_str_t { len: 0, data: null_mut() }, |kid| {
-        pool_copy(r, kid.as_bytes())
-    });
+    let kid = verdict.kid.map_or(
+        ngx_str_t {
+            len: 0,
+            data: null_mut(),
+        },
+        |kid| pool_copy(r, kid.as_bytes()),
+    );
     // SAFETY: `ctx` is non-null, sized and aligned for `Ctx` (pool allocations are
     // aligned); writing plain data, then storing it in our ctx slot of the request.
     unsafe {
@@ -256,7 +259,11 @@ unsafe extern "C" fn variable(
     catch_unwind(AssertUnwindSafe(|| read_variable(r, v, data))).unwrap_or(NGX_ERROR as ngx_int_t)
 }
 
-fn read_variable(r: *mut ngx_http_request_t, v: *mut ngx_variable_value_t, data: usize) -> ngx_int_t {
+fn read_variable(
+    r: *mut ngx_http_request_t,
+    v: *mut ngx_variable_value_t,
+    data: usize,
+) -> ngx_int_t {
     let module = Module::module();
     // SAFETY: valid request and value from nginx; the main request's ctx slot holds
     // our `Ctx` or null; its strings are static or in the main request's pool, which
@@ -331,21 +338,44 @@ fn text(error: SettingsError) -> String {
     error.to_string()
 }
 
-extern "C" fn set_enable(cf: *mut ngx_conf_t, _: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+extern "C" fn set_enable(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     set(cf, conf, |d, arg, _| {
         d.enable = Some(settings::parse_flag(arg).map_err(text)?);
         Ok(())
     })
 }
 
-extern "C" fn set_sidecar(cf: *mut ngx_conf_t, _: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+extern "C" fn set_sidecar(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     set(cf, conf, |d, arg, _| {
         d.sidecar = Some(settings::parse_flag(arg).map_err(text)?);
         Ok(())
     })
 }
 
-extern "C" fn set_leeway(cf: *mut ngx_conf_t, _: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+extern "C" fn set_jwt_param(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    set(cf, conf, |d, arg, _| {
+        d.jwt_param = Some(settings::parse_jwt_param(arg).map_err(text)?);
+        Ok(())
+    })
+}
+
+extern "C" fn set_leeway(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     set(cf, conf, |d, arg, _| {
         d.leeway = Some(settings::parse_leeway(arg).map_err(text)?);
         Ok(())
@@ -398,7 +428,8 @@ unsafe extern "C" fn create_loc_conf(cf: *mut ngx_conf_t) -> *mut c_void {
     catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: valid configuration from nginx; the pool drops the value with the cycle.
         let pool = unsafe { Pool::from_ngx_pool((*cf).pool) };
-        pool.allocate::<Directives>(Directives::default()).cast::<c_void>()
+        pool.allocate::<Directives>(Directives::default())
+            .cast::<c_void>()
     }))
     .unwrap_or(null_mut())
 }
@@ -411,7 +442,8 @@ unsafe extern "C" fn merge_loc_conf(
     let result = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: both are this module's location configurations (`Directives`), and
         // distinct objects (enclosing level, this level).
-        let (prev, conf) = unsafe { (&*prev.cast::<Directives>(), &mut *conf.cast::<Directives>()) };
+        let (prev, conf) =
+            unsafe { (&*prev.cast::<Directives>(), &mut *conf.cast::<Directives>()) };
         conf.merge(prev).map_err(text)
     }))
     .unwrap_or_else(|_| Err("internal error while merging keyhole settings".to_owned()));
@@ -441,13 +473,26 @@ const fn command(
     }
 }
 
-static mut COMMANDS: [ngx_command_t; 7] = [
-    command(ngx_string!("keyhole"), NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1, set_enable),
+static mut COMMANDS: [ngx_command_t; 8] = [
+    command(
+        ngx_string!("keyhole"),
+        NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+        set_enable,
+    ),
     command(ngx_string!("keyhole_keys_file"), ANY_LEVEL, set_keys_file),
     command(ngx_string!("keyhole_leeway"), ANY_LEVEL, set_leeway),
-    command(ngx_string!("keyhole_max_lifetime"), ANY_LEVEL, set_max_lifetime),
-    command(ngx_string!("keyhole_deny_status"), ANY_LEVEL, set_deny_status),
+    command(
+        ngx_string!("keyhole_max_lifetime"),
+        ANY_LEVEL,
+        set_max_lifetime,
+    ),
+    command(
+        ngx_string!("keyhole_deny_status"),
+        ANY_LEVEL,
+        set_deny_status,
+    ),
     command(ngx_string!("keyhole_sidecar"), ANY_LEVEL, set_sidecar),
+    command(ngx_string!("keyhole_jwt_param"), ANY_LEVEL, set_jwt_param),
     ngx_command_t::empty(),
 ];
 

@@ -107,7 +107,7 @@ pub fn decide<'a>(settings: &Settings, inputs: &Inputs<'a>, now: UnixTime) -> Ve
         &settings.keys,
         &settings.policy,
         &settings.cookies,
-        &settings.jwt_param,
+        settings.jwt_param.as_deref(),
         now,
     );
     match verdict {
@@ -175,15 +175,24 @@ mod tests {
         assert_eq!(verdict.credential, "signed-url");
         let tampered = url.replace("b.jpg", "c.jpg");
         let verdict = decide(&settings, &inputs(&tampered), NOW);
-        assert_eq!((verdict.action, verdict.reason), (Action::Deny(404), "bad-signature"));
+        assert_eq!(
+            (verdict.action, verdict.reason),
+            (Action::Deny(404), "bad-signature")
+        );
     }
 
     #[test]
     fn a_token_goes_to_the_sidecar_only_when_there_is_one() {
         let verdict = decide(&settings(true), &inputs("/a/b.jpg?token=x"), NOW);
-        assert_eq!((verdict.action, verdict.outcome()), (Action::Handover, "sidecar"));
+        assert_eq!(
+            (verdict.action, verdict.outcome()),
+            (Action::Handover, "sidecar")
+        );
         let verdict = decide(&settings(false), &inputs("/a/b.jpg?token=x"), NOW);
-        assert_eq!((verdict.action, verdict.reason), (Action::Deny(404), "needs-sidecar"));
+        assert_eq!(
+            (verdict.action, verdict.reason),
+            (Action::Deny(404), "needs-sidecar")
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub enum KeyFileError {
         path: PathBuf,
     },
     /// A line is refused by keyhole-core's key parser.
-    #[error("keyhole key file \"{path}\", line {line}: {reason} (fix the entry; see docs/configuration.md, KEYHOLE_KEYS_FILE)")]
+    #[error(
+        "keyhole key file \"{path}\", line {line}: {reason} (fix the entry; see docs/configuration.md, KEYHOLE_KEYS_FILE)"
+    )]
     Entry {
         /// The file.
         path: PathBuf,
@@ -38,7 +40,9 @@ pub enum KeyFileError {
         reason: KeyError,
     },
     /// The file holds no key.
-    #[error("keyhole key file \"{path}\" holds no key (one `kid:secret` per line; `keyhole keygen` makes one)")]
+    #[error(
+        "keyhole key file \"{path}\" holds no key (one `kid:secret` per line; `keyhole keygen` makes one)"
+    )]
     Empty {
         /// The file.
         path: PathBuf,
@@ -95,7 +99,9 @@ mod tests {
     const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
     fn error(text: &str) -> String {
-        parse(text, Path::new("/etc/k.keys")).unwrap_err().to_string()
+        parse(text, Path::new("/etc/k.keys"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -111,9 +117,15 @@ mod tests {
         let short = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYX";
         let message = error(&format!("k1:{SECRET}\n# c\nk2:{short}\n"));
         assert!(message.contains("\"/etc/k.keys\", line 3"), "{message}");
-        assert!(!message.contains(short) && !message.contains(SECRET), "{message}");
+        assert!(
+            !message.contains(short) && !message.contains(SECRET),
+            "{message}"
+        );
         let message = error(&format!("k1:{SECRET}\nk1:{SECRET}\n"));
-        assert!(message.contains("line 2") && message.contains("listed twice"), "{message}");
+        assert!(
+            message.contains("line 2") && message.contains("listed twice"),
+            "{message}"
+        );
         assert!(error("nocolon\n").contains("line 1"));
         assert!(error("# only a comment\n").contains("holds no key"));
     }

@@ -23,8 +23,9 @@ pub struct Settings {
     pub policy: Policy,
     /// The cookie rules (the service's defaults).
     pub cookies: cookie::CookiePolicy,
-    /// The query parameter that carries a JWT (handed on, never verified here).
-    pub jwt_param: String,
+    /// The query parameter that carries a JWT when the sidecar has JWT keys (handed
+    /// on, never verified here); `None`: `keyhole_jwt_param off;`.
+    pub jwt_param: Option<String>,
     /// The status of a denial.
     pub deny_status: u16,
     /// Whether a credential this module cannot decide goes to the sidecar
@@ -47,6 +48,8 @@ pub struct Directives {
     pub deny_status: Option<u16>,
     /// `keyhole_sidecar on|off`.
     pub sidecar: Option<bool>,
+    /// `keyhole_jwt_param NAME|off` (`Some(None)`: off).
+    pub jwt_param: Option<Option<String>>,
     /// Set by [`Directives::merge`] when `keyhole on;`.
     pub resolved: Option<Arc<Settings>>,
 }
@@ -66,6 +69,11 @@ pub enum SettingsError {
     /// Not a status nginx can send for a denial.
     #[error("keyhole_deny_status must be a status from 400 to 599, got \"{0}\"")]
     Status(String),
+    /// Not a parameter name.
+    #[error(
+        "keyhole_jwt_param must be `off` or a query parameter name (A-Z a-z 0-9 _ -), got \"{0}\""
+    )]
+    JwtParam(String),
     /// `keyhole on;` with no key file at this level or above.
     #[error("`keyhole on` needs `keyhole_keys_file` in this location, its server or http block")]
     NoKeys,
@@ -99,6 +107,21 @@ pub fn parse_leeway(text: &str) -> Result<u64, SettingsError> {
     Ok(seconds)
 }
 
+/// `keyhole_jwt_param`: a query parameter name, or `off`.
+pub fn parse_jwt_param(text: &str) -> Result<Option<String>, SettingsError> {
+    match text {
+        "off" => Ok(None),
+        name if !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            Ok(Some(name.to_owned()))
+        }
+        other => Err(SettingsError::JwtParam(other.to_owned())),
+    }
+}
+
 /// A denial status, 400 to 599.
 pub fn parse_status(text: &str) -> Result<u16, SettingsError> {
     text.parse::<u16>()
@@ -119,6 +142,9 @@ impl Directives {
         self.max_lifetime = self.max_lifetime.or(prev.max_lifetime);
         self.deny_status = self.deny_status.or(prev.deny_status);
         self.sidecar = self.sidecar.or(prev.sidecar);
+        if self.jwt_param.is_none() {
+            self.jwt_param = prev.jwt_param.clone();
+        }
         self.resolved = None;
         if self.enable == Some(true) {
             let keys = self.keys.clone().ok_or(SettingsError::NoKeys)?;
@@ -130,7 +156,10 @@ impl Directives {
                     max_cache: verify::DEFAULT_MAX_CACHE,
                 },
                 cookies: cookie::CookiePolicy::default(),
-                jwt_param: jwt::DEFAULT_PARAM.to_owned(),
+                jwt_param: self
+                    .jwt_param
+                    .clone()
+                    .unwrap_or_else(|| Some(jwt::DEFAULT_PARAM.to_owned())),
                 deny_status: self.deny_status.unwrap_or(403),
                 sidecar: self.sidecar.unwrap_or(false),
             }));
@@ -184,6 +213,9 @@ mod tests {
             enable: Some(true),
             ..Directives::default()
         };
-        assert_eq!(location.merge(&Directives::default()), Err(SettingsError::NoKeys));
+        assert_eq!(
+            location.merge(&Directives::default()),
+            Err(SettingsError::NoKeys)
+        );
     }
 }
