@@ -378,3 +378,65 @@ fn a_url_credential_and_a_token_are_ambiguous_to_both() {
     );
     assert_eq!(sidecar_decisions(&env), 0);
 }
+
+#[test]
+fn keys_rotate_by_reload_under_wrk_and_no_request_is_lost_or_mis_decided() {
+    let setup = ModuleSetup {
+        master: true,
+        ..ModuleSetup::with_sidecar()
+    };
+    let env = start(setup, &[], "");
+    let keys_file = env.dir.path().join("module.keys");
+    let url = env.sign("/protected/a.jpg");
+    env.remember_secrets(url.as_bytes());
+    let target = format!("http://127.0.0.1:{}{url}", env.port);
+    // wrk for load, bounded (3 s, 8 connections). Keep-alive: a reload closes idle
+    // keep-alive connections, which wrk counts as read errors, so only its statuses
+    // are checked; the clients below check every single answer.
+    let wrk = Command::new("wrk")
+        .args(["-t", "2", "-c", "8", "-d", "3s", "--timeout", "2s", &target])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_millis(2500);
+    let port = env.port;
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let request =
+                format!("GET {url} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while std::time::Instant::now() < deadline && statuses.len() < 20_000 {
+                    statuses.push(send_raw(port, request.as_bytes()).status);
+                }
+                statuses
+            })
+        })
+        .collect();
+    // Introduce k2 while k1 still verifies, then make k2 the signer: k1's URL stays
+    // valid throughout.
+    for keys in [
+        format!("{KEY_LINE}\n{SECOND_KEY}\n"),
+        format!("{SECOND_KEY}\n{KEY_LINE}\n"),
+    ] {
+        std::thread::sleep(Duration::from_millis(700));
+        std::fs::write(&keys_file, keys).unwrap();
+        env.stack.reload().unwrap();
+    }
+    let mut answered = 0;
+    for client in clients {
+        let statuses = client.join().unwrap();
+        let bad: Vec<_> = statuses.iter().filter(|&&s| s != 200).collect();
+        assert!(bad.is_empty(), "lost (0) or mis-decided answers: {bad:?}");
+        answered += statuses.len();
+    }
+    assert!(answered > 0);
+    let output = wrk.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    assert!(
+        !report.contains("Non-2xx"),
+        "denied during the reload:\n{report}"
+    );
+    assert_eq!(sidecar_decisions(&env), 0);
+}
