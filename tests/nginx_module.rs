@@ -133,6 +133,7 @@ fn diagnostic_server(port: u16, root: &std::path::Path) -> String {
         location / {{
             keyhole on;
             add_header X-Module-Reason $keyhole_reason always;
+            add_header X-Module-Outcome $keyhole_outcome always;
         }}
     }}
 ",
@@ -141,10 +142,14 @@ fn diagnostic_server(port: u16, root: &std::path::Path) -> String {
 }
 
 fn reason(port: u16, method: &str, target: &[u8], client: &str) -> String {
+    reason_with(port, method, target, client, "")
+}
+
+fn reason_with(port: u16, method: &str, target: &[u8], client: &str, extra: &str) -> String {
     let mut request = format!("{method} ").into_bytes();
     request.extend_from_slice(target);
     request.extend_from_slice(
-        format!(" HTTP/1.1\r\nHost: x\r\nX-Real-IP: {client}\r\nConnection: close\r\n\r\n")
+        format!(" HTTP/1.1\r\nHost: x\r\nX-Real-IP: {client}\r\nConnection: close\r\n{extra}\r\n")
             .as_bytes(),
     );
     let response = send_raw(port, &request);
@@ -437,6 +442,103 @@ fn keys_rotate_by_reload_under_wrk_and_no_request_is_lost_or_mis_decided() {
     assert!(
         !report.contains("Non-2xx"),
         "denied during the reload:\n{report}"
+    );
+    assert_eq!(sidecar_decisions(&env), 0);
+}
+
+/// A client address inside a vector's binding, and one outside it.
+fn addresses(ip: &str) -> (&'static str, Option<&'static str>) {
+    match ip {
+        "" => ("198.51.100.1", None),
+        "203.0.113.7" => ("203.0.113.7", Some("203.0.113.8")),
+        "10.0.0.0/8" => ("10.200.0.1", Some("11.0.0.1")),
+        "2001:db8::/32" => ("2001:db8:1::1", Some("2001:db9::1")),
+        "2001:db8::7" => ("2001:db8::7", Some("2001:db8::8")),
+        other => panic!("add addresses for the binding {other}"),
+    }
+}
+
+#[test]
+fn every_cookie_vector_is_decided_by_the_module_or_needs_the_sidecar() {
+    let vectors: Value = serde_json::from_str(include_str!("vectors/cookies.json")).unwrap();
+    assert_eq!(vectors["now"].as_u64().unwrap(), 1_800_000_000);
+    let port = free_port();
+    let root = tempfile::tempdir().unwrap();
+    let key = format!(
+        "{}:{}",
+        vectors["key"]["kid"].as_str().unwrap(),
+        vectors["key"]["secret"].as_str().unwrap()
+    );
+    let setup = ModuleSetup {
+        faketime: Some("2027-01-15 08:00:00".to_owned()),
+        ..ModuleSetup::default()
+    };
+    let env = Env::builder()
+        .vars(&[("KEYHOLE_KEYS", &key)])
+        .http(&diagnostic_server(port, root.path()))
+        .module(setup)
+        .start();
+    let name = vectors["name"].as_str().unwrap();
+    let cases = vectors["signing"].as_array().unwrap();
+    for case in cases {
+        let input = &case["input"];
+        let value = case["value"].as_str().unwrap();
+        let cookie = format!("Cookie: {name}={value}\r\n");
+        env.remember_secrets(cookie.as_bytes());
+        let scope = keyhole::canonical::encode(input["scope"].as_str().unwrap());
+        let inside = format!("{scope}x.jpg");
+        let method = input["methods"]
+            .as_str()
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        let (good_ip, bad_ip) = addresses(input["ip"].as_str().unwrap());
+        let ask = |target: &str, method: &str, ip: &str| {
+            reason_with(port, method, target.as_bytes(), ip, &cookie)
+        };
+        let label = case["name"].as_str().unwrap();
+        if !input["sid"].as_str().unwrap().is_empty() {
+            // A session can be revoked: only the sidecar decides it.
+            assert_eq!(ask(&inside, method, good_ip), "needs-sidecar", "{label}");
+            continue;
+        }
+        assert_eq!(ask(&inside, method, good_ip), "ok", "{label}");
+        assert_eq!(
+            ask("/elsewhere/x.jpg", method, good_ip),
+            "out-of-scope",
+            "{label}"
+        );
+        if let Some(bad_ip) = bad_ip {
+            assert_eq!(ask(&inside, method, bad_ip), "ip-mismatch", "{label}");
+        }
+        assert_eq!(
+            ask(&inside, "POST", good_ip),
+            "method-not-allowed",
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn a_handover_without_an_auth_subrequest_is_denied_not_served() {
+    let port = free_port();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("a.jpg"), FILE).unwrap();
+    // `keyhole_sidecar on;` (from the Env) but this location has no auth_request.
+    let env = start(
+        ModuleSetup::with_sidecar(),
+        &[],
+        &diagnostic_server(port, root.path()),
+    );
+    let response = send_raw(
+        port,
+        b"GET /a.jpg?token=abc HTTP/1.1\r\nHost: x\r\nX-Real-IP: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(response.status, 403, "{}", response.head);
+    assert_eq!(
+        response.header("x-module-reason").as_deref(),
+        Some("needs-sidecar")
     );
     assert_eq!(sidecar_decisions(&env), 0);
 }

@@ -21,8 +21,8 @@ use ngx::ffi::{
     NGX_HTTP_VAR_CHANGEABLE, NGX_LOG_EMERG, NGX_OK, ngx_array_push, ngx_command_t, ngx_conf_t,
     ngx_http_add_variable, ngx_http_get_indexed_variable, ngx_http_get_variable_index,
     ngx_http_handler_pt, ngx_http_module_t, ngx_http_phases_NGX_HTTP_ACCESS_PHASE,
-    ngx_http_request_t, ngx_int_t, ngx_module_t, ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_uint_t,
-    ngx_variable_value_t,
+    ngx_http_phases_NGX_HTTP_PRECONTENT_PHASE, ngx_http_request_t, ngx_int_t, ngx_module_t,
+    ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_uint_t, ngx_variable_value_t,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
@@ -57,6 +57,9 @@ struct Ctx {
     reason: &'static str,
     credential: &'static str,
     kid: ngx_str_t,
+    /// A handover whose auth subrequest read `$keyhole_outcome` (the auth location of
+    /// keyhole-module.conf): the sidecar was asked.
+    consulted: bool,
 }
 
 impl HttpModule for Module {
@@ -145,7 +148,49 @@ fn postconfigure(cf: *mut ngx_conf_t) -> ngx_int_t {
     }
     // SAFETY: `slot` is a fresh, non-null element of that array.
     unsafe { *slot = Some(access_handler) };
+    let Some(phase) = cmcf
+        .phases
+        .get_mut(ngx_http_phases_NGX_HTTP_PRECONTENT_PHASE as usize)
+    else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    // SAFETY: as above, the precontent phase's handler array.
+    let slot = unsafe { ngx_array_push(&mut phase.handlers) }.cast::<ngx_http_handler_pt>();
+    if slot.is_null() {
+        return NGX_ERROR as ngx_int_t;
+    }
+    // SAFETY: `slot` is a fresh, non-null element of that array.
+    unsafe { *slot = Some(handover_guard) };
     NGX_OK as ngx_int_t
+}
+
+/// The precontent-phase guard: a request the module handed over must have been
+/// decided by the sidecar (its auth subrequest read `$keyhole_outcome`). A location
+/// with `keyhole_sidecar on;` but no `auth_request` (or the shipped keyhole.conf
+/// instead of keyhole-module.conf) would otherwise serve it undecided: it is denied
+/// `needs-sidecar` instead. A panic denies.
+unsafe extern "C" fn handover_guard(r: *mut ngx_http_request_t) -> ngx_int_t {
+    catch_unwind(AssertUnwindSafe(|| guard(r))).unwrap_or(NGX_HTTP_FORBIDDEN as ngx_int_t)
+}
+
+fn guard(r: *mut ngx_http_request_t) -> ngx_int_t {
+    let module = Module::module();
+    // SAFETY: valid request from nginx; our ctx slot holds our `Ctx` or null (set by
+    // the access handler of this request); our loc_conf slot holds `Directives`.
+    unsafe {
+        if (*r).main != r {
+            return NGX_DECLINED as ngx_int_t;
+        }
+        let ctx = (*(*r).ctx.add(module.ctx_index)).cast::<Ctx>();
+        if ctx.is_null() || (*ctx).outcome != "sidecar" || (*ctx).consulted {
+            return NGX_DECLINED as ngx_int_t;
+        }
+        let directives = &*(*(*r).loc_conf.add(module.ctx_index)).cast::<Directives>();
+        (*ctx).outcome = "deny";
+        (*ctx).reason = keyhole_core::decision::Deny::NeedsSidecar.code();
+        let status = directives.resolved.as_ref().map_or(403, |s| s.deny_status);
+        ngx_int_t::from(i16::try_from(status).unwrap_or(403))
+    }
 }
 
 /// The access-phase handler: decide, remember the verdict for the variables, and
@@ -201,6 +246,7 @@ fn access(r: *mut ngx_http_request_t) -> ngx_int_t {
             reason: verdict.reason,
             credential: verdict.credential,
             kid,
+            consulted: false,
         });
         *(*r).ctx.add(module.ctx_index) = ctx.cast::<c_void>();
     }
@@ -270,6 +316,10 @@ fn read_variable(
     // outlives every subrequest.
     unsafe {
         let ctx = (*(*(*r).main).ctx.add(module.ctx_index)).cast::<Ctx>();
+        if !ctx.is_null() && data == 0 && (*r).main != r {
+            // The auth subrequest asks: the sidecar decides this request.
+            (*ctx).consulted = true;
+        }
         let bytes: &[u8] = if ctx.is_null() {
             &[]
         } else {
