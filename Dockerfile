@@ -1,4 +1,6 @@
 # syntax=docker/dockerfile:1
+# The official nginx image the optional `nginx-module` stage builds for.
+ARG NGINX_VERSION=1.27.3
 # keyhole: a static binary on distroless, running as a non-root user.
 #   docker build -t keyhole .
 #   docker run -e KEYHOLE_KEYS="$(keyhole keygen)" -p 127.0.0.1:9181:9181 keyhole
@@ -19,6 +21,38 @@ COPY nginx ./nginx
 RUN cargo build --release --locked --target "${TARGET}" --bin keyhole \
  && cp "target/${TARGET}/release/keyhole" /keyhole \
  && mkdir -p /out/www /out/secrets
+
+
+# Optional: ngx_http_keyhole_module for the official nginx image (docs/nginx-module.md).
+#   docker build --target nginx-module --build-arg NGINX_VERSION=1.27.3 -t keyhole-nginx .
+# The module is built from the same nginx version with the image's own configure
+# arguments (`nginx -V`), so its --with-compat signature matches. `docker build .`
+# without --target still builds keyhole (the last stage).
+FROM nginx:${NGINX_VERSION} AS nginx-module-build
+ARG NGINX_VERSION
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# The package versions are those of the chosen nginx image's Debian release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends curl ca-certificates build-essential \
+      libclang-dev libpcre2-dev zlib1g-dev libssl-dev \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=rust:1.88-bookworm /usr/local/cargo /usr/local/cargo
+COPY --from=rust:1.88-bookworm /usr/local/rustup /usr/local/rustup
+ENV CARGO_HOME=/usr/local/cargo RUSTUP_HOME=/usr/local/rustup PATH=/usr/local/cargo/bin:$PATH
+WORKDIR /src/nginx
+# `eval` splits the arguments exactly as nginx -V printed them (quotes included).
+# hadolint ignore=SC2046
+RUN curl -fsSL "https://nginx.org/download/nginx-${NGINX_VERSION}.tar.gz" | tar xz --strip-components=1 \
+ && eval ./configure $(nginx -V 2>&1 | sed -n 's/^configure arguments: //p')
+COPY core /src/keyhole/core
+COPY nginx-module /src/keyhole/nginx-module
+WORKDIR /src/keyhole/nginx-module
+RUN NGINX_SOURCE_DIR=/src/nginx NGINX_BUILD_DIR=/src/nginx/objs cargo build --locked --release
+
+FROM nginx:${NGINX_VERSION} AS nginx-module
+COPY --from=nginx-module-build /src/keyhole/nginx-module/target/release/libngx_http_keyhole_module.so \
+    /etc/nginx/modules/ngx_http_keyhole_module.so
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /keyhole /keyhole

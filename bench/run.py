@@ -123,6 +123,8 @@ def main():
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--nginx-workers", type=int, default=1)
     parser.add_argument("--only", help="comma-separated mode names")
+    parser.add_argument("--no-module", action="store_true",
+                        help="skip the ngx_http_keyhole_module row (which builds it with scripts/build-nginx-module)")
     parser.add_argument("--keyhole-threads", type=int, default=0,
                         help="KEYHOLE_WORKER_THREADS for keyhole (0: its default, one per CPU)")
     args = parser.parse_args()
@@ -260,7 +262,25 @@ http {{ access_log off; keepalive_requests 100000;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
         servers += server("keyhole, signed URL, TCP, nginx decision cache", f"""    include {front}/keyhole-cached.conf;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
+        # ngx_http_keyhole_module: signed URLs decided inside nginx (docs/nginx-module.md).
+        module_so = None
+        if not args.no_module:
+            built = subprocess.run([os.path.join(ROOT, "scripts", "build-nginx-module")],
+                                   capture_output=True, text=True)
+            if built.returncode == 0:
+                module_so = built.stdout.strip().splitlines()[-1]
+            else:
+                print("note: scripts/build-nginx-module failed; skipping the module row:\n" + built.stderr[-2000:],
+                      file=sys.stderr)
+        if module_so:
+            module_keys = os.path.join(work, "module.keys")
+            with open(module_keys, "w") as f:
+                f.write(KEY_LINE + "\n")
+            servers += server("keyhole module, signed URL (in process)", f"""    keyhole_keys_file {module_keys};
+    location /protected/ {{ keyhole on; }}""")
         load_njs = f"load_module {NJS_MODULE};" if has_njs else ""
+        if module_so:
+            load_njs += f"\nload_module {module_so};"
         js_import = f"js_import bench from {front}/bench.js;" if has_njs else ""
         with open(os.path.join(front, "nginx.conf"), "w") as f:
             f.write(f"""{load_njs}
@@ -349,6 +369,8 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
 
         def auth_pids(name):
             # The processes that answer a mode's auth subrequests, for their CPU time.
+            if name.startswith("keyhole module"):
+                return []  # no auth upstream: nginx decides
             if name.startswith("keyhole"):
                 return [kh_unix.pid if "Unix" in name else kh_tcp.pid]
             for workers, proc in noop_procs.items():

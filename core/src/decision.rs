@@ -200,11 +200,14 @@ pub enum Deny {
     /// The cookie exchange has no key that can sign: every configured key is an
     /// Ed25519 public key, which verifies but cannot mint.
     NoSigningKey,
+    /// The nginx module met a credential that needs the service (a session cookie, a
+    /// JWT) in a location without `keyhole_sidecar on` (docs/nginx-module.md).
+    NeedsSidecar,
 }
 
 impl Deny {
     /// Every reason, in documentation order.
-    pub const ALL: [Deny; 51] = [
+    pub const ALL: [Deny; 52] = [
         Deny::MissingHeader,
         Deny::DuplicateHeader,
         Deny::BadHeader,
@@ -256,6 +259,7 @@ impl Deny {
         Deny::KeyOutOfScope,
         Deny::HostMismatch,
         Deny::NoSigningKey,
+        Deny::NeedsSidecar,
     ];
 
     /// The stable reason code.
@@ -312,6 +316,7 @@ impl Deny {
             Deny::KeyOutOfScope => "key-out-of-scope",
             Deny::HostMismatch => "host-mismatch",
             Deny::NoSigningKey => "no-signing-key",
+            Deny::NeedsSidecar => "needs-sidecar",
         }
     }
 }

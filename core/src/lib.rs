@@ -15,6 +15,8 @@
 //! - [`keys`]: the key ring, redacting secrets, HMAC state prepared once.
 //! - [`key_limits`]: the paths and hosts one key may grant (`;paths=`, `;hosts=`).
 //! - [`host`]: host names and host patterns, one comparison rule.
+//! - [`stateless`]: what a front end without store or network (the nginx module)
+//!   decides itself, and what it hands to the service.
 //! - [`clock`]: Unix time, the clock trait and the only reader of the system time.
 //! - [`verify`]: one verifier and signer per credential (signed URL, JWT, cookie) and
 //!   the time rules they share.
@@ -30,4 +32,5 @@ pub mod host;
 pub mod key_limits;
 pub mod keys;
 pub mod request;
+pub mod stateless;
 pub mod verify;

@@ -23,6 +23,8 @@ pub const SITE_CONF: &str = include_str!("../../nginx/example-site.conf");
 pub const CACHED_AUTH_CONF: &str = include_str!("../../nginx/keyhole-cached.conf");
 /// `nginx/keyhole-cache-path.conf`, as shipped.
 pub const CACHE_PATH_CONF: &str = include_str!("../../nginx/keyhole-cache-path.conf");
+/// `nginx/keyhole-module.conf`, as shipped (with ngx_http_keyhole_module).
+pub const MODULE_AUTH_CONF: &str = include_str!("../../nginx/keyhole-module.conf");
 
 /// Why nginx could not be prepared or started.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +92,22 @@ pub struct Layout {
     /// (`Some("warn")`): tests use it to prove that a hostile run writes no credential
     /// to nginx's error log at the level operators commonly choose.
     pub error_log_level: Option<&'static str>,
+}
+
+/// ngx_http_keyhole_module in front of the sidecar: the built `.so`
+/// (scripts/build-nginx-module) and the `http`-level directives (key file, sidecar).
+#[derive(Clone, Debug)]
+pub struct Module {
+    /// The module's shared object.
+    pub so: PathBuf,
+    /// Directives for the `http` block (`keyhole_keys_file …; keyhole_sidecar on;`).
+    pub http: String,
+    /// Tests only: run nginx under libfaketime frozen at this time (`FAKETIME`
+    /// syntax, `2027-01-15 08:00:00`), for vectors written for a fixed clock.
+    pub faketime: Option<String>,
+    /// Run a master process with one worker (`master_process on`): a reload
+    /// (SIGHUP) needs one; the one-process mode stops serving after SIGHUP.
+    pub master: bool,
 }
 
 impl Layout {
@@ -279,6 +297,58 @@ http {{
     Ok(path)
 }
 
+/// [`render`], then what an operator changes to use the module: `load_module` at the
+/// top of `nginx.conf`, the module's directives in `http`, `keyhole-module.conf`
+/// included instead of `keyhole.conf`, and `keyhole on;` next to the protected
+/// location's `auth_request`.
+pub fn render_module(
+    layout: &Layout,
+    extra_http: &str,
+    module: &Module,
+) -> Result<PathBuf, NginxError> {
+    let write_error = |source| NginxError::Write {
+        dir: layout.dir.clone(),
+        source,
+    };
+    let http = format!("{}\n{extra_http}", module.http);
+    let conf = render(layout, &http)?;
+    let conf_dir = layout.conf_dir();
+    let auth = replace(
+        MODULE_AUTH_CONF,
+        "keyhole-module.conf",
+        "/var/log/nginx/keyhole-error.log",
+        &layout.site_error_log().display().to_string(),
+    )?;
+    let site_path = conf_dir.join("example-site.conf");
+    let site = std::fs::read_to_string(&site_path).map_err(write_error)?;
+    let site = replace(
+        &site,
+        "example-site.conf",
+        "/keyhole.conf;",
+        "/keyhole-module.conf;",
+    )?;
+    let site = replace(
+        &site,
+        "example-site.conf",
+        "auth_request /_keyhole/auth;",
+        "keyhole on;\n        auth_request /_keyhole/auth;",
+    )?;
+    std::fs::write(conf_dir.join("keyhole-module.conf"), auth).map_err(write_error)?;
+    std::fs::write(&site_path, site).map_err(write_error)?;
+    let main = std::fs::read_to_string(&conf).map_err(write_error)?;
+    let mut main = format!("load_module {};\n{main}", module.so.display());
+    if module.master {
+        main = replace(
+            &main,
+            "nginx.conf",
+            "master_process off;",
+            "master_process on;",
+        )?;
+    }
+    std::fs::write(&conf, main).map_err(write_error)?;
+    Ok(conf)
+}
+
 /// Finds the nginx binary: `$PATH`, then `/usr/sbin/nginx`.
 pub fn find_nginx() -> Result<PathBuf, NginxError> {
     let from_path = std::env::var_os("PATH").and_then(|paths| {
@@ -303,13 +373,29 @@ impl Stack {
     /// Renders the files and starts nginx in the foreground (one process, no
     /// master), then waits until it accepts connections.
     pub fn start(layout: Layout, extra_http: &str) -> Result<Stack, NginxError> {
-        let nginx = find_nginx()?;
         let conf = render(&layout, extra_http)?;
+        Stack::run(layout, &conf, None)
+    }
+
+    /// [`Stack::start`] with ngx_http_keyhole_module loaded ([`render_module`]).
+    pub fn start_module(
+        layout: Layout,
+        extra_http: &str,
+        module: &Module,
+    ) -> Result<Stack, NginxError> {
+        let conf = render_module(&layout, extra_http, module)?;
+        Stack::run(layout, &conf, module.faketime.as_deref())
+    }
+
+    /// Starts nginx on a rendered `nginx.conf`, under libfaketime when `faketime` is set.
+    fn run(layout: Layout, conf: &Path, faketime: Option<&str>) -> Result<Stack, NginxError> {
+        let nginx = find_nginx()?;
         let child = Command::new(&nginx)
             .arg("-p")
             .arg(&layout.dir)
             .arg("-c")
-            .arg(&conf)
+            .arg(conf)
+            .envs(faketime_env(faketime))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -343,8 +429,34 @@ impl Stack {
         self.child.id()
     }
 
-    /// Stops nginx and waits for it.
+    /// Re-reads the configuration and the files it names (SIGHUP; `nginx -s reload`
+    /// sends the same signal to a master).
+    pub fn reload(&self) -> Result<(), std::io::Error> {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.pid().to_string())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("kill -HUP failed"))
+        }
+    }
+
+    /// Stops nginx and waits for it: SIGTERM first (a master stops its workers),
+    /// then SIGKILL after two seconds.
     pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -353,6 +465,22 @@ impl Stack {
     pub fn root(&self) -> &Path {
         &self.layout.root
     }
+}
+
+/// `LD_PRELOAD` and `FAKETIME` for libfaketime (Debian's `faketime` package).
+fn faketime_env(at: Option<&str>) -> Vec<(String, String)> {
+    let Some(at) = at else {
+        return Vec::new();
+    };
+    let lib = ["x86_64-linux-gnu", "aarch64-linux-gnu"]
+        .iter()
+        .map(|arch| format!("/usr/lib/{arch}/faketime/libfaketime.so.1"))
+        .find(|path| Path::new(path).is_file())
+        .unwrap_or_default();
+    vec![
+        ("LD_PRELOAD".to_owned(), lib),
+        ("FAKETIME".to_owned(), at.to_owned()),
+    ]
 }
 
 impl Drop for Stack {

@@ -26,6 +26,7 @@ use keyhole_support::nginx::{Layout, Stack, Upstream};
 
 pub mod interop;
 pub mod jwt;
+pub mod module;
 pub mod signers;
 
 /// The test secret: 32 bytes 0x00..0x1f in base64url. Every test key uses it.
@@ -212,9 +213,18 @@ pub struct EnvBuilder<'a> {
     http: String,
     decision_cache: bool,
     error_log_level: Option<&'static str>,
+    module: Option<module::ModuleSetup>,
 }
 
 impl<'a> EnvBuilder<'a> {
+    /// Loads ngx_http_keyhole_module (built by scripts/build-nginx-module) in front of
+    /// the sidecar: `keyhole on;` in the protected location, `keyhole-module.conf`,
+    /// the Env's keys in a `keyhole_keys_file`, and `setup`'s extra directives.
+    pub fn module(mut self, setup: module::ModuleSetup) -> Self {
+        self.module = Some(setup);
+        self
+    }
+
     /// Sets keyhole variables (the default test key unless `KEYHOLE_KEYS*` is set).
     pub fn vars(mut self, vars: &[(&'a str, &'a str)]) -> Self {
         self.vars.extend_from_slice(vars);
@@ -250,6 +260,7 @@ impl<'a> EnvBuilder<'a> {
             &self.http,
             self.decision_cache,
             self.error_log_level,
+            self.module.as_ref(),
         )
     }
 }
@@ -313,6 +324,7 @@ impl Env {
         extra_http: &str,
         decision_cache: bool,
         error_log_level: Option<&'static str>,
+        module: Option<&module::ModuleSetup>,
     ) -> Env {
         let dir = tempfile::Builder::new()
             .prefix("keyhole-e2e-")
@@ -345,7 +357,13 @@ impl Env {
                 .replace("@ROOT@", &root.display().to_string())
                 .replace("@CONF@", &layout.conf_dir().display().to_string())
                 .replace("@ACCESS_LOG@", &layout.access_log().display().to_string());
-            match Stack::start(layout, &extra_http) {
+            let started = match module {
+                Some(setup) => {
+                    Stack::start_module(layout, &extra_http, &setup.render(dir.path(), keys_text))
+                }
+                None => Stack::start(layout, &extra_http),
+            };
+            match started {
                 Ok(stack) => {
                     // The admin token must never reach a log either.
                     let sent_secrets =
