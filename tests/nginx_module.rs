@@ -573,3 +573,33 @@ fn a_handover_without_an_auth_subrequest_is_denied_not_served() {
     );
     assert_eq!(sidecar_decisions(&env), 0);
 }
+
+/// `keyhole-module.conf` is `keyhole.conf` with its own header comment and the one
+/// block that answers 204 when the module allowed: every header the sidecar gets
+/// (`X-Original-Host` among them) stays the same in both files.
+#[test]
+fn keyhole_module_conf_is_keyhole_conf_plus_the_shortcut() {
+    let plain = include_str!("../nginx/keyhole.conf");
+    let module = include_str!("../nginx/keyhole-module.conf");
+    let body = |text: &'static str| -> Vec<&'static str> {
+        text.lines()
+            .skip_while(|line| line.starts_with('#'))
+            .collect()
+    };
+    let shortcut = [
+        "    # The module already allowed this request (read from the main request): no",
+        "    # upstream round trip. Anything else (handed over, or the module off here) goes",
+        "    # to keyhole.",
+        "    if ($keyhole_outcome = \"allow\") {",
+        "        return 204;",
+        "    }",
+    ];
+    let module_body = body(module);
+    let at = module_body
+        .windows(shortcut.len())
+        .position(|window| window == shortcut)
+        .expect("the shortcut block");
+    let mut without = module_body.clone();
+    without.drain(at..at + shortcut.len());
+    assert_eq!(without, body(plain));
+}
