@@ -423,3 +423,18 @@ fn keygen_out_writes_the_seed_and_its_public_twin_once() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), seed);
     assert_eq!(std::fs::read_to_string(&public).unwrap(), public_text);
 }
+
+/// `keyhole explain` names the kind of the key that signed a URL, and allows an
+/// Ed25519 URL with the public line alone.
+#[test]
+fn explain_names_the_key_kind() {
+    let url = signed_url(|_| {});
+    let public = public_line();
+    let out = keyhole(&["explain", &url], &[("KEYHOLE_KEYS", public.as_str())]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("key kind:   ed25519\n"), "{report}");
+    let seed = seed_line();
+    let out = keyhole(&["explain", &url], &[("KEYHOLE_KEYS", seed.as_str())]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("key kind:   ed25519-seed\n"));
+}

@@ -184,6 +184,7 @@ fn signed_url_fields(text: &mut String, config: &Config, params: &[Param<'_>], n
             };
             let _ = writeln!(text, "key id:     {} ({known})", url.kid);
             if let Some(key) = config.keys.find(url.kid) {
+                let _ = writeln!(text, "key kind:   {}", key.kind().name());
                 let _ = writeln!(text, "key limits: {}", key.limits);
             }
             match &url.scope {
@@ -298,6 +299,7 @@ fn cookie_fields(text: &mut String, config: &Config, header: &str, now: UnixTime
             let _ = writeln!(text, "cookie:     `{name}` (value not shown)");
             let _ = writeln!(text, "cookie kid: {} ({known})", cookie.kid);
             if let Some(key) = config.keys.find(cookie.kid) {
+                let _ = writeln!(text, "key kind:   {}", key.kind().name());
                 let _ = writeln!(text, "key limits: {}", key.limits);
             }
             let _ = writeln!(text, "cookie scope: every path below {}", grant.scope);
