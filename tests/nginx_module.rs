@@ -18,8 +18,9 @@ use std::time::Duration;
 use common::module::ModuleSetup;
 use common::rng::Rng;
 use common::{Env, KEY_LINE, TEST_SECRET, free_port, ip, jwt, methods, now, scope, send_raw};
-use keyhole::canonical::CanonicalPath;
+use keyhole::canonical::{CanonicalPath, Scope};
 use keyhole::clock::UnixTime;
+use keyhole::verify::cookie::{self, CookieGrant, SessionId};
 use keyhole::verify::signed_url::{UrlGrant, sign};
 use serde_json::Value;
 
@@ -105,6 +106,41 @@ fn a_single_use_jwt_is_handed_to_the_sidecar_and_decided_once() {
     // A signed URL next to it never reaches the sidecar.
     assert_eq!(env.get(&env.sign("/protected/a.jpg")).status, 200);
     assert_eq!(sidecar_decisions(&env), 2);
+}
+
+#[test]
+fn a_session_cookie_is_handed_to_the_sidecar_once_per_request_until_revoked() {
+    let env = start(ModuleSetup::with_sidecar(), &[], "");
+    let grant = CookieGrant::new(
+        Scope::parse(b"/protected/").unwrap(),
+        now().plus(600),
+        Some(SessionId::parse("module-session-1").unwrap()),
+    );
+    let value = cookie::sign(&grant, env.keys.signing_key()).unwrap();
+    let header = format!("Cookie: __Host-keyhole={value}\r\n");
+    env.remember_secrets(header.as_bytes());
+    for (n, target) in [(1, "/protected/a.jpg"), (2, "/protected/d/c.jpg")] {
+        let response = env.request("GET", target.as_bytes(), &header);
+        assert_eq!(response.status, 200, "{target}: {}", response.head);
+        assert_eq!(response.body, FILE);
+        // Handed over, and decided by the sidecar exactly once for this request.
+        assert_eq!(sidecar_decisions(&env), n, "{target}");
+    }
+    env.revoke_sid("module-session-1");
+    let response = env.request("GET", b"/protected/a.jpg", &header);
+    assert_eq!(response.status, 403, "{}", response.head);
+    assert!(!response.body.windows(FILE.len()).any(|w| w == FILE));
+    assert_eq!(env.last_reason(), "revoked");
+    assert_eq!(sidecar_decisions(&env), 3);
+    // The same grant without a session id is decided in nginx: no upstream decision.
+    let sessionless =
+        CookieGrant::new(Scope::parse(b"/protected/").unwrap(), now().plus(600), None);
+    let value = cookie::sign(&sessionless, env.keys.signing_key()).unwrap();
+    let header = format!("Cookie: __Host-keyhole={value}\r\n");
+    env.remember_secrets(header.as_bytes());
+    assert_eq!(env.request("GET", b"/protected/a.jpg", &header).status, 200);
+    assert_eq!(sidecar_decisions(&env), 3);
+    env.assert_no_secret_logged();
 }
 
 #[test]
