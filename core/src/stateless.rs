@@ -3,14 +3,19 @@
 //! service chooses it (a credential in the URL wins, two kinds in the URL are
 //! ambiguous, the cookie is read only when the URL has none), then a signed URL or a
 //! cookie grant without a session id is verified by the same verifier the service
-//! calls. Everything else (a JWT, whose use limits and revocations live in the store
-//! and whose keys may be remote; a cookie with a session id, which may be revoked) is
-//! [`Stateless::NeedsService`]: the caller hands it to the service unchanged.
+//! calls. A JWT is verified here too when the caller holds the service's HMAC JWT keys
+//! ([`Tokens::Decide`]) and the token needs no store: no use limit (`kh_once`,
+//! `kh_uses`, or every token under `single_use = always`), a key id the caller knows.
+//! Revocations of JWTs live in the store and are NOT checked for a JWT decided here.
+//! Everything else (such a JWT, a JWT when the caller holds no JWT keys, a cookie with
+//! a session id, which may be revoked) is [`Stateless::NeedsService`]: the caller
+//! hands it to the service unchanged.
 
 use crate::clock::UnixTime;
 use crate::decision::{Credential, Deny, Grant};
 use crate::keys::KeyRing;
 use crate::request::AuthRequest;
+use crate::verify::jwt::JwtVerifier;
 use crate::verify::{Policy, cookie, signed_url};
 
 /// The stateless front end's answer about one request.
@@ -34,21 +39,46 @@ pub enum Stateless<'a> {
     NeedsService(Credential),
 }
 
-/// Decides `request` with what needs no store and no network. `jwt_param` is the
-/// query parameter that carries a JWT (`KEYHOLE_JWT_PARAM`) when the service has JWT
-/// keys, `None` when it has none (the service then reads no token either), so a token
-/// is recognised (and handed on) exactly when the service would see one; `cookies` is
-/// the service's cookie policy (name, lifetime, cross-site rules).
+/// What the front end knows about JWTs.
+#[derive(Clone, Copy, Debug)]
+pub enum Tokens<'v> {
+    /// The service has no JWT keys: it reads no token, and neither does this.
+    Off,
+    /// The service has JWT keys; a token in this query parameter
+    /// (`KEYHOLE_JWT_PARAM`) is recognised and handed on.
+    HandOn(&'v str),
+    /// The service's HMAC JWT keys and token rules (`KEYHOLE_JWT_KEYS_FILE`, audience,
+    /// issuers, lifetime, single-use policy): a token that needs no store is decided
+    /// here by the service's own verifier.
+    Decide(&'v JwtVerifier),
+}
+
+impl Tokens<'_> {
+    fn param(&self) -> Option<&str> {
+        match self {
+            Tokens::Off => None,
+            Tokens::HandOn(param) => Some(param),
+            Tokens::Decide(verifier) => Some(&verifier.policy.param),
+        }
+    }
+}
+
+/// Decides `request` with what needs no store and no network. `tokens` says whether
+/// the service reads JWTs and under which parameter (so a token is recognised exactly
+/// when the service would see one), and whether this caller may verify them; `cookies`
+/// is the service's cookie policy (name, lifetime, cross-site rules).
 pub fn decide<'a>(
     request: &AuthRequest<'a>,
     keys: &KeyRing,
     policy: &Policy,
     cookies: &cookie::CookiePolicy,
-    jwt_param: Option<&str>,
+    tokens: Tokens<'_>,
     now: UnixTime,
 ) -> Stateless<'a> {
     let signed = signed_url::is_present(&request.params);
-    let token = jwt_param.is_some_and(|name| request.params.iter().any(|param| param.name == name));
+    let token = tokens
+        .param()
+        .is_some_and(|name| request.params.iter().any(|param| param.name == name));
     match (signed, token) {
         (true, true) => deny(Deny::AmbiguousCredential, None),
         (true, false) => {
@@ -64,8 +94,35 @@ pub fn decide<'a>(
                 Err(reason) => deny(reason, Some(Credential::SignedUrl)),
             }
         }
-        (false, true) => Stateless::NeedsService(Credential::Jwt),
+        (false, true) => match tokens {
+            Tokens::Decide(verifier) => decide_token(request, verifier, now),
+            Tokens::Off | Tokens::HandOn(_) => Stateless::NeedsService(Credential::Jwt),
+        },
         (false, false) => decide_cookie(request, keys, policy, cookies, now),
+    }
+}
+
+/// A JWT, with the service's verifier over the keys this caller holds.
+fn decide_token<'a>(
+    request: &AuthRequest<'a>,
+    verifier: &JwtVerifier,
+    now: UnixTime,
+) -> Stateless<'a> {
+    // Without a key id the service may pick a key this caller does not hold.
+    if verifier.token_lacks_kid(&request.params) {
+        return Stateless::NeedsService(Credential::Jwt);
+    }
+    match verifier.verify(request, now) {
+        // A use limit is counted in the store.
+        Ok(grant) if grant.uses.is_some() => Stateless::NeedsService(Credential::Jwt),
+        // Never cacheable, as the service's JWT allows.
+        Ok(_) => Stateless::Allow {
+            grant: Grant::uncacheable(Credential::Jwt),
+            kid: None,
+        },
+        // The service may hold the key (a public key, a remote JWKS).
+        Err(Deny::UnknownKey) => Stateless::NeedsService(Credential::Jwt),
+        Err(reason) => deny(reason, Some(Credential::Jwt)),
     }
 }
 
@@ -163,7 +220,7 @@ mod tests {
             &keys,
             &Policy::default(),
             &cookie::CookiePolicy::default(),
-            Some("token"),
+            Tokens::HandOn("token"),
             NOW,
         )
     }
@@ -264,9 +321,16 @@ mod without_jwt {
         let request = headers.parse().unwrap();
         let policy = Policy::default();
         let cookies = cookie::CookiePolicy::default();
-        let verdict = decide(&request, &keys, &policy, &cookies, None, now);
+        let verdict = decide(&request, &keys, &policy, &cookies, Tokens::Off, now);
         assert!(matches!(verdict, Stateless::Allow { .. }), "{verdict:?}");
-        let verdict = decide(&request, &keys, &policy, &cookies, Some("token"), now);
+        let verdict = decide(
+            &request,
+            &keys,
+            &policy,
+            &cookies,
+            Tokens::HandOn("token"),
+            now,
+        );
         assert!(matches!(
             verdict,
             Stateless::Deny {
@@ -274,5 +338,122 @@ mod without_jwt {
                 ..
             }
         ));
+    }
+}
+
+#[cfg(test)]
+mod with_jwt_keys {
+    use super::*;
+    use crate::request::NginxHeaders;
+    use crate::verify::jwt::{self, JwtPolicy, SingleUse};
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    const NOW: UnixTime = UnixTime(1_800_000_000);
+
+    fn verifier(single_use: SingleUse) -> JwtVerifier {
+        let keys = jwt::keys::parse_hmac_keys(&format!("h1:HS256:{SECRET}")).unwrap();
+        let policy = JwtPolicy {
+            single_use,
+            ..JwtPolicy::default()
+        };
+        JwtVerifier::new(keys, policy).unwrap()
+    }
+
+    fn token(header: &str, claims: &str) -> String {
+        let (kid, alg, key) = verifier(SingleUse::OnRequest).signing_key().unwrap();
+        assert_eq!(kid, "h1");
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
+        );
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, alg).unwrap();
+        format!("{message}.{signature}")
+    }
+
+    const HEADER: &str = r#"{"alg":"HS256","typ":"keyhole+jwt","kid":"h1"}"#;
+
+    fn claims(extra: &str) -> String {
+        format!(
+            r#"{{"aud":"keyhole","iat":{},"exp":{},"kh_path":"/a/b.jpg"{extra}}}"#,
+            NOW.0,
+            NOW.0 + 60
+        )
+    }
+
+    fn decide_token(path: &str, token: &str, single_use: SingleUse) -> Stateless<'static> {
+        let uri = format!("{path}?token={token}");
+        let uri: &'static str = Box::leak(uri.into_boxed_str());
+        let headers = NginxHeaders::new(uri.as_bytes(), b"GET", b"10.0.0.1");
+        let request = headers.parse().unwrap();
+        let keys = KeyRing::parse(&format!("k1:{SECRET}")).unwrap();
+        let verifier = verifier(single_use);
+        decide(
+            &request,
+            &keys,
+            &Policy::default(),
+            &cookie::CookiePolicy::default(),
+            Tokens::Decide(&verifier),
+            NOW,
+        )
+    }
+
+    fn denied(reason: Deny) -> Stateless<'static> {
+        Stateless::Deny {
+            reason,
+            credential: Some(Credential::Jwt),
+        }
+    }
+
+    #[test]
+    fn an_hmac_token_without_use_limits_is_decided_here() {
+        let good = token(HEADER, &claims(""));
+        assert_eq!(
+            decide_token("/a/b.jpg", &good, SingleUse::OnRequest),
+            Stateless::Allow {
+                grant: Grant::uncacheable(Credential::Jwt),
+                kid: None
+            }
+        );
+        assert_eq!(
+            decide_token("/a/c.jpg", &good, SingleUse::OnRequest),
+            denied(Deny::OutOfScope)
+        );
+        let tampered = good.replace('.', ".x");
+        assert!(matches!(
+            decide_token("/a/b.jpg", &tampered, SingleUse::OnRequest),
+            Stateless::Deny { .. }
+        ));
+        let other_audience = token(HEADER, &claims("").replace("keyhole", "other"));
+        assert_eq!(
+            decide_token("/a/b.jpg", &other_audience, SingleUse::OnRequest),
+            denied(Deny::WrongAudience)
+        );
+    }
+
+    #[test]
+    fn what_needs_the_store_or_another_key_is_handed_on() {
+        let once = token(HEADER, &claims(r#","jti":"j1","kh_once":true"#));
+        assert_eq!(
+            decide_token("/a/b.jpg", &once, SingleUse::OnRequest),
+            Stateless::NeedsService(Credential::Jwt)
+        );
+        let plain = token(HEADER, &claims(r#","jti":"j2""#));
+        assert_eq!(
+            decide_token("/a/b.jpg", &plain, SingleUse::Always),
+            Stateless::NeedsService(Credential::Jwt)
+        );
+        let unknown = token(&HEADER.replace("\"h1\"", "\"rs1\""), &claims(""));
+        assert_eq!(
+            decide_token("/a/b.jpg", &unknown, SingleUse::OnRequest),
+            Stateless::NeedsService(Credential::Jwt)
+        );
+        let no_kid = token(r#"{"alg":"HS256","typ":"keyhole+jwt"}"#, &claims(""));
+        assert_eq!(
+            decide_token("/a/b.jpg", &no_kid, SingleUse::OnRequest),
+            Stateless::NeedsService(Credential::Jwt)
+        );
     }
 }

@@ -456,21 +456,83 @@ extern "C" fn set_deny_status(
     })
 }
 
+extern "C" fn set_jwt_audience(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    set(cf, conf, |d, arg, _| {
+        d.jwt_audience = Some(settings::parse_audience(arg).map_err(text)?);
+        Ok(())
+    })
+}
+
+extern "C" fn set_jwt_issuers(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    set(cf, conf, |d, arg, _| {
+        d.jwt_issuers = Some(settings::parse_issuers(arg).map_err(text)?);
+        Ok(())
+    })
+}
+
+extern "C" fn set_jwt_max_lifetime(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    set(cf, conf, |d, arg, _| {
+        d.jwt_max_lifetime = Some(settings::parse_jwt_max_lifetime(arg).map_err(text)?);
+        Ok(())
+    })
+}
+
+extern "C" fn set_jwt_single_use(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    set(cf, conf, |d, arg, _| {
+        d.jwt_single_use = Some(settings::parse_single_use(arg).map_err(text)?);
+        Ok(())
+    })
+}
+
+/// A directive's path, relative to nginx.conf's directory when not absolute.
+fn config_path(arg: &str, cf: *mut ngx_conf_t) -> PathBuf {
+    let path = PathBuf::from(arg);
+    if path.is_absolute() {
+        return path;
+    }
+    // SAFETY: valid configuration; `conf_prefix` is the directory of nginx.conf.
+    let prefix = unsafe {
+        let prefix = (*(*cf).cycle).conf_prefix;
+        std::slice::from_raw_parts(prefix.data, prefix.len)
+    };
+    PathBuf::from(String::from_utf8_lossy(prefix).into_owned()).join(path)
+}
+
+extern "C" fn set_jwt_keys_file(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    set(cf, conf, |d, arg, cf| {
+        let path = config_path(arg, cf);
+        d.jwt_keys = Some(keyfile::load_jwt(&path).map_err(|error| error.to_string())?);
+        Ok(())
+    })
+}
+
 extern "C" fn set_keys_file(
     cf: *mut ngx_conf_t,
     _: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
     set(cf, conf, |d, arg, cf| {
-        let mut path = PathBuf::from(arg);
-        if path.is_relative() {
-            // SAFETY: valid configuration; `conf_prefix` is the directory of nginx.conf.
-            let prefix = unsafe {
-                let prefix = (*(*cf).cycle).conf_prefix;
-                std::slice::from_raw_parts(prefix.data, prefix.len)
-            };
-            path = PathBuf::from(String::from_utf8_lossy(prefix).into_owned()).join(path);
-        }
+        let path = config_path(arg, cf);
         d.keys = Some(keyfile::load(&path).map_err(|error| error.to_string())?);
         Ok(())
     })
@@ -525,7 +587,7 @@ const fn command(
     }
 }
 
-static mut COMMANDS: [ngx_command_t; 8] = [
+static mut COMMANDS: [ngx_command_t; 13] = [
     command(
         ngx_string!("keyhole"),
         NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
@@ -545,6 +607,31 @@ static mut COMMANDS: [ngx_command_t; 8] = [
     ),
     command(ngx_string!("keyhole_sidecar"), ANY_LEVEL, set_sidecar),
     command(ngx_string!("keyhole_jwt_param"), ANY_LEVEL, set_jwt_param),
+    command(
+        ngx_string!("keyhole_jwt_keys_file"),
+        ANY_LEVEL,
+        set_jwt_keys_file,
+    ),
+    command(
+        ngx_string!("keyhole_jwt_audience"),
+        ANY_LEVEL,
+        set_jwt_audience,
+    ),
+    command(
+        ngx_string!("keyhole_jwt_issuers"),
+        ANY_LEVEL,
+        set_jwt_issuers,
+    ),
+    command(
+        ngx_string!("keyhole_jwt_max_lifetime"),
+        ANY_LEVEL,
+        set_jwt_max_lifetime,
+    ),
+    command(
+        ngx_string!("keyhole_jwt_single_use"),
+        ANY_LEVEL,
+        set_jwt_single_use,
+    ),
     ngx_command_t::empty(),
 ];
 

@@ -12,7 +12,7 @@
 use keyhole_core::clock::UnixTime;
 use keyhole_core::decision::Deny;
 use keyhole_core::request::{HeaderField, NginxHeaders};
-use keyhole_core::stateless::{self, Stateless};
+use keyhole_core::stateless::{self, Stateless, Tokens};
 
 use crate::settings::Settings;
 
@@ -106,12 +106,17 @@ pub fn decide<'a>(settings: &Settings, inputs: &Inputs<'a>, now: UnixTime) -> Ve
         Ok(request) => request,
         Err(reason) => return Verdict::deny(settings, reason.code(), ""),
     };
+    let tokens = match (&settings.jwt, settings.jwt_param.as_deref()) {
+        (Some(verifier), _) => Tokens::Decide(verifier),
+        (None, Some(param)) => Tokens::HandOn(param),
+        (None, None) => Tokens::Off,
+    };
     let verdict = stateless::decide(
         &request,
         &settings.keys,
         &settings.policy,
         &settings.cookies,
-        settings.jwt_param.as_deref(),
+        tokens,
         now,
     );
     match verdict {

@@ -299,6 +299,19 @@ impl JwtVerifier {
         }
     }
 
+    /// Whether the request's token is well-formed up to its header and that header
+    /// names no key id. A front end that holds only some of the service's keys (the
+    /// nginx module) cannot know which key the service would pick for such a token, so
+    /// it hands the token on; a token whose header does not parse is not this case.
+    pub fn token_lacks_kid(&self, params: &[Param<'_>]) -> bool {
+        let Some(param) = params.iter().find(|p| p.name == self.policy.param) else {
+            return false;
+        };
+        split_token(param.value)
+            .and_then(|parts| parse_header(parts.header))
+            .is_ok_and(|header| header.kid.is_none())
+    }
+
     /// DANGER: the JWS layer alone (shape, header, key, algorithm, signature) without
     /// the `typ` rule and without any claim. For the RFC 7515 / Wycheproof vectors;
     /// never an authorization decision.
