@@ -15,7 +15,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::module::ModuleSetup;
+use common::module::{self as module, ModuleSetup};
 use common::rng::Rng;
 use common::{Env, KEY_LINE, TEST_SECRET, free_port, ip, jwt, methods, now, scope, send_raw};
 use keyhole::canonical::{CanonicalPath, Scope};
@@ -295,6 +295,9 @@ fn generated(rng: &mut Rng, env: &Env) -> Vec<u8> {
     if rng.chance(10) {
         grant.exp = UnixTime(now().0 - 100);
     }
+    if rng.chance(25) {
+        return jwt_target(rng, path, grant.path.as_str());
+    }
     let url = sign(&grant, env.keys.signing_key()).unwrap();
     let query = url.split_once('?').unwrap().1.to_owned();
     let mut target = path;
@@ -307,6 +310,43 @@ fn generated(rng: &mut Rng, env: &Env) -> Vec<u8> {
         _ => target.extend_from_slice(format!("?{query}").as_bytes()),
     }
     target
+}
+
+/// `path` with an HMAC JWT (the module's `keyhole_jwt_keys_file` key) for `signed_for`
+/// or a scope: valid, expired, for another audience, or with a broken signature.
+fn jwt_target(rng: &mut Rng, mut path: Vec<u8>, signed_for: &str) -> Vec<u8> {
+    let t = now().0;
+    // Half of them on a clean path (the token's own, or another one).
+    if rng.chance(50) {
+        let clean: [&[u8]; 3] = [
+            signed_for.as_bytes(),
+            b"/protected/a.jpg",
+            b"/protected/d/c.jpg",
+        ];
+        path = rng.pick(&clean).to_vec();
+    }
+    let mut claims = module::jwt_claims(signed_for, t);
+    let fields = claims.as_object_mut().unwrap();
+    if rng.chance(25) {
+        fields.remove("kh_path");
+        fields.insert("kh_scope".into(), "/protected/".into());
+    }
+    match rng.below(6) {
+        0 => {
+            fields.insert("exp".into(), (t - 100).into());
+            fields.insert("iat".into(), (t - 160).into());
+        }
+        1 => {
+            fields.insert("aud".into(), "other".into());
+        }
+        _ => {}
+    }
+    let mut token = module::hmac_jwt("mh1", &claims);
+    if rng.chance(15) {
+        token.insert(token.rfind('.').unwrap() + 1, 'A');
+    }
+    path.extend_from_slice(format!("?token={token}").as_bytes());
+    path
 }
 
 #[test]
@@ -334,16 +374,18 @@ fn the_module_and_the_sidecar_agree_on_generated_requests() {
     );
     let mut http = diagnostic_server(module_port, root.path());
     http.push_str(&sidecar);
-    // This sidecar has no JWT keys, so `token` is no credential to it: the module is
-    // told so. (`a_url_credential_and_a_token_are_ambiguous_to_both` covers the other.)
+    // Both hold the same HMAC JWT key: the module decides tokens without a use limit
+    // in nginx, and must decide them as the sidecar does.
+    let key = module::jwt_key_line();
     let setup = ModuleSetup {
-        http: "    keyhole_jwt_param off;\n".to_owned(),
+        jwt_keys: Some(key.clone()),
         ..ModuleSetup::with_sidecar()
     };
-    let env = start(setup, &[], &http);
+    let env = start(setup, &[("KEYHOLE_JWT_KEYS", &key)], &http);
     let mut rng = Rng(0x6b68_6d6f_6475_6c65);
     let mut decided = 0;
-    for _ in 0..400 {
+    let mut tokens_decided = 0;
+    for _ in 0..600 {
         let target = generated(&mut rng, &env);
         env.remember_secrets(&target);
         let by_module = reason(module_port, "GET", &target, "127.0.0.1");
@@ -355,8 +397,12 @@ fn the_module_and_the_sidecar_agree_on_generated_requests() {
             String::from_utf8_lossy(&target)
         );
         decided += usize::from(by_module == "ok");
+        tokens_decided +=
+            usize::from(by_module == "ok" && target.windows(6).any(|w| w == b"token="));
     }
+    eprintln!("allowed {decided} of 600, {tokens_decided} by a JWT");
     assert!(decided > 10, "too few allows to mean anything: {decided}");
+    assert!(tokens_decided > 10, "too few JWT allows: {tokens_decided}");
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! ngx_http_keyhole_module's request handler (`handler::decide`, the function its
 //! access-phase handler calls with nginx's six variables), differentially against the
-//! service: whatever the module decides itself, `Authorizer::decide` (signed URLs and
-//! cookies, no JWT keys, the same key and time rules) must decide the same way, with
-//! the same reason code; only session cookies may be handed over.
+//! service: whatever the module decides itself, `Authorizer::decide` (signed URLs,
+//! cookies and HMAC JWTs: the same keys, the same JWT key as `keyhole_jwt_keys_file`,
+//! the same time rules) must decide the same way, with the same reason code; only
+//! session cookies and JWTs (a use limit, an unknown or missing key id) may be handed
+//! over.
 //!
 //! Input: three bytes (the second sets the clock around a fixed instant, as in the
 //! `decide` target, whose seeds fit), then `uri\nmethod\nip\ncookie\nfetch-site\nreferer\nhost`
@@ -17,10 +19,12 @@ use keyhole::decision::Decision;
 use keyhole::keys::KeyRing;
 use keyhole::request::{HeaderField, NginxHeaders};
 use keyhole::verify::Policy;
+use keyhole::verify::jwt::{JwtPolicy, JwtVerifier, keys::parse_hmac_keys};
 use ngx_http_keyhole_module::handler::{self, Action, Inputs};
 use ngx_http_keyhole_module::settings::{Directives, Settings};
 
 const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+const JWT_KEYS: &str = "j1:HS256:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 const NOW: u64 = 1_800_000_000;
 
 static SETTINGS: LazyLock<Settings> = LazyLock::new(|| {
@@ -28,15 +32,20 @@ static SETTINGS: LazyLock<Settings> = LazyLock::new(|| {
         enable: Some(true),
         keys: Some(Arc::new(KeyRing::parse(KEYS).unwrap())),
         sidecar: Some(true),
-        jwt_param: Some(None),
+        jwt_keys: Some(Arc::new(parse_hmac_keys(JWT_KEYS).unwrap())),
         ..Directives::default()
     };
     directives.merge(&Directives::default()).unwrap();
     (*directives.resolved.unwrap()).clone()
 });
 
-static AUTHORIZER: LazyLock<Authorizer> =
-    LazyLock::new(|| Authorizer::new(Arc::new(KeyRing::parse(KEYS).unwrap()), Policy::default()));
+static AUTHORIZER: LazyLock<Authorizer> = LazyLock::new(|| {
+    let mut authorizer =
+        Authorizer::new(Arc::new(KeyRing::parse(KEYS).unwrap()), Policy::default());
+    let jwt = JwtVerifier::new(parse_hmac_keys(JWT_KEYS).unwrap(), JwtPolicy::default()).unwrap();
+    authorizer.jwt = Some(Arc::new(jwt));
+    authorizer
+});
 
 fn field(value: &[u8]) -> HeaderField<'_> {
     if value.is_empty() {
@@ -63,7 +72,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let now = UnixTime(NOW.saturating_add_signed((i64::from(*clock) - 128) * 10));
     let verdict = handler::decide(&SETTINGS, &inputs, now);
-    assert_eq!(verdict, handler::decide(&SETTINGS, &inputs, now), "not deterministic");
+    assert_eq!(
+        verdict,
+        handler::decide(&SETTINGS, &inputs, now),
+        "not deterministic"
+    );
     let headers = NginxHeaders {
         original_uri: field(inputs.uri),
         original_method: field(inputs.method),
@@ -82,8 +95,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         ),
         Action::Deny(status) => {
             assert_eq!(status, 403);
-            assert_eq!(verdict.reason, service.code(), "module and service disagree");
+            assert_eq!(
+                verdict.reason,
+                service.code(),
+                "module and service disagree"
+            );
         }
-        Action::Handover => assert_eq!(verdict.credential, "cookie", "only sessions go on"),
+        Action::Handover => assert!(
+            matches!(verdict.credential, "cookie" | "jwt"),
+            "only sessions and tokens go on"
+        ),
     }
 });
