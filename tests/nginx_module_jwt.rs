@@ -181,3 +181,45 @@ fn single_use_always_hands_every_jwt_over() {
     assert_eq!(ask(&env, PATH, &token), (403, "replayed".to_owned()));
     assert_eq!(sidecar_decisions(&env), 2);
 }
+
+#[test]
+fn a_bad_jwt_key_file_fails_nginx_t_naming_file_and_line_not_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("bad-jwt.keys");
+    let short = &common::TEST_SECRET[..20];
+    std::fs::write(
+        &keys,
+        format!("{}\n# next\nmh2:HS256:{short}\n", jwt_key_line()),
+    )
+    .unwrap();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "load_module {};\nerror_log {}/e.log;\npid {}/p;\nevents {{}}\nhttp {{ keyhole_jwt_keys_file {}; }}\n",
+            common::module::module_so().display(),
+            dir.path().display(),
+            dir.path().display(),
+            keys.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(keyhole_support::nginx::find_nginx().unwrap())
+        .arg("-t")
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("JWT key file \"{}\", line 3", keys.display())),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(short) && !stderr.contains(common::TEST_SECRET),
+        "{stderr}"
+    );
+}
