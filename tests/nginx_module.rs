@@ -194,11 +194,10 @@ fn reason_with(port: u16, method: &str, target: &[u8], client: &str, extra: &str
         .unwrap_or_else(|| format!("status {}", response.status))
 }
 
-#[test]
-fn every_signed_url_vector_gets_its_expected_answer_from_the_module() {
-    let vectors: Value = serde_json::from_str(include_str!("vectors/signed-urls.json")).unwrap();
-    let at = vectors["now"].as_u64().unwrap();
-    assert_eq!(at, 1_800_000_000, "the frozen clock below is this instant");
+/// nginx with the module and the diagnostic server on its own port, the vector file's
+/// key, and the clock frozen at the vectors' `now` (1,800,000,000: 2027-01-15 08:00:00
+/// UTC); the folder served is returned to live as long as the test.
+fn vector_env(vectors: &Value) -> (Env, u16, tempfile::TempDir) {
     let port = free_port();
     let root = tempfile::tempdir().unwrap();
     let key = format!(
@@ -215,6 +214,15 @@ fn every_signed_url_vector_gets_its_expected_answer_from_the_module() {
         .http(&diagnostic_server(port, root.path()))
         .module(setup)
         .start();
+    (env, port, root)
+}
+
+#[test]
+fn every_signed_url_vector_gets_its_expected_answer_from_the_module() {
+    let vectors: Value = serde_json::from_str(include_str!("vectors/signed-urls.json")).unwrap();
+    let at = vectors["now"].as_u64().unwrap();
+    assert_eq!(at, 1_800_000_000, "the frozen clock below is this instant");
+    let (env, port, _root) = vector_env(&vectors);
     let cases = vectors["verification"].as_array().unwrap();
     for case in cases {
         let url = case["url"].as_str().unwrap();
@@ -569,22 +577,7 @@ fn addresses(ip: &str) -> (&'static str, Option<&'static str>) {
 fn every_cookie_vector_is_decided_by_the_module_or_needs_the_sidecar() {
     let vectors: Value = serde_json::from_str(include_str!("vectors/cookies.json")).unwrap();
     assert_eq!(vectors["now"].as_u64().unwrap(), 1_800_000_000);
-    let port = free_port();
-    let root = tempfile::tempdir().unwrap();
-    let key = format!(
-        "{}:{}",
-        vectors["key"]["kid"].as_str().unwrap(),
-        vectors["key"]["secret"].as_str().unwrap()
-    );
-    let setup = ModuleSetup {
-        faketime: Some("2027-01-15 08:00:00".to_owned()),
-        ..ModuleSetup::default()
-    };
-    let env = Env::builder()
-        .vars(&[("KEYHOLE_KEYS", &key)])
-        .http(&diagnostic_server(port, root.path()))
-        .module(setup)
-        .start();
+    let (env, port, _root) = vector_env(&vectors);
     let name = vectors["name"].as_str().unwrap();
     let cases = vectors["signing"].as_array().unwrap();
     for case in cases {

@@ -19,10 +19,11 @@ use ngx::ffi::{
     NGX_CONF_TAKE1, NGX_DECLINED, NGX_ERROR, NGX_HTTP_FORBIDDEN, NGX_HTTP_LOC_CONF,
     NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF,
     NGX_HTTP_VAR_CHANGEABLE, NGX_LOG_EMERG, NGX_OK, ngx_array_push, ngx_command_t, ngx_conf_t,
-    ngx_http_add_variable, ngx_http_get_indexed_variable, ngx_http_get_variable_index,
-    ngx_http_handler_pt, ngx_http_module_t, ngx_http_phases_NGX_HTTP_ACCESS_PHASE,
-    ngx_http_phases_NGX_HTTP_PRECONTENT_PHASE, ngx_http_request_t, ngx_int_t, ngx_module_t,
-    ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_uint_t, ngx_variable_value_t,
+    ngx_http_add_variable, ngx_http_core_main_conf_t, ngx_http_get_indexed_variable,
+    ngx_http_get_variable_index, ngx_http_handler_pt, ngx_http_module_t, ngx_http_phases,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_phases_NGX_HTTP_PRECONTENT_PHASE,
+    ngx_http_request_t, ngx_int_t, ngx_module_t, ngx_pcalloc, ngx_pnalloc, ngx_str_t, ngx_uint_t,
+    ngx_variable_value_t,
 };
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
@@ -136,33 +137,38 @@ fn postconfigure(cf: *mut ngx_conf_t) -> ngx_int_t {
     let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(cf_ref) else {
         return NGX_ERROR as ngx_int_t;
     };
-    let Some(phase) = cmcf
-        .phases
-        .get_mut(ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize)
-    else {
-        return NGX_ERROR as ngx_int_t;
+    let added = push_handler(cmcf, ngx_http_phases_NGX_HTTP_ACCESS_PHASE, access_handler)
+        && push_handler(
+            cmcf,
+            ngx_http_phases_NGX_HTTP_PRECONTENT_PHASE,
+            handover_guard,
+        );
+    if added {
+        NGX_OK as ngx_int_t
+    } else {
+        NGX_ERROR as ngx_int_t
+    }
+}
+
+/// Appends `handler` to one phase's handler array; false when nginx has no such phase
+/// or no memory for it.
+fn push_handler(
+    cmcf: &mut ngx_http_core_main_conf_t,
+    phase: ngx_http_phases,
+    handler: unsafe extern "C" fn(*mut ngx_http_request_t) -> ngx_int_t,
+) -> bool {
+    let Some(phase) = cmcf.phases.get_mut(phase as usize) else {
+        return false;
     };
-    // SAFETY: the access phase's handler array is an nginx array of handler pointers.
+    // SAFETY: a phase's handler array is an nginx array of handler pointers, set up by
+    // the core module before postconfiguration runs.
     let slot = unsafe { ngx_array_push(&mut phase.handlers) }.cast::<ngx_http_handler_pt>();
     if slot.is_null() {
-        return NGX_ERROR as ngx_int_t;
+        return false;
     }
     // SAFETY: `slot` is a fresh, non-null element of that array.
-    unsafe { *slot = Some(access_handler) };
-    let Some(phase) = cmcf
-        .phases
-        .get_mut(ngx_http_phases_NGX_HTTP_PRECONTENT_PHASE as usize)
-    else {
-        return NGX_ERROR as ngx_int_t;
-    };
-    // SAFETY: as above, the precontent phase's handler array.
-    let slot = unsafe { ngx_array_push(&mut phase.handlers) }.cast::<ngx_http_handler_pt>();
-    if slot.is_null() {
-        return NGX_ERROR as ngx_int_t;
-    }
-    // SAFETY: `slot` is a fresh, non-null element of that array.
-    unsafe { *slot = Some(handover_guard) };
-    NGX_OK as ngx_int_t
+    unsafe { *slot = Some(handler) };
+    true
 }
 
 /// The precontent-phase guard: a request the module handed over must have been
