@@ -122,7 +122,11 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--nginx-workers", type=int, default=1)
-    parser.add_argument("--only", help="comma-separated mode names")
+    parser.add_argument(
+        "--only",
+        help="mode names (a part of a name is enough), separated by commas, or by | when "
+        "a name itself holds a comma: --only 'no-op nginx upstream|keyhole, signed URL, TCP'",
+    )
     parser.add_argument("--no-module", action="store_true",
                         help="skip the ngx_http_keyhole_module row (which builds it with scripts/build-nginx-module)")
     parser.add_argument("--keyhole-threads", type=int, default=0,
@@ -364,7 +368,8 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
                 if http_status(port, tampered) != 403:
                     raise SystemExit(f"{name}: a tampered URL was not denied")
 
-        selected = [m for m in modes if not args.only or any(o.strip() in m for o in args.only.split(","))]
+        wanted = args.only.split("|" if args.only and "|" in args.only else ",") if args.only else []
+        selected = [m for m in modes if not wanted or any(o.strip() in m for o in wanted)]
         rounds = {name: [] for name in selected}
 
         def auth_pids(name):
