@@ -18,11 +18,8 @@
 mod common;
 
 use common::caddy::Caddy;
-use common::{JWT_KEY_LINE, KEY_LINE, Keyhole, Response, ip, scope, send_raw};
-use keyhole::canonical::CanonicalPath;
+use common::{JWT_KEY_LINE, Keyhole, Response, ip, mint_url, scope, send_raw, sign_url};
 use keyhole::config::Listen;
-use keyhole::keys::KeyRing;
-use keyhole::verify::signed_url::{self, UrlGrant};
 
 const FILE: &[u8] = b"protected bytes behind caddy";
 const OTHER: &[u8] = b"other protected bytes";
@@ -131,28 +128,6 @@ impl Drop for Stack {
     }
 }
 
-fn sign(path: &str, adjust: impl FnOnce(&mut UrlGrant)) -> String {
-    let keys = KeyRing::parse(KEY_LINE).unwrap();
-    let mut grant = UrlGrant::new(
-        CanonicalPath::parse(path.as_bytes()).unwrap(),
-        common::now().plus(600),
-    );
-    adjust(&mut grant);
-    signed_url::sign(&grant, keys.signing_key()).unwrap()
-}
-
-fn mint(path: &str) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
-        .args(["mint", path])
-        .env_clear()
-        .env("KEYHOLE_KEYS", KEY_LINE)
-        .env("KEYHOLE_JWT_KEYS", JWT_KEY_LINE)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[track_caller]
 fn assert_served(response: &Response, bytes: &[u8]) {
     assert_eq!(response.status, 200, "{}", response.head);
@@ -182,14 +157,14 @@ fn assert_denied(stack: &Stack, response: &Response, reason: &str) {
 #[test]
 fn signed_urls_and_jwts_open_their_files_through_caddy() {
     let mut stack = Stack::start();
-    let url = sign("/protected/u1/a.png", |_| {});
+    let url = sign_url("/protected/u1/a.png", |_| {});
     let response = stack.get(&url, &[]);
     assert_served(&response, FILE);
     assert_eq!(
         response.header("referrer-policy").as_deref(),
         Some("no-referrer")
     );
-    let response = stack.get(&mint("/protected/u1/b.png"), &[]);
+    let response = stack.get(&mint_url("/protected/u1/b.png"), &[]);
     assert_served(&response, OTHER);
     // HEAD through forward_auth: the client's method reaches keyhole.
     let public = stack.get("/index.html", &[]);
@@ -205,7 +180,7 @@ fn signed_urls_and_jwts_open_their_files_through_caddy() {
     let other = url.replace("/protected/u1/a.png", "/protected/u1/b.png");
     let response = stack.get(&other, &[]);
     assert_denied(&stack, &response, "bad-signature");
-    let token = mint("/protected/u1/b.png");
+    let token = mint_url("/protected/u1/b.png");
     let response = stack.get(&token.replace("b.png", "a.png"), &[]);
     assert_denied(&stack, &response, "out-of-scope");
 }
@@ -213,7 +188,7 @@ fn signed_urls_and_jwts_open_their_files_through_caddy() {
 #[test]
 fn the_cookie_exchange_works_through_caddy() {
     let mut stack = Stack::start();
-    let url = sign("/protected/u1/a.png", |g| g.scope = scope("/protected/u1/"));
+    let url = sign_url("/protected/u1/a.png", |g| g.scope = scope("/protected/u1/"));
     let query = url.split_once('?').unwrap().1;
     let response = stack.get(
         &format!("/_keyhole/session?return_to=/protected/u1/a.png&{query}"),
@@ -265,7 +240,7 @@ fn the_cookie_exchange_works_through_caddy() {
 #[test]
 fn a_client_writing_its_own_forwarding_headers_opens_nothing() {
     let mut stack = Stack::start();
-    let url = sign("/protected/u1/a.png", |_| {});
+    let url = sign_url("/protected/u1/a.png", |_| {});
     // A valid credential for a.png in headers, while asking for b.png without one:
     // Caddy sets X-Forwarded-Uri itself, and /forward-auth never reads X-Original-*.
     for (name, value) in [
@@ -291,7 +266,7 @@ fn a_client_writing_its_own_forwarding_headers_opens_nothing() {
     );
     assert_denied(&stack, &response, "missing-credential");
     // The exchange: a client's own X-Original-URI is replaced by Caddy.
-    let scoped = sign("/protected/u1/a.png", |g| g.scope = scope("/protected/u1/"));
+    let scoped = sign_url("/protected/u1/a.png", |g| g.scope = scope("/protected/u1/"));
     let query = scoped.split_once('?').unwrap().1;
     let response = stack.get(
         "/_keyhole/session?return_to=/protected/u1/a.png",
@@ -304,12 +279,12 @@ fn a_client_writing_its_own_forwarding_headers_opens_nothing() {
     assert!(response.header("set-cookie").is_none());
     // An address binding: Caddy ignores the client's X-Forwarded-For (no
     // trusted_proxies), so the client cannot claim the bound address.
-    let bound = sign("/protected/u1/a.png", |g| g.ip = ip("203.0.113.7"));
+    let bound = sign_url("/protected/u1/a.png", |g| g.ip = ip("203.0.113.7"));
     let response = stack.get(&bound, &[("X-Forwarded-For", "203.0.113.7")]);
     assert_denied(&stack, &response, "ip-mismatch");
     let response = stack.get(&bound, &[("X-Real-IP", "203.0.113.7")]);
     assert_denied(&stack, &response, "ip-mismatch");
-    let loopback = sign("/protected/u1/a.png", |g| g.ip = ip("127.0.0.1"));
+    let loopback = sign_url("/protected/u1/a.png", |g| g.ip = ip("127.0.0.1"));
     assert_served(
         &stack.get(&loopback, &[("X-Forwarded-For", "203.0.113.7")]),
         FILE,
@@ -349,7 +324,7 @@ fn no_spelling_of_a_path_opens_a_file_without_its_credential() {
         );
     }
     // A credential for a.png, with the target spelled to reach b.png.
-    let url = sign("/protected/u1/a.png", |_| {});
+    let url = sign_url("/protected/u1/a.png", |_| {});
     let query = url.split_once('?').unwrap().1;
     for target in [
         "/protected/u1/b.png",

@@ -18,11 +18,8 @@
 
 mod common;
 
-use common::{JWT_KEY_LINE, KEY_LINE, Keyhole, Response, ip, send_raw};
-use keyhole::canonical::CanonicalPath;
+use common::{JWT_KEY_LINE, Keyhole, Response, ip, mint_url, send_raw, sign_url};
 use keyhole::config::Listen;
-use keyhole::keys::KeyRing;
-use keyhole::verify::signed_url::{self, UrlGrant};
 
 /// A keyhole on a free loopback port with the test keys (signed URL and JWT).
 struct Service {
@@ -78,33 +75,6 @@ impl Service {
     }
 }
 
-fn sign(path: &str, adjust: impl FnOnce(&mut UrlGrant)) -> String {
-    let keys = KeyRing::parse(KEY_LINE).unwrap();
-    let mut grant = UrlGrant::new(
-        CanonicalPath::parse(path.as_bytes()).unwrap(),
-        common::now().plus(600),
-    );
-    adjust(&mut grant);
-    signed_url::sign(&grant, keys.signing_key()).unwrap()
-}
-
-/// `keyhole mint PATH` with the test JWT key: the target with its token.
-fn mint(path: &str) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
-        .args(["mint", path])
-        .env_clear()
-        .env("KEYHOLE_KEYS", KEY_LINE)
-        .env("KEYHOLE_JWT_KEYS", JWT_KEY_LINE)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[track_caller]
 fn assert_answer(response: &Response, status: u16, reason: &str) {
     assert_eq!(response.status, status, "{}", response.head);
@@ -120,7 +90,7 @@ fn assert_answer(response: &Response, status: u16, reason: &str) {
 #[test]
 fn forward_auth_answers_like_auth() {
     let service = Service::start(&[]);
-    let url = sign("/files/a.png", |_| {});
+    let url = sign_url("/files/a.png", |_| {});
     assert_answer(&service.forward_auth(&url, "203.0.113.7", &[]), 204, "ok");
     let tampered = url.replace("kh_exp=", "kh_exp=1");
     assert_answer(
@@ -134,7 +104,7 @@ fn forward_auth_answers_like_auth() {
         "missing-credential",
     );
     assert_answer(
-        &service.forward_auth(&mint("/files/a.png"), "203.0.113.7", &[]),
+        &service.forward_auth(&mint_url("/files/a.png"), "203.0.113.7", &[]),
         204,
         "ok",
     );
@@ -153,7 +123,7 @@ fn forward_auth_answers_like_auth() {
 #[test]
 fn forward_auth_never_reads_x_original() {
     let service = Service::start(&[]);
-    let url = sign("/files/a.png", |_| {});
+    let url = sign_url("/files/a.png", |_| {});
     // Only nginx's dialect: no forwarding headers at all.
     let response = service.send(
         "GET",
@@ -173,7 +143,7 @@ fn forward_auth_never_reads_x_original() {
     );
     assert_answer(&response, 403, "missing-credential");
     // X-Real-IP never replaces X-Forwarded-For.
-    let bound = sign("/files/a.png", |g| g.ip = ip("203.0.113.7"));
+    let bound = sign_url("/files/a.png", |g| g.ip = ip("203.0.113.7"));
     let response = service.forward_auth(&bound, "198.51.100.1", &[("X-Real-IP", "203.0.113.7")]);
     assert_answer(&response, 403, "ip-mismatch");
 }
@@ -181,7 +151,7 @@ fn forward_auth_never_reads_x_original() {
 #[test]
 fn auth_never_reads_x_forwarded() {
     let service = Service::start(&[]);
-    let url = sign("/files/a.png", |_| {});
+    let url = sign_url("/files/a.png", |_| {});
     let response = service.send(
         "GET",
         "/auth",
@@ -195,7 +165,7 @@ fn auth_never_reads_x_forwarded() {
     );
     assert_answer(&response, 403, "missing-header");
     // X-Forwarded-For never replaces X-Real-IP on /auth.
-    let bound = sign("/files/a.png", |g| g.ip = ip("203.0.113.7"));
+    let bound = sign_url("/files/a.png", |g| g.ip = ip("203.0.113.7"));
     let response = service.send(
         "GET",
         "/auth",
@@ -212,7 +182,7 @@ fn auth_never_reads_x_forwarded() {
 #[test]
 fn the_client_is_the_right_most_address_that_is_not_a_trusted_proxy() {
     let service = Service::start(&[("KEYHOLE_TRUSTED_PROXIES", "127.0.0.0/8,10.0.0.0/8")]);
-    let bound = sign("/files/a.png", |g| g.ip = ip("203.0.113.7"));
+    let bound = sign_url("/files/a.png", |g| g.ip = ip("203.0.113.7"));
     // The client wrote its own X-Forwarded-For; the proxies appended the real peer
     // and themselves.
     for xff in [
@@ -237,7 +207,7 @@ fn the_client_is_the_right_most_address_that_is_not_a_trusted_proxy() {
 fn a_peer_that_is_not_a_trusted_proxy_is_denied() {
     // keyhole trusts only 10.0.0.0/8; this test connects from loopback.
     let service = Service::start(&[("KEYHOLE_TRUSTED_PROXIES", "10.0.0.0/8")]);
-    let url = sign("/files/a.png", |_| {});
+    let url = sign_url("/files/a.png", |_| {});
     assert_answer(
         &service.forward_auth(&url, "203.0.113.7", &[]),
         403,
@@ -268,7 +238,7 @@ fn a_peer_that_is_not_a_trusted_proxy_is_denied() {
 #[test]
 fn malformed_duplicated_and_missing_forwarding_headers_are_denied() {
     let service = Service::start(&[]);
-    let url = sign("/files/a.png", |_| {});
+    let url = sign_url("/files/a.png", |_| {});
     for (xff, reason) in [
         ("", "bad-forwarded-for"),
         ("203.0.113.7,", "bad-forwarded-for"),
@@ -356,7 +326,7 @@ fn malformed_duplicated_and_missing_forwarding_headers_are_denied() {
 #[test]
 fn traefik_forward_auth_contract() {
     let service = Service::start(&[]);
-    let url = sign("/files/a.png", |g| g.ip = ip("203.0.113.7"));
+    let url = sign_url("/files/a.png", |g| g.ip = ip("203.0.113.7"));
     let traefik = |uri: &str, method: &str| {
         service.send(
             "GET",
@@ -394,7 +364,7 @@ fn traefik_forward_auth_contract() {
 #[test]
 fn envoy_ext_authz_contract() {
     let service = Service::start(&[]);
-    let url = sign("/files/a.png", |g| g.ip = ip("203.0.113.7"));
+    let url = sign_url("/files/a.png", |g| g.ip = ip("203.0.113.7"));
     let envoy = |method: &str, target: &str, xff: &str| {
         service.send(
             method,
@@ -425,7 +395,7 @@ fn envoy_ext_authz_contract() {
         "missing-credential",
     );
     assert_answer(
-        &envoy("GET", &mint("/files/a.png"), "203.0.113.7"),
+        &envoy("GET", &mint_url("/files/a.png"), "203.0.113.7"),
         204,
         "ok",
     );
@@ -471,7 +441,7 @@ fn envoy_ext_authz_contract() {
 #[test]
 fn every_dialect_checks_a_host_bound_url_against_its_host() {
     let service = Service::start(&[]);
-    let bound = sign("/files/a.png", |g| {
+    let bound = sign_url("/files/a.png", |g| {
         g.host = Some(keyhole::host::Host::parse("files.example").unwrap());
     });
     let xff = "203.0.113.7";

@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{Env, Response, ip, send_raw};
+use common::{Env, Response, ip, mint_url, send_raw};
 
 const FILE: &[u8] = b"protected bytes behind ingress-nginx";
 const OTHER: &[u8] = b"other protected bytes";
@@ -164,18 +164,6 @@ impl Ingress {
     }
 }
 
-fn mint(path: &str) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
-        .args(["mint", path])
-        .env_clear()
-        .env("KEYHOLE_KEYS", common::KEY_LINE)
-        .env("KEYHOLE_JWT_KEYS", common::JWT_KEY_LINE)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[track_caller]
 fn assert_served(response: &Response, bytes: &[u8]) {
     assert_eq!(response.status, 200, "{}", response.head);
@@ -195,7 +183,7 @@ fn signed_urls_and_jwts_open_their_files_through_the_ingress_template() {
     let ingress = Ingress::start();
     let url = ingress.env.sign("/protected/u1/a.png");
     assert_served(&ingress.get(&url, &[]), FILE);
-    assert_served(&ingress.get(&mint("/protected/u1/b.png"), &[]), OTHER);
+    assert_served(&ingress.get(&mint_url("/protected/u1/b.png"), &[]), OTHER);
     let tampered = url.replace("kh_exp=", "kh_exp=9");
     assert_denied(&ingress, &ingress.get(&tampered, &[]), "bad-signature");
     assert_denied(

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use common::Env;
 use common::jwt::*;
-use serde_json::{Value, json};
 
 /// The HTTPS server: serves the files of `root` by name, `/same` redirects to
 /// `/jwks.json`, `/away` to the same file on `localhost` (another host name for the
@@ -191,20 +190,6 @@ impl Drop for HttpsJwks {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A JWKS document with the test keys `kids`.
-fn jwks_with(kids: &[&str]) -> String {
-    let all: Value =
-        serde_json::from_str(&std::fs::read_to_string(&keys().jwks_path).unwrap()).unwrap();
-    let keys: Vec<Value> = all["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| kids.contains(&k["kid"].as_str().unwrap()))
-        .cloned()
-        .collect();
-    json!({ "keys": keys }).to_string()
 }
 
 fn start(url: &str, ca: Option<&Path>, refresh: &str) -> Env {

@@ -14,7 +14,6 @@ use std::net::TcpListener;
 
 use common::Env;
 use common::jwt::*;
-use serde_json::{Value, json};
 
 /// A JWKS endpoint on 127.0.0.1 that the test controls: what it answers, and how many
 /// requests it received. Stopped when dropped.
@@ -94,20 +93,6 @@ impl Drop for JwksServer {
             let _ = thread.join();
         }
     }
-}
-
-/// A JWKS document with the test keys `kids`.
-fn jwks_with(kids: &[&str]) -> String {
-    let all: Value =
-        serde_json::from_str(&std::fs::read_to_string(&keys().jwks_path).unwrap()).unwrap();
-    let keys: Vec<Value> = all["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| kids.contains(&k["kid"].as_str().unwrap()))
-        .cloned()
-        .collect();
-    json!({ "keys": keys }).to_string()
 }
 
 fn start_with_jwks_url(server: &JwksServer, refresh: &str) -> Env {

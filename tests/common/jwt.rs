@@ -224,3 +224,17 @@ pub fn assert_served(env: &Env, response: &Response, case: &str) {
     assert_eq!(response.body, FILE, "{case}");
     assert_eq!(env.last_reason(), "ok", "{case}");
 }
+
+/// A JWKS document with the test keys `kids`.
+pub fn jwks_with(kids: &[&str]) -> String {
+    let all: Value =
+        serde_json::from_str(&std::fs::read_to_string(&keys().jwks_path).unwrap()).unwrap();
+    let keys: Vec<Value> = all["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| kids.contains(&k["kid"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    json!({ "keys": keys }).to_string()
+}

@@ -527,12 +527,7 @@ impl Env {
 
     /// Signs `path` after letting `adjust` change the grant.
     pub fn sign_with(&self, path: &str, adjust: impl FnOnce(&mut UrlGrant)) -> String {
-        let mut grant = UrlGrant::new(
-            CanonicalPath::parse(path.as_bytes()).unwrap(),
-            now().plus(600),
-        );
-        adjust(&mut grant);
-        signed_url::sign(&grant, self.keys.signing_key()).unwrap()
+        sign_with_ring(&self.keys, path, adjust)
     }
 }
 
@@ -601,3 +596,37 @@ pub mod caddy;
 pub mod redis;
 pub mod rng;
 pub mod shared_store;
+
+/// A signed URL for `path` with the test key (`KEY_LINE`), valid for 10 minutes, after
+/// `adjust` sets its other fields: built with keyhole-core's signer directly.
+pub fn sign_url(path: &str, adjust: impl FnOnce(&mut UrlGrant)) -> String {
+    sign_with_ring(&KeyRing::parse(KEY_LINE).unwrap(), path, adjust)
+}
+
+/// A signed URL for `path` with the first signing key of `keys`, valid for 10
+/// minutes, after `adjust` sets its other fields.
+pub fn sign_with_ring(keys: &KeyRing, path: &str, adjust: impl FnOnce(&mut UrlGrant)) -> String {
+    let mut grant = UrlGrant::new(
+        CanonicalPath::parse(path.as_bytes()).unwrap(),
+        now().plus(600),
+    );
+    adjust(&mut grant);
+    signed_url::sign(&grant, keys.signing_key()).unwrap()
+}
+
+/// `keyhole mint PATH` with the test keys: the target with its file-scoped JWT.
+pub fn mint_url(path: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_keyhole"))
+        .args(["mint", path])
+        .env_clear()
+        .env("KEYHOLE_KEYS", KEY_LINE)
+        .env("KEYHOLE_JWT_KEYS", JWT_KEY_LINE)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
