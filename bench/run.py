@@ -18,6 +18,7 @@ import base64
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -185,6 +186,13 @@ def main():
             base_env["KEYHOLE_WORKER_THREADS"] = str(args.keyhole_threads)
         kh_tcp = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"127.0.0.1:{kh_port}"), os.path.join(work, "keyhole-tcp.log"))
         kh_unix = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"unix:{kh_sock}"), os.path.join(work, "keyhole-unix.log"))
+        # The same over TCP with one worker thread, side by side with the default (one
+        # per CPU), as the no-op upstream runs with one worker and with one per CPU.
+        kh_one_port = free_port()
+        kh_one = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"127.0.0.1:{kh_one_port}",
+                                                    KEYHOLE_WORKER_THREADS="1"),
+                       os.path.join(work, "keyhole-one.log"))
+        wait_port(kh_one_port)
         wait_port(kh_port)
         wait_unix(kh_sock)
 
@@ -217,6 +225,8 @@ http {{ access_log off; keepalive_requests 100000;
             f.write(auth_conf)
         with open(os.path.join(front, "keyhole-unix.conf"), "w") as f:
             f.write(auth_conf.replace("http://keyhole/auth", "http://keyhole_unix/auth"))
+        with open(os.path.join(front, "keyhole-one.conf"), "w") as f:
+            f.write(auth_conf.replace("http://keyhole/auth", "http://keyhole_one/auth"))
         with open(os.path.join(ROOT, "nginx", "keyhole-cached.conf")) as f:
             cached_conf = f.read()
         with open(os.path.join(front, "keyhole-cached.conf"), "w") as f:
@@ -229,6 +239,8 @@ http {{ access_log off; keepalive_requests 100000;
             upstream = f.read().replace("server 127.0.0.1:9181;", f"server 127.0.0.1:{kh_port};")
         upstream_unix = upstream.replace("upstream keyhole", "upstream keyhole_unix").replace(
             f"server 127.0.0.1:{kh_port};", f"server unix:{kh_sock};")
+        upstream_unix += upstream.replace("upstream keyhole", "upstream keyhole_one").replace(
+            f"server 127.0.0.1:{kh_port};", f"server 127.0.0.1:{kh_one_port};")
         root = os.path.join(work, "www")
         modes = {}
 
@@ -264,6 +276,8 @@ http {{ access_log off; keepalive_requests 100000;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
         servers += server("keyhole, signed URL, Unix socket", f"""    include {front}/keyhole-unix.conf;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
+        servers += server("keyhole, signed URL, TCP, 1 worker thread", f"""    include {front}/keyhole-one.conf;
+    location /protected/ {{ auth_request /_keyhole/auth; }}""")
         servers += server("keyhole, signed URL, TCP, nginx decision cache", f"""    include {front}/keyhole-cached.conf;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
         # ngx_http_keyhole_module: signed URLs decided inside nginx (docs/nginx-module.md).
@@ -281,6 +295,13 @@ http {{ access_log off; keepalive_requests 100000;
             with open(module_keys, "w") as f:
                 f.write(KEY_LINE + "\n")
             servers += server("keyhole module, signed URL (in process)", f"""    keyhole_keys_file {module_keys};
+    location /protected/ {{ keyhole on; }}""")
+            # HMAC JWTs without a use limit, decided in nginx (keyhole_jwt_keys_file).
+            module_jwt_keys = os.path.join(work, "module-jwt.keys")
+            with open(module_jwt_keys, "w") as f:
+                f.write(f"j1:HS256:{KEY_B64}\n")
+            servers += server("keyhole module, JWT HS256 (in process)", f"""    keyhole_keys_file {module_keys};
+    keyhole_jwt_keys_file {module_jwt_keys}; keyhole_jwt_max_lifetime 1h;
     location /protected/ {{ keyhole on; }}""")
         load_njs = f"load_module {NJS_MODULE};" if has_njs else ""
         if module_so:
@@ -317,32 +338,28 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
                 md5 = base64.urlsafe_b64encode(digest).decode().rstrip("=")
                 f.write(f"{p}?md5={md5}&expires={exp}\n")
         signed = os.path.join(work, "signed.txt")
-        urls = subprocess.run(
-            ["sh", "-c", "for p in \"$@\"; do \"$0\" sign \"$p\" --ttl 1h; done", keyhole_bin, *paths],
-            env=dict(base_env), check=True, capture_output=True, text=True).stdout
+        urls = each_path(keyhole_bin, ["sign", "--ttl", "1h"], paths, dict(base_env))
         with open(signed, "w") as f:
             f.write(urls)
         # The same files signed with the Ed25519 seed, decided by the same keyhole (which
         # holds the public line only), side by side with the HMAC mode.
         ed_path = os.path.join(work, "signed-ed25519.txt")
-        urls = subprocess.run(
-            ["sh", "-c", "for p in \"$@\"; do \"$0\" sign \"$p\" --ttl 1h; done", keyhole_bin, *paths],
-            env=dict(base_env, KEYHOLE_KEYS=ED25519_SEED_LINE), check=True, capture_output=True,
-            text=True).stdout
+        urls = each_path(keyhole_bin, ["sign", "--ttl", "1h"], paths,
+                         dict(base_env, KEYHOLE_KEYS=ED25519_SEED_LINE))
         with open(ed_path, "w") as f:
             f.write(urls)
         modes["keyhole, signed URL Ed25519, TCP"] = modes["keyhole, signed URL, TCP"]
         lists["keyhole, signed URL Ed25519, TCP"] = ed_path
-        mint = "for p in \"$@\"; do \"$0\" mint \"$p\" --ttl 1h %s; done"
-        for alg, extra in [("HS256", ""), ("ES256", f"--key-file {ec_pem} --kid e1 --alg ES256")]:
+        for alg, extra in [("HS256", []), ("ES256", ["--key-file", ec_pem, "--kid", "e1", "--alg", "ES256"])]:
             path = os.path.join(work, f"jwt-{alg}.txt")
-            out = subprocess.run(["sh", "-c", mint % extra, keyhole_bin, *paths],
-                                 env=dict(base_env), check=True, capture_output=True, text=True).stdout
+            out = each_path(keyhole_bin, ["mint", "--ttl", "1h", *extra], paths, dict(base_env))
             with open(path, "w") as f:
                 f.write(out)
             name = f"keyhole, JWT {alg}, TCP"
             modes[name] = modes["keyhole, signed URL, TCP"]
             lists[name] = path
+            if alg == "HS256" and "keyhole module, JWT HS256 (in process)" in modes:
+                lists["keyhole module, JWT HS256 (in process)"] = path
         for name in modes:
             if name in lists:
                 continue
@@ -377,7 +394,7 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
             if name.startswith("keyhole module"):
                 return []  # no auth upstream: nginx decides
             if name.startswith("keyhole"):
-                return [kh_unix.pid if "Unix" in name else kh_tcp.pid]
+                return [kh_unix.pid if "Unix" in name else kh_one.pid if "1 worker thread" in name else kh_tcp.pid]
             for workers, proc in noop_procs.items():
                 if name == noop_name(workers):
                     return [proc.pid] + children(proc.pid)
@@ -423,6 +440,27 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
         print()
         if noop and tcp:
             print(f"keyhole TCP / fastest no-op upstream TCP = {tcp / noop:.3f} (target >= 0.95)")
+        # The same ratio inside each round (modes of one round run back to back, so a
+        # machine that slows down for a while slows both sides of a round's ratio alike),
+        # and keyhole's CPU per request against that round's faster no-op's.
+        noop_names = [noop_name(w) for w in noop_ports if noop_name(w) in rounds]
+        for tcp_name in ["keyhole, signed URL, TCP", "keyhole, signed URL, TCP, 1 worker thread"]:
+            if not noop_names or tcp_name not in rounds:
+                continue
+            speed, cpu = [], []
+            for r in range(args.rounds):
+                fastest = max((rounds[n][r] for n in noop_names), key=lambda run: run[0])
+                mine = rounds[tcp_name][r]
+                speed.append(mine[0] / fastest[0])
+                if mine[3] and fastest[3]:
+                    cpu.append(mine[3] / fastest[3])
+
+            def spread(values):
+                values = sorted(values)
+                return f"median {values[len(values) // 2]:.3f} (min {values[0]:.3f}, max {values[-1]:.3f})"
+            print(f"per round, {tcp_name} / that round's faster no-op: {spread(speed)} (target >= 0.95)")
+            if cpu:
+                print(f"per round, {tcp_name}: CPU per request / that no-op's: {spread(cpu)} (target <= 1.1)")
         if noop and unix:
             print(f"keyhole Unix / fastest no-op upstream TCP = {unix / noop:.3f} (target >= 1.0)")
         ret = results.get("auth_request, internal return 204", (None,))[0]
@@ -475,6 +513,14 @@ def children(pid):
             return [int(c) for c in f.read().split()]
     except OSError:
         return []
+
+
+def each_path(keyhole_bin, command, paths, env):
+    """`keyhole COMMAND... PATH` for every path, four at a time; the lines it printed."""
+    script = 'for p in "$@"; do "$0" %s "$p"; done' % " ".join(shlex.quote(a) for a in command)
+    done = subprocess.run(["xargs", "-P", "4", "-n", "25", "sh", "-c", script, keyhole_bin],
+                          input="\n".join(paths) + "\n", env=env, check=True, capture_output=True, text=True)
+    return done.stdout
 
 
 def cpu_seconds(pids):

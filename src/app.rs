@@ -205,31 +205,39 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         let _ = stopped.wait_for(|stop| *stop).await;
     };
     let reloader = tokio::spawn(reload_on_sighup(Arc::clone(&state)));
-    let auth = server::serve(
-        listener,
-        Arc::clone(&state),
-        Limits::from(&config.server),
-        wait_stop(stopped.clone()),
-    );
-    let signal = async move {
-        shutdown.await;
+    let auth = async {
+        let served = server::serve(
+            listener,
+            Arc::clone(&state),
+            Limits::from(&config.server),
+            wait_stop(stopped.clone()),
+        )
+        .await;
+        // Not one worker thread could start: stop the admin listener too.
+        let _ = stop.send(true);
+        served
+    };
+    let signal = async {
+        tokio::select! {
+            () = shutdown => {}
+            () = wait_stop(stopped.clone()) => {}
+        }
         let _ = stop.send(true);
     };
-    match admin {
+    let served = match admin {
         Some(admin) => {
             let admin = server::serve_admin(
                 admin,
                 Arc::clone(&state),
                 config.server.admin_token.clone(),
-                wait_stop(stopped),
+                wait_stop(stopped.clone()),
             );
-            tokio::join!(signal, auth, admin);
+            tokio::join!(signal, auth, admin).1
         }
-        None => {
-            tokio::join!(signal, auth);
-        }
-    }
+        None => tokio::join!(signal, auth).1,
+    };
     reloader.abort();
+    served?;
     tracing::info!("keyhole stopped");
     Ok(())
 }

@@ -59,17 +59,21 @@ impl Audit {
 /// byte (spaces, quotes, control characters, non-ASCII) percent-encoded, at most
 /// [`MAX_AUDIT_VALUE_LEN`] bytes.
 pub fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+    let mut out = String::with_capacity(value.len().min(MAX_AUDIT_VALUE_LEN));
     for byte in value.bytes() {
-        let piece = if byte.is_ascii_graphic() && !matches!(byte, b'%' | b'"' | b'\\') {
-            char::from(byte).to_string()
-        } else {
-            format!("%{byte:02X}")
-        };
-        if out.len() + piece.len() > MAX_AUDIT_VALUE_LEN {
+        let kept = byte.is_ascii_graphic() && !matches!(byte, b'%' | b'"' | b'\\');
+        if out.len() + if kept { 1 } else { 3 } > MAX_AUDIT_VALUE_LEN {
             break;
         }
-        out.push_str(&piece);
+        if kept {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            for nibble in [byte >> 4, byte & 0x0f] {
+                let digit = char::from_digit(u32::from(nibble), 16).unwrap_or('0');
+                out.push(digit.to_ascii_uppercase());
+            }
+        }
     }
     out
 }

@@ -10,7 +10,9 @@
 //! in `X-Keyhole-Reason`; it never ends in a warp rejection, a 400 or a 500. So does
 //! every dialect route.
 
+mod auth_conn;
 mod dialects;
+mod workers;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -60,6 +62,13 @@ pub enum ServeError {
     SocketMode {
         path: String,
         mode: u32,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot start a worker thread for {listen}: {source} (lower KEYHOLE_WORKER_THREADS or raise the process's thread limit)"
+    )]
+    Worker {
+        listen: String,
         source: std::io::Error,
     },
 }
@@ -182,6 +191,9 @@ pub struct Limits {
     pub max_connections: usize,
     /// Largest request head read (hyper answers 431 beyond it).
     pub max_head_bytes: usize,
+    /// Threads serving the listener, each with its own single-threaded runtime and
+    /// its own accept loop on the shared listening socket (`KEYHOLE_WORKER_THREADS`).
+    pub workers: usize,
 }
 
 impl From<&ServerSettings> for Limits {
@@ -190,18 +202,25 @@ impl From<&ServerSettings> for Limits {
             header_timeout: settings.header_timeout,
             max_connections: settings.max_connections,
             max_head_bytes: settings.max_head_bytes,
+            workers: settings.worker_threads,
         }
     }
 }
 
-/// Serves the auth routes on `listener` until `shutdown` completes.
+/// Serves the auth routes on `listener` until `shutdown` completes, on
+/// `limits.workers` threads of their own (see [`workers`]). Fails only when not one
+/// worker thread could be started.
 pub async fn serve(
     listener: Listener,
     state: Arc<State>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
-) {
-    serve_routes(listener, auth_routes(state), limits, shutdown).await;
+) -> Result<(), ServeError> {
+    let service = Service {
+        routes: auth_routes(Arc::clone(&state)),
+        auth: Some(state),
+    };
+    workers::serve(listener, service, limits, shutdown).await
 }
 
 /// Serves the admin routes (`/metrics`, `/healthz`, `/readyz`, `POST /revoke`) until
@@ -216,26 +235,39 @@ pub async fn serve_admin(
         header_timeout: Duration::from_secs(10),
         max_connections: 64,
         max_head_bytes: crate::config::DEFAULT_MAX_HEAD_BYTES,
+        workers: 1,
     };
-    serve_routes(
-        Listener::Tcp(listener),
-        admin_routes(state, token),
-        limits,
-        shutdown,
-    )
-    .await;
+    let service = Service {
+        routes: admin_routes(state, token),
+        auth: None,
+    };
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    serve_routes(Listener::Tcp(listener), service, limits, slots, shutdown).await;
+}
+
+/// What a listener answers with: its warp routes, and for the auth listener the state
+/// behind `/auth`, which is answered before the routes are walked (the request path
+/// nginx calls for every protected request: no header map copied, no filter chain).
+#[derive(Clone)]
+struct Service {
+    routes: Routes,
+    auth: Option<Arc<State>>,
 }
 
 /// The accept loop: a connection slot first, then a connection, then a task. On
-/// shutdown it stops accepting and gives requests in flight [`SHUTDOWN_GRACE`].
+/// shutdown it stops accepting and gives requests in flight [`SHUTDOWN_GRACE`]. The
+/// caller removes a Unix socket's file once every loop on it has ended.
 async fn serve_routes(
     listener: Listener,
-    routes: Routes,
+    service: Service,
     limits: Limits,
+    slots: Arc<Semaphore>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let conns = Connections {
+        graceful: GracefulShutdown::new(),
+        stopping: tokio::sync::watch::Sender::new(false),
+    };
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -248,14 +280,14 @@ async fn serve_routes(
         tokio::select! {
             () = &mut shutdown => break,
             accepted = accept(&listener) => match accepted {
-                Ok(Accepted::Tcp(stream)) => {
+                Ok(Accepted::Tcp(stream, addr)) => {
                     // Auth answers are tiny: never wait for Nagle.
                     let _ = stream.set_nodelay(true);
-                    let peer = stream.peer_addr().map_or(Peer::Unknown, |addr| Peer::Tcp(addr.ip()));
-                    spawn_connection(stream, peer, routes.clone(), limits, &graceful, slot);
+                    let peer = Peer::Tcp(addr.ip());
+                    spawn_connection(stream, peer, service.clone(), limits, &conns, slot);
                 }
                 Ok(Accepted::Unix(stream)) => {
-                    spawn_connection(stream, Peer::Local, routes.clone(), limits, &graceful, slot);
+                    spawn_connection(stream, Peer::Local, service.clone(), limits, &conns, slot);
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -265,30 +297,25 @@ async fn serve_routes(
             },
         }
     }
-    let path = match &listener {
-        Listener::Unix(_, path) => Some(path.clone()),
-        Listener::Tcp(_) => None,
-    };
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    conns.stopping.send_replace(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, conns.graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("shutdown grace period ended with requests still in flight");
     }
-    if let Some(path) = path {
-        let _ = std::fs::remove_file(path);
-    }
 }
 
 enum Accepted {
-    Tcp(tokio::net::TcpStream),
+    /// With the peer's address, as accept(2) gave it.
+    Tcp(tokio::net::TcpStream, std::net::SocketAddr),
     Unix(tokio::net::UnixStream),
 }
 
 async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
     match listener {
-        Listener::Tcp(l) => l.accept().await.map(|(s, _)| Accepted::Tcp(s)),
+        Listener::Tcp(l) => l.accept().await.map(|(s, addr)| Accepted::Tcp(s, addr)),
         Listener::Unix(l, _) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
     }
 }
@@ -296,20 +323,66 @@ async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
 fn spawn_connection<S>(
     stream: S,
     peer: Peer,
-    routes: Routes,
+    service: Service,
     limits: Limits,
-    graceful: &GracefulShutdown,
+    conns: &Connections,
     slot: tokio::sync::OwnedSemaphorePermit,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Both taken here, before the task runs, so that a shutdown begun meanwhile is
+    // not missed (hyper-util's warning on `GracefulShutdown::watcher`).
+    let watcher = conns.graceful.watcher();
+    let stopping = conns.stopping.subscribe();
+    tokio::spawn(async move {
+        let ended = match &service.auth {
+            Some(state) => auth_conn::serve(stream, state, limits, stopping).await,
+            None => auth_conn::Ended::HandOff(auth_conn::Prefixed::new(Vec::new(), stream)),
+        };
+        // Boxed: hyper's connection is large, and most connections never need it.
+        if let auth_conn::Ended::HandOff(stream) = ended
+            && let Err(error) =
+                Box::pin(watcher.watch(hyper_connection(stream, peer, service, limits))).await
+        {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+        drop(slot);
+    });
+}
+
+/// hyper serving a connection with the warp routes (and `/auth`, for the requests
+/// [`auth_conn`] hands on).
+fn hyper_connection<S>(
+    stream: S,
+    peer: Peer,
+    service: Service,
+    limits: Limits,
+) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Service { routes, auth } = service;
     let warp_service = TowerToHyperService::new(warp::service(routes));
-    // The peer rides in each request's extensions, for the routes that must know who
-    // sent the request (the forward-auth routes check it against the trusted proxies).
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(peer);
-            hyper::service::Service::call(&warp_service, request)
+            let answer: Answer = match &auth {
+                // `/auth`, any method, exactly as the warp route would answer it.
+                Some(state) if request.uri().path() == "/auth" => {
+                    let state = Arc::clone(state);
+                    Box::pin(async move {
+                        let (decision, audit) = decide_audited(&state, request.headers()).await;
+                        Ok(warp::Reply::into_response(reply_audited(&decision, &audit)))
+                    })
+                }
+                _ => {
+                    // The peer rides in each request's extensions, for the routes that
+                    // must know who sent the request (the forward-auth routes check it
+                    // against the trusted proxies).
+                    request.extensions_mut().insert(peer);
+                    Box::pin(hyper::service::Service::call(&warp_service, request))
+                }
+            };
+            answer
         });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -325,17 +398,23 @@ fn spawn_connection<S>(
         // hyper refuses a value under 8 KiB; config checks the range.
         .max_buf_size(limits.max_head_bytes.max(8192))
         .keep_alive(true);
-    let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "connection ended with an error");
-        }
-        drop(slot);
-    });
+    builder.serve_connection(TokioIo::new(stream), service)
+}
+
+/// A listener's open connections: hyper's, which finish their requests on shutdown,
+/// and `stopping`, which tells [`auth_conn`]'s to close once idle.
+struct Connections {
+    graceful: GracefulShutdown,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// A warp filter tree a listener serves.
 pub type Routes = BoxedFilter<(warp::reply::Response,)>;
+
+/// The future of one answer, from `/auth` or from the routes.
+type Answer = std::pin::Pin<
+    Box<dyn Future<Output = Result<warp::reply::Response, std::convert::Infallible>> + Send>,
+>;
 
 /// The auth listener's routes: `/auth` (any method) and `/session`, the cookie
 /// exchange; nothing else.
@@ -636,6 +715,8 @@ async fn decide_mapped(state: &State, nginx: Result<NginxHeaders<'_>, Deny>) -> 
             host,
             "deny"
         ),
+        // The audit fields are escaped only for a line that is written.
+        Decision::Allow(_) if !state.audit && !tracing::enabled!(tracing::Level::DEBUG) => {}
         Decision::Allow(grant) => {
             let field = |value: &Option<String>| value.as_deref().map(crate::audit::escape);
             let (key, subject, token_id, session) = (
@@ -683,14 +764,13 @@ fn field<'a>(headers: &'a HeaderMap, name: &str) -> HeaderField<'a> {
 /// `X-Keyhole-Token-Id`, `X-Keyhole-Session`): names, never the credential. nginx
 /// passes none of them to the client; `keyhole-log.conf` logs them.
 pub fn reply_audited(decision: &Decision, audit: &Audit) -> Response<&'static str> {
-    let mut response = reply(decision);
-    if decision.is_allow() {
-        for (name, value) in audit.headers() {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(name, value);
-            }
+    let mut response = Response::new("");
+    *response.status_mut() = reply_status(decision);
+    reply_headers(decision, Some(audit), |name, value| {
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            response.headers_mut().insert(name, value);
         }
-    }
+    });
     response
 }
 
@@ -698,23 +778,48 @@ pub fn reply_audited(decision: &Decision, audit: &Audit) -> Response<&'static st
 /// optional decision cache.
 pub fn reply(decision: &Decision) -> Response<&'static str> {
     let mut response = Response::new("");
-    *response.status_mut() = match decision {
+    *response.status_mut() = reply_status(decision);
+    reply_headers(decision, None, |name, value| {
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            response.headers_mut().insert(name, value);
+        }
+    });
+    response
+}
+
+/// A decision's status: 204 or 403.
+fn reply_status(decision: &Decision) -> StatusCode {
+    match decision {
         Decision::Allow(_) => StatusCode::NO_CONTENT,
         Decision::Deny(_) => StatusCode::FORBIDDEN,
-    };
-    let headers = response.headers_mut();
-    headers.insert(REASON_HEADER, HeaderValue::from_static(decision.code()));
+    }
+}
+
+/// A decision's reply headers, in order, each given to `header` once: the reason code,
+/// on an allow the credential kind, `X-Accel-Expires`, and with `audit` an allow's
+/// audit headers. Every value is header-safe (audit values are escaped); the one
+/// function both the hyper replies and [`auth_conn`]'s writer use.
+fn reply_headers(
+    decision: &Decision,
+    audit: Option<&Audit>,
+    mut header: impl FnMut(&'static str, &[u8]),
+) {
+    header(REASON_HEADER, decision.code().as_bytes());
     // nginx's proxy_cache honours X-Accel-Expires: `@T` caches until Unix time T, `0`
     // never. Denials and client-, state- or revocation-dependent allows are never cached.
-    let mut expires = None;
-    if let Decision::Allow(grant) = decision {
-        let name = grant.credential.name();
-        headers.insert(CREDENTIAL_HEADER, HeaderValue::from_static(name));
-        expires = grant.cacheable_until.map(|until| format!("@{}", until.0));
+    match decision {
+        Decision::Allow(grant) => {
+            header(CREDENTIAL_HEADER, grant.credential.name().as_bytes());
+            match grant.cacheable_until {
+                Some(until) => header(ACCEL_EXPIRES_HEADER, format!("@{}", until.0).as_bytes()),
+                None => header(ACCEL_EXPIRES_HEADER, b"0"),
+            }
+            if let Some(audit) = audit {
+                for (name, value) in audit.headers() {
+                    header(name, value.as_bytes());
+                }
+            }
+        }
+        Decision::Deny(_) => header(ACCEL_EXPIRES_HEADER, b"0"),
     }
-    let expires = expires
-        .and_then(|value| HeaderValue::from_str(&value).ok())
-        .unwrap_or(HeaderValue::from_static("0"));
-    headers.insert(ACCEL_EXPIRES_HEADER, expires);
-    response
 }

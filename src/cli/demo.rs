@@ -69,6 +69,7 @@ fn run_inner(args: &DemoArgs, say: &mut dyn FnMut(&str)) -> Result<(), String> {
             header_timeout: std::time::Duration::from_secs(10),
             max_connections: 1024,
             max_head_bytes: keyhole::config::DEFAULT_MAX_HEAD_BYTES,
+            workers: 1,
         };
         let server = tokio::spawn(server::serve(
             listener,

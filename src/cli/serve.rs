@@ -8,8 +8,10 @@ use super::{CliError, Printed};
 
 pub fn run() -> Result<Printed, CliError> {
     let config = Config::from_env()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.server.worker_threads)
+    // The control runtime: the admin listener, reloads, JWKS refreshes and the store's
+    // connections. Requests are served on the auth listener's own worker threads
+    // (`KEYHOLE_WORKER_THREADS`, see keyhole::server).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|error| CliError::Usage(format!("cannot start the async runtime: {error}")))?;

@@ -173,7 +173,7 @@ pub const MAX_HEAD_BYTES: Variable = plain(
 pub const WORKER_THREADS: Variable = plain(
     "KEYHOLE_WORKER_THREADS",
     DefaultValue::Cpus,
-    "async runtime threads",
+    "threads serving the auth listener, each with its own runtime and accept loop",
 );
 pub const TRUSTED_PROXIES: Variable = plain(
     "KEYHOLE_TRUSTED_PROXIES",
