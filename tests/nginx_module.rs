@@ -678,3 +678,71 @@ fn keyhole_module_conf_is_keyhole_conf_plus_the_shortcut() {
     without.drain(at..at + shortcut.len());
     assert_eq!(without, body(plain));
 }
+
+/// The sidecar's verdict on `/auth` for `path` with `extra` headers, asked directly.
+fn sidecar_reason(env: &Env, path: &str, extra: &str) -> String {
+    let keyhole::config::Listen::Tcp(addr) = &env.keyhole.listen else {
+        panic!("the test sidecar listens on TCP");
+    };
+    let response = send_raw(
+        addr.port(),
+        format!(
+            "GET /auth HTTP/1.1\r\nHost: keyhole\r\nX-Original-URI: {path}\r\n\
+             X-Original-Method: GET\r\nX-Real-IP: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    response.header("x-keyhole-reason").unwrap_or_default()
+}
+
+/// `keyhole_cookie_max_lifetime` is the sidecar's `KEYHOLE_COOKIE_MAX_LIFETIME`: a
+/// cookie grant longer than it is refused by both with the same reason, a shorter one
+/// opens in nginx; without the directive the module keeps the service's default.
+#[test]
+fn the_module_holds_cookies_to_the_sidecar_s_lifetime_limit() {
+    let setup = ModuleSetup {
+        http: "keyhole_cookie_max_lifetime 1h;".into(),
+        ..ModuleSetup::default()
+    };
+    let env = start(setup, &[("KEYHOLE_COOKIE_MAX_LIFETIME", "1h")], "");
+    let header = |seconds: u64| {
+        let grant = CookieGrant::new(
+            Scope::parse(b"/protected/").unwrap(),
+            now().plus(seconds),
+            None,
+        );
+        let header = format!(
+            "Cookie: __Host-keyhole={}\r\n",
+            cookie::sign(&grant, env.keys.signing_key()).unwrap()
+        );
+        env.remember_secrets(header.as_bytes());
+        header
+    };
+    let (long, short) = (header(2 * 3600), header(1800));
+    let response = env.request("GET", b"/protected/a.jpg", &long);
+    assert_eq!(response.status, 403, "{}", response.head);
+    let module_reason = env.last_reason();
+    assert_ne!(module_reason, "ok");
+    assert_eq!(
+        module_reason,
+        sidecar_reason(&env, "/protected/a.jpg", &long)
+    );
+    let response = env.request("GET", b"/protected/a.jpg", &short);
+    assert_eq!(response.status, 200, "{}", response.head);
+    assert_eq!(sidecar_reason(&env, "/protected/a.jpg", &short), "ok");
+    drop(env);
+
+    // The service's default (24 h) without the directive: the 2-hour grant opens.
+    let env = start(ModuleSetup::default(), &[], "");
+    let grant = CookieGrant::new(
+        Scope::parse(b"/protected/").unwrap(),
+        now().plus(2 * 3600),
+        None,
+    );
+    let long = format!(
+        "Cookie: __Host-keyhole={}\r\n",
+        cookie::sign(&grant, env.keys.signing_key()).unwrap()
+    );
+    env.remember_secrets(long.as_bytes());
+    assert_eq!(env.request("GET", b"/protected/a.jpg", &long).status, 200);
+}

@@ -495,6 +495,17 @@ extern "C" fn set_jwt_max_lifetime(
     })
 }
 
+extern "C" fn set_cookie_max_lifetime(
+    cf: *mut ngx_conf_t,
+    _: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    set(cf, conf, |d, arg, _| {
+        d.cookie_max_lifetime = Some(settings::parse_cookie_max_lifetime(arg).map_err(text)?);
+        Ok(())
+    })
+}
+
 extern "C" fn set_jwt_single_use(
     cf: *mut ngx_conf_t,
     _: *mut ngx_command_t,
@@ -593,7 +604,7 @@ const fn command(
     }
 }
 
-static mut COMMANDS: [ngx_command_t; 13] = [
+static mut COMMANDS: [ngx_command_t; 14] = [
     command(
         ngx_string!("keyhole"),
         NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
@@ -632,6 +643,11 @@ static mut COMMANDS: [ngx_command_t; 13] = [
         ngx_string!("keyhole_jwt_max_lifetime"),
         ANY_LEVEL,
         set_jwt_max_lifetime,
+    ),
+    command(
+        ngx_string!("keyhole_cookie_max_lifetime"),
+        ANY_LEVEL,
+        set_cookie_max_lifetime,
     ),
     command(
         ngx_string!("keyhole_jwt_single_use"),

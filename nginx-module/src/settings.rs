@@ -4,7 +4,8 @@
 //!
 //! Defaults are the service's: `keyhole_leeway` as `KEYHOLE_LEEWAY` (30 s, at most
 //! 5 min), `keyhole_max_lifetime` as `KEYHOLE_MAX_LIFETIME` (7 days); the cookie
-//! name, cookie lifetime and JWT parameter are the service's defaults too. The JWT
+//! name and JWT parameter are the service's defaults too, and so is the cookie
+//! lifetime limit unless `keyhole_cookie_max_lifetime` sets it. The JWT
 //! rules (`keyhole_jwt_audience`, `_issuers`, `_max_lifetime`, `_single_use`) take the
 //! defaults of `KEYHOLE_JWT_AUDIENCE` (`keyhole`), `KEYHOLE_JWT_ISSUERS` (any),
 //! `KEYHOLE_JWT_MAX_LIFETIME` (5 min) and `KEYHOLE_JWT_SINGLE_USE` (`on-request`);
@@ -67,6 +68,8 @@ pub struct Directives {
     pub jwt_issuers: Option<Vec<String>>,
     /// `keyhole_jwt_max_lifetime`.
     pub jwt_max_lifetime: Option<u64>,
+    /// `keyhole_cookie_max_lifetime`.
+    pub cookie_max_lifetime: Option<u64>,
     /// `keyhole_jwt_single_use on-request|always`.
     pub jwt_single_use: Option<SingleUse>,
     /// Set by [`Directives::merge`] when `keyhole on;`.
@@ -99,6 +102,9 @@ pub enum SettingsError {
     /// An issuer list with no issuer.
     #[error("keyhole_jwt_issuers lists no issuer; leave it out to accept any `iss`")]
     JwtIssuers,
+    /// A zero cookie lifetime.
+    #[error("keyhole_cookie_max_lifetime must be greater than zero")]
+    CookieMaxLifetime,
     /// A zero lifetime.
     #[error("keyhole_jwt_max_lifetime must be greater than zero")]
     JwtMaxLifetime,
@@ -189,6 +195,15 @@ pub fn parse_jwt_max_lifetime(text: &str) -> Result<u64, SettingsError> {
     }
 }
 
+/// `keyhole_cookie_max_lifetime`: seconds, more than zero, as
+/// `KEYHOLE_COOKIE_MAX_LIFETIME`.
+pub fn parse_cookie_max_lifetime(text: &str) -> Result<u64, SettingsError> {
+    match parse_seconds(text)? {
+        0 => Err(SettingsError::CookieMaxLifetime),
+        seconds => Ok(seconds),
+    }
+}
+
 /// `keyhole_jwt_single_use`: `on-request` or `always`, as `KEYHOLE_JWT_SINGLE_USE`.
 pub fn parse_single_use(text: &str) -> Result<SingleUse, SettingsError> {
     match text {
@@ -231,6 +246,7 @@ impl Directives {
             self.jwt_issuers = prev.jwt_issuers.clone();
         }
         self.jwt_max_lifetime = self.jwt_max_lifetime.or(prev.jwt_max_lifetime);
+        self.cookie_max_lifetime = self.cookie_max_lifetime.or(prev.cookie_max_lifetime);
         self.jwt_single_use = self.jwt_single_use.or(prev.jwt_single_use);
         self.resolved = None;
         if self.enable == Some(true) {
@@ -268,7 +284,12 @@ impl Directives {
                     max_lifetime: self.max_lifetime.unwrap_or(verify::DEFAULT_MAX_LIFETIME),
                     max_cache: verify::DEFAULT_MAX_CACHE,
                 },
-                cookies: cookie::CookiePolicy::default(),
+                cookies: cookie::CookiePolicy {
+                    max_lifetime: self
+                        .cookie_max_lifetime
+                        .unwrap_or(cookie::CookiePolicy::default().max_lifetime),
+                    ..cookie::CookiePolicy::default()
+                },
                 jwt_param,
                 jwt,
                 deny_status: self.deny_status.unwrap_or(403),
