@@ -120,7 +120,9 @@ pub fn signed_url(uri: &[u8]) {
     let Ok(url) = SignedUrl::parse(&target.params) else {
         return;
     };
-    for name in ["v", "kid", "exp", "nbf", "scope", "ip", "m", "q", "sig"] {
+    for name in [
+        "v", "kid", "exp", "nbf", "scope", "ip", "m", "q", "host", "sig",
+    ] {
         let full = format!("{PARAM_PREFIX}{name}");
         let count = target.params.iter().filter(|p| p.name == full).count();
         assert!(count <= 1, "{full} accepted {count} times");
@@ -134,20 +136,24 @@ pub fn signed_url(uri: &[u8]) {
         .map(|line| line.split(':').next().unwrap_or_default())
         .collect();
     let target_label = if url.scope.is_some() { "scope" } else { "path" };
+    let mut expected = vec![
+        "keyhole-url-v1",
+        "kid",
+        target_label,
+        "exp",
+        "nbf",
+        "ip",
+        "methods",
+        "bind-query",
+        "query",
+    ];
+    // A host-bound URL (`kh_host`) signs a tenth line, and only such a URL does.
+    if url.host.is_some() {
+        expected.push("host");
+    }
     assert_eq!(
-        labels,
-        [
-            "keyhole-url-v1",
-            "kid",
-            target_label,
-            "exp",
-            "nbf",
-            "ip",
-            "methods",
-            "bind-query",
-            "query"
-        ],
-        "signed bytes not nine lines: {signed:?}"
+        labels, expected,
+        "signed bytes not the nine lines, plus host when bound: {signed:?}"
     );
 }
 
