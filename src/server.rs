@@ -350,8 +350,8 @@ fn spawn_connection<S>(
     });
 }
 
-/// hyper serving a connection with the warp routes (and `/auth`, for the requests
-/// [`auth_conn`] hands on).
+/// hyper serving a connection with the warp routes (`/auth` among them, for the
+/// requests [`auth_conn`] hands on).
 fn hyper_connection<S>(
     stream: S,
     peer: Peer,
@@ -361,28 +361,13 @@ fn hyper_connection<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let Service { routes, auth } = service;
-    let warp_service = TowerToHyperService::new(warp::service(routes));
+    let warp_service = TowerToHyperService::new(warp::service(service.routes));
+    // The peer rides in each request's extensions, for the routes that must know who
+    // sent the request (the forward-auth routes check it against the trusted proxies).
     let service =
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-            let answer: Answer = match &auth {
-                // `/auth`, any method, exactly as the warp route would answer it.
-                Some(state) if request.uri().path() == "/auth" => {
-                    let state = Arc::clone(state);
-                    Box::pin(async move {
-                        let (decision, audit) = decide_audited(&state, request.headers()).await;
-                        Ok(warp::Reply::into_response(reply_audited(&decision, &audit)))
-                    })
-                }
-                _ => {
-                    // The peer rides in each request's extensions, for the routes that
-                    // must know who sent the request (the forward-auth routes check it
-                    // against the trusted proxies).
-                    request.extensions_mut().insert(peer);
-                    Box::pin(hyper::service::Service::call(&warp_service, request))
-                }
-            };
-            answer
+            request.extensions_mut().insert(peer);
+            hyper::service::Service::call(&warp_service, request)
         });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -410,11 +395,6 @@ struct Connections {
 
 /// A warp filter tree a listener serves.
 pub type Routes = BoxedFilter<(warp::reply::Response,)>;
-
-/// The future of one answer, from `/auth` or from the routes.
-type Answer = std::pin::Pin<
-    Box<dyn Future<Output = Result<warp::reply::Response, std::convert::Infallible>> + Send>,
->;
 
 /// The auth listener's routes: `/auth` (any method) and `/session`, the cookie
 /// exchange; nothing else.
@@ -764,22 +744,20 @@ fn field<'a>(headers: &'a HeaderMap, name: &str) -> HeaderField<'a> {
 /// `X-Keyhole-Token-Id`, `X-Keyhole-Session`): names, never the credential. nginx
 /// passes none of them to the client; `keyhole-log.conf` logs them.
 pub fn reply_audited(decision: &Decision, audit: &Audit) -> Response<&'static str> {
-    let mut response = Response::new("");
-    *response.status_mut() = reply_status(decision);
-    reply_headers(decision, Some(audit), |name, value| {
-        if let Ok(value) = HeaderValue::from_bytes(value) {
-            response.headers_mut().insert(name, value);
-        }
-    });
-    response
+    response(decision, Some(audit))
 }
 
 /// 204 or 403, empty body, reason code header, and `X-Accel-Expires` for nginx's
 /// optional decision cache.
 pub fn reply(decision: &Decision) -> Response<&'static str> {
+    response(decision, None)
+}
+
+/// The reply to a decision as a response: [`reply_status`] and [`reply_headers`].
+fn response(decision: &Decision, audit: Option<&Audit>) -> Response<&'static str> {
     let mut response = Response::new("");
     *response.status_mut() = reply_status(decision);
-    reply_headers(decision, None, |name, value| {
+    reply_headers(decision, audit, |name, value| {
         if let Ok(value) = HeaderValue::from_bytes(value) {
             response.headers_mut().insert(name, value);
         }
