@@ -444,6 +444,11 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
         # machine that slows down for a while slows both sides of a round's ratio alike),
         # and keyhole's CPU per request against that round's faster no-op's.
         noop_names = [noop_name(w) for w in noop_ports if noop_name(w) in rounds]
+
+        def spread(values):
+            values = sorted(values)
+            return f"median {values[len(values) // 2]:.3f} (min {values[0]:.3f}, max {values[-1]:.3f})"
+
         for tcp_name in ["keyhole, signed URL, TCP", "keyhole, signed URL, TCP, 1 worker thread"]:
             if not noop_names or tcp_name not in rounds:
                 continue
@@ -454,10 +459,6 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
                 speed.append(mine[0] / fastest[0])
                 if mine[3] and fastest[3]:
                     cpu.append(mine[3] / fastest[3])
-
-            def spread(values):
-                values = sorted(values)
-                return f"median {values[len(values) // 2]:.3f} (min {values[0]:.3f}, max {values[-1]:.3f})"
             print(f"per round, {tcp_name} / that round's faster no-op: {spread(speed)} (target >= 0.95)")
             if cpu:
                 print(f"per round, {tcp_name}: CPU per request / that no-op's: {spread(cpu)} (target <= 1.1)")

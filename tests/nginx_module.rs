@@ -695,6 +695,22 @@ fn sidecar_reason(env: &Env, path: &str, extra: &str) -> String {
     response.header("x-keyhole-reason").unwrap_or_default()
 }
 
+/// A `Cookie` header with a grant for `/protected/` without a session id, running
+/// `seconds` from now, signed with the test key; remembered as a secret.
+fn sessionless_cookie(env: &Env, seconds: u64) -> String {
+    let grant = CookieGrant::new(
+        Scope::parse(b"/protected/").unwrap(),
+        now().plus(seconds),
+        None,
+    );
+    let header = format!(
+        "Cookie: __Host-keyhole={}\r\n",
+        cookie::sign(&grant, env.keys.signing_key()).unwrap()
+    );
+    env.remember_secrets(header.as_bytes());
+    header
+}
+
 /// `keyhole_cookie_max_lifetime` is the sidecar's `KEYHOLE_COOKIE_MAX_LIFETIME`: a
 /// cookie grant longer than it is refused by both with the same reason, a shorter one
 /// opens in nginx; without the directive the module keeps the service's default.
@@ -705,20 +721,10 @@ fn the_module_holds_cookies_to_the_sidecar_s_lifetime_limit() {
         ..ModuleSetup::default()
     };
     let env = start(setup, &[("KEYHOLE_COOKIE_MAX_LIFETIME", "1h")], "");
-    let header = |seconds: u64| {
-        let grant = CookieGrant::new(
-            Scope::parse(b"/protected/").unwrap(),
-            now().plus(seconds),
-            None,
-        );
-        let header = format!(
-            "Cookie: __Host-keyhole={}\r\n",
-            cookie::sign(&grant, env.keys.signing_key()).unwrap()
-        );
-        env.remember_secrets(header.as_bytes());
-        header
-    };
-    let (long, short) = (header(2 * 3600), header(1800));
+    let (long, short) = (
+        sessionless_cookie(&env, 2 * 3600),
+        sessionless_cookie(&env, 1800),
+    );
     let response = env.request("GET", b"/protected/a.jpg", &long);
     assert_eq!(response.status, 403, "{}", response.head);
     let module_reason = env.last_reason();
@@ -734,15 +740,6 @@ fn the_module_holds_cookies_to_the_sidecar_s_lifetime_limit() {
 
     // The service's default (24 h) without the directive: the 2-hour grant opens.
     let env = start(ModuleSetup::default(), &[], "");
-    let grant = CookieGrant::new(
-        Scope::parse(b"/protected/").unwrap(),
-        now().plus(2 * 3600),
-        None,
-    );
-    let long = format!(
-        "Cookie: __Host-keyhole={}\r\n",
-        cookie::sign(&grant, env.keys.signing_key()).unwrap()
-    );
-    env.remember_secrets(long.as_bytes());
+    let long = sessionless_cookie(&env, 2 * 3600);
     assert_eq!(env.request("GET", b"/protected/a.jpg", &long).status, 200);
 }

@@ -189,17 +189,19 @@ pub fn parse_issuers(text: &str) -> Result<Vec<String>, SettingsError> {
 
 /// `keyhole_jwt_max_lifetime`: seconds, more than zero.
 pub fn parse_jwt_max_lifetime(text: &str) -> Result<u64, SettingsError> {
-    match parse_seconds(text)? {
-        0 => Err(SettingsError::JwtMaxLifetime),
-        seconds => Ok(seconds),
-    }
+    positive_seconds(text, SettingsError::JwtMaxLifetime)
 }
 
 /// `keyhole_cookie_max_lifetime`: seconds, more than zero, as
 /// `KEYHOLE_COOKIE_MAX_LIFETIME`.
 pub fn parse_cookie_max_lifetime(text: &str) -> Result<u64, SettingsError> {
+    positive_seconds(text, SettingsError::CookieMaxLifetime)
+}
+
+/// Seconds as [`parse_seconds`] reads them, refusing zero with `zero`.
+fn positive_seconds(text: &str, zero: SettingsError) -> Result<u64, SettingsError> {
     match parse_seconds(text)? {
-        0 => Err(SettingsError::CookieMaxLifetime),
+        0 => Err(zero),
         seconds => Ok(seconds),
     }
 }
