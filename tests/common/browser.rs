@@ -14,6 +14,23 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 
+/// Whether chromedriver on `port` answers `GET /status` with `"ready": true`.
+fn driver_ready(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request =
+        format!("GET /status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply.starts_with("HTTP/1.1 200") && reply.replace(' ', "").contains("\"ready\":true")
+}
+
 /// A chromedriver process and a WebDriver session on it.
 pub struct Browser {
     pub client: Client,
@@ -34,28 +51,58 @@ fn find(name: &str) -> String {
 }
 
 impl Browser {
-    /// Starts chromedriver and opens a headless Chromium session.
+    /// Starts chromedriver and opens a headless Chromium session. Starting the
+    /// browser is the harness, not what is tested: a driver that dies or drops the
+    /// session request is replaced (three tries, each on a fresh port and profile),
+    /// and the panic quotes every try's error and the tail of chromedriver's log.
     pub async fn start() -> Browser {
+        let mut failures = Vec::new();
+        for attempt in 1..=3 {
+            match Self::try_start().await {
+                Ok(browser) => return browser,
+                Err(failure) => {
+                    eprintln!("chromedriver try {attempt} failed: {failure}");
+                    failures.push(format!("try {attempt}: {failure}"));
+                }
+            }
+        }
+        panic!("cannot open a Chromium session:\n{}", failures.join("\n"));
+    }
+
+    async fn try_start() -> Result<Browser, String> {
         let driver_bin = find("chromedriver");
         let chromium = find("chromium");
         let port = super::free_port();
-        let driver = Command::new(driver_bin)
+        let profile = tempfile::tempdir().unwrap();
+        let log = profile.path().join("chromedriver.log");
+        let user_data = profile.path().join("profile");
+        let mut driver = Command::new(driver_bin)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
+            .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let fail = |driver: &mut Child, what: String| {
+            let _ = driver.kill();
+            let _ = driver.wait();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("{what}; chromedriver log ends:\n{}", tail.join("\n"))
+        };
         let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "chromedriver did not start"
-            );
+        while !driver_ready(port) {
+            if let Ok(Some(status)) = driver.try_wait() {
+                return Err(fail(&mut driver, format!("chromedriver exited: {status}")));
+            }
+            if start.elapsed() > Duration::from_secs(15) {
+                return Err(fail(&mut driver, "chromedriver not ready in 15 s".into()));
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let profile = tempfile::tempdir().unwrap();
         let args = serde_json::json!([
             "--headless=new",
             "--no-sandbox",
@@ -66,30 +113,24 @@ impl Browser {
             "--disable-component-update",
             "--disable-sync",
             "--disable-dev-shm-usage",
-            format!("--user-data-dir={}", profile.path().display()),
+            format!("--user-data-dir={}", user_data.display()),
         ]);
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
             serde_json::json!({ "binary": chromium, "args": args }),
         );
-        let mut driver = driver;
-        let client = match ClientBuilder::new(HttpConnector::new())
+        match ClientBuilder::new(HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
         {
-            Ok(client) => client,
-            Err(error) => {
-                let _ = driver.kill();
-                let _ = driver.wait();
-                panic!("cannot open a Chromium session: {error}");
-            }
-        };
-        Browser {
-            client,
-            driver,
-            _profile: profile,
+            Ok(client) => Ok(Browser {
+                client,
+                driver,
+                _profile: profile,
+            }),
+            Err(error) => Err(fail(&mut driver, error.to_string())),
         }
     }
 
