@@ -5,7 +5,8 @@ Starts (all on 127.0.0.1, free ports, stopped by pid at the end, pass or fail):
   - a front nginx with one server block per mode, all serving the same 500 files;
   - two separate no-op nginx servers (`return 204`, 1 worker and one per CPU) used as
     auth upstreams with the keepalive settings of keyhole-upstream.conf;
-  - keyhole (release build) on TCP and on a Unix socket.
+  - keyhole (release build) on TCP and on a Unix socket with its default threads, and
+    on TCP with one thread per CPU.
 Each mode is driven by wrk with a Lua script that rotates over 500 distinct URLs.
 
 Usage: bench/run.py [--duration 10] [--connections 64] [--threads 1] [--files 500]
@@ -131,7 +132,7 @@ def main():
     parser.add_argument("--no-module", action="store_true",
                         help="skip the ngx_http_keyhole_module row (which builds it with scripts/build-nginx-module)")
     parser.add_argument("--keyhole-threads", type=int, default=0,
-                        help="KEYHOLE_WORKER_THREADS for keyhole (0: its default, one per CPU)")
+                        help="KEYHOLE_WORKER_THREADS for keyhole (0: its default, one per CPU less one, at least one)")
     args = parser.parse_args()
     for tool in ["wrk"]:
         if not shutil.which(tool):
@@ -186,13 +187,14 @@ def main():
             base_env["KEYHOLE_WORKER_THREADS"] = str(args.keyhole_threads)
         kh_tcp = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"127.0.0.1:{kh_port}"), os.path.join(work, "keyhole-tcp.log"))
         kh_unix = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"unix:{kh_sock}"), os.path.join(work, "keyhole-unix.log"))
-        # The same over TCP with one worker thread, side by side with the default (one
-        # per CPU), as the no-op upstream runs with one worker and with one per CPU.
-        kh_one_port = free_port()
-        kh_one = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"127.0.0.1:{kh_one_port}",
-                                                    KEYHOLE_WORKER_THREADS="1"),
-                       os.path.join(work, "keyhole-one.log"))
-        wait_port(kh_one_port)
+        # The same over TCP with one worker thread per CPU, side by side with the default
+        # (one per CPU less one, at least one), as the no-op upstream runs with one
+        # worker and with one per CPU.
+        kh_cpus_port = free_port()
+        kh_cpus = start([keyhole_bin, "serve"], dict(base_env, KEYHOLE_LISTEN=f"127.0.0.1:{kh_cpus_port}",
+                                                     KEYHOLE_WORKER_THREADS=str(os.cpu_count() or 1)),
+                        os.path.join(work, "keyhole-cpus.log"))
+        wait_port(kh_cpus_port)
         wait_port(kh_port)
         wait_unix(kh_sock)
 
@@ -225,8 +227,8 @@ http {{ access_log off; keepalive_requests 100000;
             f.write(auth_conf)
         with open(os.path.join(front, "keyhole-unix.conf"), "w") as f:
             f.write(auth_conf.replace("http://keyhole/auth", "http://keyhole_unix/auth"))
-        with open(os.path.join(front, "keyhole-one.conf"), "w") as f:
-            f.write(auth_conf.replace("http://keyhole/auth", "http://keyhole_one/auth"))
+        with open(os.path.join(front, "keyhole-cpus.conf"), "w") as f:
+            f.write(auth_conf.replace("http://keyhole/auth", "http://keyhole_cpus/auth"))
         with open(os.path.join(ROOT, "nginx", "keyhole-cached.conf")) as f:
             cached_conf = f.read()
         with open(os.path.join(front, "keyhole-cached.conf"), "w") as f:
@@ -239,8 +241,8 @@ http {{ access_log off; keepalive_requests 100000;
             upstream = f.read().replace("server 127.0.0.1:9181;", f"server 127.0.0.1:{kh_port};")
         upstream_unix = upstream.replace("upstream keyhole", "upstream keyhole_unix").replace(
             f"server 127.0.0.1:{kh_port};", f"server unix:{kh_sock};")
-        upstream_unix += upstream.replace("upstream keyhole", "upstream keyhole_one").replace(
-            f"server 127.0.0.1:{kh_port};", f"server 127.0.0.1:{kh_one_port};")
+        upstream_unix += upstream.replace("upstream keyhole", "upstream keyhole_cpus").replace(
+            f"server 127.0.0.1:{kh_port};", f"server 127.0.0.1:{kh_cpus_port};")
         root = os.path.join(work, "www")
         modes = {}
 
@@ -276,7 +278,7 @@ http {{ access_log off; keepalive_requests 100000;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
         servers += server("keyhole, signed URL, Unix socket", f"""    include {front}/keyhole-unix.conf;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
-        servers += server("keyhole, signed URL, TCP, 1 worker thread", f"""    include {front}/keyhole-one.conf;
+        servers += server("keyhole, signed URL, TCP, a thread per CPU", f"""    include {front}/keyhole-cpus.conf;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
         servers += server("keyhole, signed URL, TCP, nginx decision cache", f"""    include {front}/keyhole-cached.conf;
     location /protected/ {{ auth_request /_keyhole/auth; }}""")
@@ -394,7 +396,7 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
             if name.startswith("keyhole module"):
                 return []  # no auth upstream: nginx decides
             if name.startswith("keyhole"):
-                return [kh_unix.pid if "Unix" in name else kh_one.pid if "1 worker thread" in name else kh_tcp.pid]
+                return [kh_unix.pid if "Unix" in name else kh_cpus.pid if "a thread per CPU" in name else kh_tcp.pid]
             for workers, proc in noop_procs.items():
                 if name == noop_name(workers):
                     return [proc.pid] + children(proc.pid)
@@ -449,7 +451,7 @@ http {{ access_log off; keepalive_requests 100000; {js_import}
             values = sorted(values)
             return f"median {values[len(values) // 2]:.3f} (min {values[0]:.3f}, max {values[-1]:.3f})"
 
-        for tcp_name in ["keyhole, signed URL, TCP", "keyhole, signed URL, TCP, 1 worker thread"]:
+        for tcp_name in ["keyhole, signed URL, TCP", "keyhole, signed URL, TCP, a thread per CPU"]:
             if not noop_names or tcp_name not in rounds:
                 continue
             speed, cpu = [], []

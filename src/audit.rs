@@ -6,6 +6,8 @@
 //! `KEYHOLE_AUDIT=on`, and counts allows by key id where configuration bounds the
 //! key ids.
 
+use std::borrow::Cow;
+
 /// Longest value passed on; a longer one (a JWT `sub` or `jti` can be any string) is
 /// cut there, after escaping.
 pub const MAX_AUDIT_VALUE_LEN: usize = 256;
@@ -34,15 +36,16 @@ pub struct Audit {
 
 impl Audit {
     /// The key id as a metric label: the id when configured, else [`OTHER_KEY_LABEL`].
-    pub fn key_label(&self) -> String {
+    pub fn key_label(&self) -> &str {
         match &self.key {
-            Some(key) if self.key_configured => key.clone(),
-            _ => OTHER_KEY_LABEL.to_owned(),
+            Some(key) if self.key_configured => key,
+            _ => OTHER_KEY_LABEL,
         }
     }
 
-    /// Every field as `(header name, header-safe value)`, skipping absent ones.
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
+    /// Every field as `(header name, header-safe value)`, skipping absent ones. Nothing
+    /// is allocated for a value that needs no escaping (the usual key id).
+    pub fn headers(&self) -> impl Iterator<Item = (&'static str, Cow<'_, str>)> {
         [
             ("x-keyhole-key", &self.key),
             ("x-keyhole-subject", &self.subject),
@@ -51,17 +54,19 @@ impl Audit {
         ]
         .into_iter()
         .filter_map(|(name, value)| value.as_deref().map(|value| (name, escape(value))))
-        .collect()
     }
 }
 
 /// A value safe in a header and a log line: visible ASCII kept, `%` and every other
 /// byte (spaces, quotes, control characters, non-ASCII) percent-encoded, at most
-/// [`MAX_AUDIT_VALUE_LEN`] bytes.
-pub fn escape(value: &str) -> String {
+/// [`MAX_AUDIT_VALUE_LEN`] bytes. A value that is already safe is returned as it is.
+pub fn escape(value: &str) -> Cow<'_, str> {
+    if value.len() <= MAX_AUDIT_VALUE_LEN && value.bytes().all(kept) {
+        return Cow::Borrowed(value);
+    }
     let mut out = String::with_capacity(value.len().min(MAX_AUDIT_VALUE_LEN));
     for byte in value.bytes() {
-        let kept = byte.is_ascii_graphic() && !matches!(byte, b'%' | b'"' | b'\\');
+        let kept = kept(byte);
         if out.len() + if kept { 1 } else { 3 } > MAX_AUDIT_VALUE_LEN {
             break;
         }
@@ -75,7 +80,12 @@ pub fn escape(value: &str) -> String {
             }
         }
     }
-    out
+    Cow::Owned(out)
+}
+
+/// Whether `byte` stands for itself in an escaped value.
+fn kept(byte: u8) -> bool {
+    byte.is_ascii_graphic() && !matches!(byte, b'%' | b'"' | b'\\')
 }
 
 #[cfg(test)]
@@ -87,6 +97,8 @@ mod tests {
         assert_eq!(escape("user-42"), "user-42");
         assert_eq!(escape("a b\"c\n%é"), "a%20b%22c%0A%25%C3%A9");
         assert_eq!(escape(&"x".repeat(300)).len(), MAX_AUDIT_VALUE_LEN);
+        assert_eq!(escape(&"x".repeat(256)), "x".repeat(256));
+        assert!(matches!(escape("k1.2026-12_a"), Cow::Borrowed("k1.2026-12_a")));
     }
 
     #[test]
@@ -99,6 +111,9 @@ mod tests {
         assert_eq!(audit.key_label(), "a");
         audit.key_configured = false;
         assert_eq!(audit.key_label(), OTHER_KEY_LABEL);
-        assert_eq!(audit.headers(), [("x-keyhole-key", "a".to_owned())]);
+        assert_eq!(
+            audit.headers().collect::<Vec<_>>(),
+            [("x-keyhole-key", Cow::Borrowed("a"))]
+        );
     }
 }

@@ -5,6 +5,8 @@
 //! configuration names (never other request data), so the number of series is
 //! bounded.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -156,12 +158,18 @@ impl StoreMetrics {
     }
 }
 
+/// Counters of allows by key id, then credential kind.
+type KeyCounters = RwLock<HashMap<Box<str>, Vec<(&'static str, Counter)>>>;
+
 /// Every metric keyhole exports.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     decisions: Family<DecisionLabels, Counter>,
     key_allows: Family<KeyLabels, Counter>,
+    /// `key_allows`' counters by key id, then credential kind: clones that share the
+    /// family's values, found without building a label. Bounded as the labels are.
+    key_counters: KeyCounters,
     latency: Histogram,
     reloads: ResultCounter,
     store: StoreMetrics,
@@ -240,6 +248,7 @@ impl Metrics {
             registry,
             decisions,
             key_allows,
+            key_counters: KeyCounters::default(),
             latency,
             reloads,
             store,
@@ -267,11 +276,31 @@ impl Metrics {
         self.latency.observe(elapsed.as_secs_f64());
     }
 
-    /// Counts one allow under its key id label (`Audit::key_label`).
-    pub fn record_key_allow(&self, credential: &'static str, key: String) {
-        self.key_allows
-            .get_or_create(&KeyLabels { credential, key })
-            .inc();
+    /// Counts one allow under its key id label (`Audit::key_label`). The counter is
+    /// found by the borrowed key id: no label is allocated once a key id has been seen.
+    pub fn record_key_allow(&self, credential: &'static str, key: &str) {
+        let seen = self.key_counters.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(counter) = seen
+            .get(key)
+            .and_then(|counters| counters.iter().find(|(kind, _)| *kind == credential))
+        {
+            counter.1.inc();
+            return;
+        }
+        drop(seen);
+        let counter = self
+            .key_allows
+            .get_or_create(&KeyLabels {
+                credential,
+                key: key.to_owned(),
+            })
+            .clone();
+        counter.inc();
+        let mut seen = self.key_counters.write().unwrap_or_else(|e| e.into_inner());
+        let counters = seen.entry(key.into()).or_default();
+        if !counters.iter().any(|(kind, _)| *kind == credential) {
+            counters.push((credential, counter));
+        }
     }
 
     /// Counts one key reload.
@@ -309,7 +338,12 @@ mod tests {
             Duration::from_micros(2),
         );
         metrics.record_reload(false);
-        metrics.record_key_allow("signed-url", "team-a".to_owned());
+        // The first allow of a key id builds its label; the next ones find the counter
+        // by the borrowed id, under their own credential kind.
+        for _ in 0..3 {
+            metrics.record_key_allow("signed-url", "team-a");
+        }
+        metrics.record_key_allow("jwt", "team-a");
         let store = metrics.store();
         store.record("is_revoked", Duration::from_millis(100), Some("timeout"));
         store.record("ping", Duration::from_micros(80), None);
@@ -332,7 +366,11 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains(r#"keyhole_key_allows_total{credential="signed-url",key="team-a"} 1"#),
+            text.contains(r#"keyhole_key_allows_total{credential="signed-url",key="team-a"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"keyhole_key_allows_total{credential="jwt",key="team-a"} 1"#),
             "{text}"
         );
         assert!(

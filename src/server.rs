@@ -698,7 +698,9 @@ async fn decide_mapped(state: &State, nginx: Result<NginxHeaders<'_>, Deny>) -> 
         // The audit fields are escaped only for a line that is written.
         Decision::Allow(_) if !state.audit && !tracing::enabled!(tracing::Level::DEBUG) => {}
         Decision::Allow(grant) => {
-            let field = |value: &Option<String>| value.as_deref().map(crate::audit::escape);
+            fn field(value: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
+                value.as_deref().map(crate::audit::escape)
+            }
             let (key, subject, token_id, session) = (
                 field(&audit.key),
                 field(&audit.subject),
@@ -713,10 +715,10 @@ async fn decide_mapped(state: &State, nginx: Result<NginxHeaders<'_>, Deny>) -> 
                         path = request.path.as_str(),
                         client_ip = %request.client_ip,
                         host,
-                        key,
-                        subject,
-                        token_id,
-                        session,
+                        key = key.as_deref(),
+                        subject = subject.as_deref(),
+                        token_id = token_id.as_deref(),
+                        session = session.as_deref(),
                         "allow"
                     )
                 };
@@ -789,7 +791,16 @@ fn reply_headers(
         Decision::Allow(grant) => {
             header(CREDENTIAL_HEADER, grant.credential.name().as_bytes());
             match grant.cacheable_until {
-                Some(until) => header(ACCEL_EXPIRES_HEADER, format!("@{}", until.0).as_bytes()),
+                Some(until) => {
+                    // `@` and up to 20 digits, written without an allocation.
+                    let mut digits = itoa::Buffer::new();
+                    let digits = digits.format(until.0).as_bytes();
+                    let mut value = [0u8; 21];
+                    for (slot, byte) in value.iter_mut().zip(b"@".iter().chain(digits)) {
+                        *slot = *byte;
+                    }
+                    header(ACCEL_EXPIRES_HEADER, value.get(..=digits.len()).unwrap_or(b"0"));
+                }
                 None => header(ACCEL_EXPIRES_HEADER, b"0"),
             }
             if let Some(audit) = audit {

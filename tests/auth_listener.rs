@@ -262,18 +262,39 @@ fn idle_and_slow_connections_are_closed_after_the_header_timeout() {
     }
 }
 
-#[test]
-fn requests_are_served_on_the_configured_worker_threads() {
-    let (_dir, keyhole, port) = start(&[("KEYHOLE_WORKER_THREADS", "3")]);
-    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", keyhole.pid()))
+/// The names of a process's auth worker threads, sorted.
+fn auth_threads(pid: u32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .filter_map(|task| std::fs::read_to_string(task.unwrap().path().join("comm")).ok())
         .map(|name| name.trim().to_owned())
         .filter(|name| name.starts_with("keyhole-auth-"))
         .collect();
     names.sort();
+    names
+}
+
+#[test]
+fn by_default_one_cpu_is_left_to_nginx() {
+    let (_dir, keyhole, port) = start(&[]);
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let expected: Vec<String> = (0..cpus.saturating_sub(1).max(1))
+        .map(|n| format!("keyhole-auth-{n}"))
+        .collect();
+    assert_eq!(auth_threads(keyhole.pid()), expected, "{cpus} CPUs");
+    let good = sign_url("/protected/a.png", |_| {});
+    let mut stream = connect(port);
+    stream
+        .write_all(auth(&good, "Connection: close\r\n").as_bytes())
+        .unwrap();
+    assert_eq!(responses_until_closed(&mut stream)[0].0, 204);
+}
+
+#[test]
+fn requests_are_served_on_the_configured_worker_threads() {
+    let (_dir, keyhole, port) = start(&[("KEYHOLE_WORKER_THREADS", "3")]);
     assert_eq!(
-        names,
+        auth_threads(keyhole.pid()),
         ["keyhole-auth-0", "keyhole-auth-1", "keyhole-auth-2"]
     );
     // Many connections at once, each answered, whichever thread took it.

@@ -98,7 +98,7 @@ pub(super) fn limits(
         .map_err(|message| report(MAX_HEAD_BYTES.name, message))
         .ok();
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let worker_threads = parse_count(raw.worker_threads.as_deref(), cores)
+    let worker_threads = parse_count(raw.worker_threads.as_deref(), default_worker_threads(cores))
         .map_err(|message| report(WORKER_THREADS.name, message))
         .ok();
     Some(Limits {
@@ -108,6 +108,14 @@ pub(super) fn limits(
         max_head_bytes: max_head_bytes?,
         worker_threads: worker_threads?,
     })
+}
+
+/// `KEYHOLE_WORKER_THREADS` when unset: one thread per CPU keyhole may use, less the
+/// one left to nginx, which runs beside it and does the other half of every request;
+/// at least one. On 2 CPUs one thread beat two for signed URLs (HMAC and Ed25519) and
+/// lost 4 % for ES256 tokens (docs/benchmarks.md, "One CPU left to nginx").
+fn default_worker_threads(cores: usize) -> usize {
+    cores.saturating_sub(1).max(1)
 }
 
 pub(super) fn parse_listen(text: &str) -> Result<Listen, String> {
@@ -134,5 +142,17 @@ fn parse_head_bytes(text: Option<&str>) -> Result<usize, String> {
         _ => Err(format!(
             "must be a number of bytes from 8192 to 1048576, got `{text}`"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_worker_threads;
+
+    #[test]
+    fn the_default_leaves_one_cpu_to_nginx() {
+        assert_eq!(default_worker_threads(1), 1);
+        assert_eq!(default_worker_threads(2), 1);
+        assert_eq!(default_worker_threads(8), 7);
     }
 }

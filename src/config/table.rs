@@ -27,12 +27,16 @@ pub enum DefaultValue {
     Duration(Duration),
     /// A whole number.
     Count(usize),
-    /// The number of CPUs keyhole may use.
-    Cpus,
+    /// The number of CPUs keyhole may use less one, left to nginx beside it; at least
+    /// one.
+    CpusLessOne,
 }
 
+/// How the tables write [`DefaultValue::CpusLessOne`].
+const CPUS_LESS_ONE: &str = "CPUs - 1 (at least 1)";
+
 impl DefaultValue {
-    /// The default as operators write it (`30s`, `127.0.0.1:9181`, `none`, `CPUs`).
+    /// The default as operators write it (`30s`, `127.0.0.1:9181`, `none`, `CPUs - 1 (at least 1)`).
     pub fn to_text(self) -> String {
         match self {
             DefaultValue::None => "none".to_owned(),
@@ -42,7 +46,7 @@ impl DefaultValue {
             }
             DefaultValue::Duration(duration) => humantime::format_duration(duration).to_string(),
             DefaultValue::Count(count) => count.to_string(),
-            DefaultValue::Cpus => "CPUs".to_owned(),
+            DefaultValue::CpusLessOne => CPUS_LESS_ONE.to_owned(),
         }
     }
 }
@@ -172,7 +176,7 @@ pub const MAX_HEAD_BYTES: Variable = plain(
 );
 pub const WORKER_THREADS: Variable = plain(
     "KEYHOLE_WORKER_THREADS",
-    DefaultValue::Cpus,
+    DefaultValue::CpusLessOne,
     "threads serving the auth listener, each with its own runtime and accept loop",
 );
 pub const TRUSTED_PROXIES: Variable = plain(
@@ -438,7 +442,7 @@ mod tests {
         let quoted = cell.strip_prefix('`').and_then(|c| c.strip_suffix('`'));
         match default {
             DefaultValue::None => cell.starts_with("none"),
-            DefaultValue::Cpus => cell == "CPUs",
+            DefaultValue::CpusLessOne => cell == CPUS_LESS_ONE,
             DefaultValue::Text(text) => quoted == Some(text),
             DefaultValue::Seconds(seconds) => {
                 quoted.is_some_and(|q| parse_seconds(Some(q), 0) == Ok(seconds))
@@ -518,7 +522,7 @@ mod tests {
         let unset = format!("{:?}", Config::from_vars(base.clone()).unwrap());
         let mut checked = 0;
         for variable in VARIABLES {
-            if matches!(variable.default, DefaultValue::None | DefaultValue::Cpus) {
+            if matches!(variable.default, DefaultValue::None | DefaultValue::CpusLessOne) {
                 continue;
             }
             let mut vars = base.clone();

@@ -44,7 +44,7 @@ pub(super) async fn serve<S>(
     mut stream: S,
     state: &State,
     limits: Limits,
-    mut stopping: watch::Receiver<bool>,
+    stopping: watch::Receiver<bool>,
 ) -> Ended<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -52,8 +52,17 @@ where
     let max_buf = limits.max_head_bytes.max(8192);
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut out: Vec<u8> = Vec::with_capacity(256);
-    let deadline = tokio::time::sleep(limits.header_timeout);
+    // The header timeout runs from the last answer (or the accept). The timer is not
+    // moved per request: when it fires early, it is set again from the last answer.
+    let mut waiting_since = tokio::time::Instant::now();
+    let deadline = tokio::time::sleep_until(waiting_since + limits.header_timeout);
     tokio::pin!(deadline);
+    // One wait for shutdown for the whole connection, not one per read.
+    let mut stop_seen = stopping.clone();
+    let stop = async move {
+        let _ = stop_seen.wait_for(|stop| *stop).await;
+    };
+    tokio::pin!(stop);
     loop {
         // A head, whole, from the buffer or the socket.
         let head = loop {
@@ -71,8 +80,15 @@ where
             let read = tokio::select! {
                 biased;
                 read = stream.read_buf(&mut buf) => read,
-                () = &mut deadline => return Ended::Closed,
-                _ = stopping.wait_for(|stop| *stop) => return Ended::Closed,
+                () = &mut deadline => {
+                    let due = waiting_since + limits.header_timeout;
+                    if due > tokio::time::Instant::now() {
+                        deadline.as_mut().reset(due);
+                        continue;
+                    }
+                    return Ended::Closed;
+                }
+                () = &mut stop => return Ended::Closed,
             };
             match read {
                 Ok(0) | Err(_) => return Ended::Closed,
@@ -88,9 +104,7 @@ where
         if *stopping.borrow() {
             return Ended::Closed;
         }
-        deadline
-            .as_mut()
-            .reset(tokio::time::Instant::now() + limits.header_timeout);
+        waiting_since = tokio::time::Instant::now();
     }
 }
 
