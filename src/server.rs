@@ -128,6 +128,12 @@ pub enum Listener {
     Unix(UnixListener, std::path::PathBuf),
 }
 
+/// Connections the kernel completes for the auth listener before keyhole accepts them
+/// (capped by `net.core.somaxconn`). The standard library's and tokio's 128 dropped
+/// the handshakes of a burst of nginx subrequests beyond it, and each dropped one
+/// waits a second or more for the client's retry; nginx's own listeners use 511.
+const LISTEN_BACKLOG: u32 = 1024;
+
 impl Listener {
     /// Binds the auth listener. A stale Unix socket file is replaced and the new one
     /// gets `socket_mode`.
@@ -138,16 +144,27 @@ impl Listener {
             source,
         };
         match listen {
-            Listen::Tcp(addr) => TcpListener::bind(addr)
-                .await
-                .map(Listener::Tcp)
-                .map_err(bind_error),
+            Listen::Tcp(addr) => {
+                let socket = match addr {
+                    std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+                    std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+                }
+                .map_err(bind_error)?;
+                socket.set_reuseaddr(true).map_err(bind_error)?;
+                socket.bind(*addr).map_err(bind_error)?;
+                socket
+                    .listen(LISTEN_BACKLOG)
+                    .map(Listener::Tcp)
+                    .map_err(bind_error)
+            }
             Listen::Unix(path) => {
                 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
                 if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_socket()) {
                     std::fs::remove_file(path).map_err(bind_error)?;
                 }
-                let listener = UnixListener::bind(path).map_err(bind_error)?;
+                let socket = tokio::net::UnixSocket::new_stream().map_err(bind_error)?;
+                socket.bind(path).map_err(bind_error)?;
+                let listener = socket.listen(LISTEN_BACKLOG).map_err(bind_error)?;
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(socket_mode))
                     .map_err(|source| ServeError::SocketMode {
                         path: path.display().to_string(),

@@ -714,3 +714,66 @@ fn keyhole_revoke_sends_the_token_and_warns_that_a_memory_revocation_dies_with_t
         (403, "revoked".to_owned())
     );
 }
+
+/// nginx's connections to keyhole (`ESTABLISHED`, to `port` on 127.0.0.1), from
+/// /proc/net/tcp.
+fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let keyhole = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2) == Some(&keyhole.as_str()) && fields.get(3) == Some(&"01")
+        })
+        .count()
+}
+
+/// Resumes a stopped process when dropped, pass or fail.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+/// A peak of 200 auth subrequests at once (keyhole stopped while they arrive, so
+/// each holds its own connection): afterwards nginx keeps their connections for the
+/// next requests, instead of closing all but `keepalive` and opening new ones under
+/// load (keyhole-upstream.conf; docs/operations.md, "Limits").
+#[test]
+fn nginx_keeps_the_connections_a_peak_of_subrequests_opened() {
+    const PEAK: usize = 200;
+    let env = Env::start();
+    env.put("protected/peak.png", b"peak");
+    let port = tcp_port(&env.keyhole.listen);
+    let url = env.sign("/protected/peak.png");
+    assert_eq!(env.get(&url).status, 200);
+    signal(env.keyhole.pid(), "STOP");
+    let resume = Resume(env.keyhole.pid());
+    let env = Arc::new(env);
+    let clients: Vec<_> = (0..PEAK)
+        .map(|_| {
+            let (env, url) = (Arc::clone(&env), url.clone());
+            std::thread::spawn(move || env.get(&url).status)
+        })
+        .collect();
+    // Every subrequest connected (the kernel completes the handshakes for the stopped
+    // keyhole) before keyhole answers any.
+    wait_for("a connection per subrequest", Duration::from_secs(3), || {
+        connections_to(port) >= PEAK
+    });
+    drop(resume);
+    for client in clients {
+        assert_eq!(client.join().unwrap(), 200);
+    }
+    // Idle now: what nginx kept. keyhole closes idle connections only after
+    // KEYHOLE_HEADER_TIMEOUT (10 s).
+    std::thread::sleep(Duration::from_millis(300));
+    let kept = connections_to(port);
+    assert!(kept >= PEAK, "nginx kept {kept} of {PEAK} connections");
+}
