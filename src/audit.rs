@@ -98,7 +98,10 @@ mod tests {
         assert_eq!(escape("a b\"c\n%é"), "a%20b%22c%0A%25%C3%A9");
         assert_eq!(escape(&"x".repeat(300)).len(), MAX_AUDIT_VALUE_LEN);
         assert_eq!(escape(&"x".repeat(256)), "x".repeat(256));
-        assert!(matches!(escape("k1.2026-12_a"), Cow::Borrowed("k1.2026-12_a")));
+        assert!(matches!(
+            escape("k1.2026-12_a"),
+            Cow::Borrowed("k1.2026-12_a")
+        ));
     }
 
     #[test]

@@ -816,7 +816,10 @@ fn reply_headers(
                     for (slot, byte) in value.iter_mut().zip(b"@".iter().chain(digits)) {
                         *slot = *byte;
                     }
-                    header(ACCEL_EXPIRES_HEADER, value.get(..=digits.len()).unwrap_or(b"0"));
+                    header(
+                        ACCEL_EXPIRES_HEADER,
+                        value.get(..=digits.len()).unwrap_or(b"0"),
+                    );
                 }
                 None => header(ACCEL_EXPIRES_HEADER, b"0"),
             }

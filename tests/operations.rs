@@ -764,9 +764,11 @@ fn nginx_keeps_the_connections_a_peak_of_subrequests_opened() {
         .collect();
     // Every subrequest connected (the kernel completes the handshakes for the stopped
     // keyhole) before keyhole answers any.
-    wait_for("a connection per subrequest", Duration::from_secs(3), || {
-        connections_to(port) >= PEAK
-    });
+    wait_for(
+        "a connection per subrequest",
+        Duration::from_secs(3),
+        || connections_to(port) >= PEAK,
+    );
     drop(resume);
     for client in clients {
         assert_eq!(client.join().unwrap(), 200);

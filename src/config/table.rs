@@ -522,7 +522,10 @@ mod tests {
         let unset = format!("{:?}", Config::from_vars(base.clone()).unwrap());
         let mut checked = 0;
         for variable in VARIABLES {
-            if matches!(variable.default, DefaultValue::None | DefaultValue::CpusLessOne) {
+            if matches!(
+                variable.default,
+                DefaultValue::None | DefaultValue::CpusLessOne
+            ) {
                 continue;
             }
             let mut vars = base.clone();

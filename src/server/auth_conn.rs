@@ -444,6 +444,40 @@ mod tests {
         assert_eq!(lines, ["x-keyhole-reason: expired", "x-accel-expires: 0"]);
     }
 
+    #[test]
+    fn an_allow_s_expiry_and_audit_headers_are_written_whole() {
+        use crate::clock::UnixTime;
+        use crate::decision::{Credential, Grant};
+        let allow = |until: u64| {
+            Decision::Allow(Grant {
+                credential: Credential::SignedUrl,
+                cacheable_until: Some(UnixTime(until)),
+            })
+        };
+        let audit = Audit {
+            key: Some("k1".into()),
+            key_configured: true,
+            subject: Some("user 42".into()),
+            ..Audit::default()
+        };
+        let mut out = Vec::new();
+        encode(&allow(1_767_225_600), &audit, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 204 No Content\r\nx-keyhole-reason: ok\r\n\
+             x-keyhole-credential: signed-url\r\nx-accel-expires: @1767225600\r\n\
+             x-keyhole-key: k1\r\nx-keyhole-subject: user%2042\r\n\r\n"
+        );
+        // The largest expiry still fits the value written on the stack.
+        let mut out = Vec::new();
+        encode(&allow(u64::MAX), &Audit::default(), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("\r\nx-accel-expires: @18446744073709551615\r\n"),
+            "{text}"
+        );
+    }
+
     /// The seven fields as comparable values.
     fn shown(nginx: &NginxHeaders<'_>) -> Vec<Option<Option<Vec<u8>>>> {
         let show = |field: &HeaderField<'_>| match field {
