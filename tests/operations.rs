@@ -753,26 +753,26 @@ fn nginx_keeps_the_connections_a_peak_of_subrequests_opened() {
     let port = tcp_port(&env.keyhole.listen);
     let url = env.sign("/protected/peak.png");
     assert_eq!(env.get(&url).status, 200);
-    signal(env.keyhole.pid(), "STOP");
-    let resume = Resume(env.keyhole.pid());
-    let env = Arc::new(env);
-    let clients: Vec<_> = (0..PEAK)
-        .map(|_| {
-            let (env, url) = (Arc::clone(&env), url.clone());
-            std::thread::spawn(move || env.get(&url).status)
-        })
-        .collect();
-    // Every subrequest connected (the kernel completes the handshakes for the stopped
-    // keyhole) before keyhole answers any.
-    wait_for(
-        "a connection per subrequest",
-        Duration::from_secs(3),
-        || connections_to(port) >= PEAK,
-    );
-    drop(resume);
-    for client in clients {
-        assert_eq!(client.join().unwrap(), 200);
-    }
+    // Scoped: every client has ended before `env` stops nginx and keyhole, pass or
+    // fail (a failed wait resumes keyhole as it unwinds, so the clients end).
+    std::thread::scope(|scope| {
+        signal(env.keyhole.pid(), "STOP");
+        let resume = Resume(env.keyhole.pid());
+        let clients: Vec<_> = (0..PEAK)
+            .map(|_| scope.spawn(|| env.get(&url).status))
+            .collect();
+        // Every subrequest connected (the kernel completes the handshakes for the
+        // stopped keyhole) before keyhole answers any.
+        wait_for(
+            "a connection per subrequest",
+            Duration::from_secs(3),
+            || connections_to(port) >= PEAK,
+        );
+        drop(resume);
+        for client in clients {
+            assert_eq!(client.join().unwrap(), 200);
+        }
+    });
     // Idle now: what nginx kept. keyhole closes idle connections only after
     // KEYHOLE_HEADER_TIMEOUT (10 s).
     std::thread::sleep(Duration::from_millis(300));
